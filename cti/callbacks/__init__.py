@@ -1,0 +1,1 @@
+"""The callback queue: nobody who calls is lost (R-PEAK, R-NIGHT)."""

@@ -1,0 +1,1 @@
+"""Click subcommands, one module each; cti/cli.py lists them."""

@@ -1,0 +1,140 @@
+"""Settings: one typed object from a TOML file plus CTI_* environment variables.
+
+Precedence (highest first): CTI_* environment (and DATABASE_URL), the TOML file named by
+CTI_CONFIG (or ./cti.toml when present), the defaults below. Credentials never live in code.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+class ConfigError(Exception):
+    """A configuration value is wrong; the message names the key and the problem."""
+
+
+class AmiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(5038, ge=1, le=65535)
+    username: str = "cti"
+    secret: SecretStr = SecretStr("")
+    action_timeout_s: float = Field(10.0, gt=0)
+    ping_interval_s: float = Field(5.0, gt=0)
+    reconnect_max_s: float = Field(30.0, gt=0)
+
+
+class AgiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(4573, ge=0, le=65535)
+    session_timeout_s: float = Field(5.0, gt=0)
+
+
+class WebSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+
+
+class RecordingSettings(BaseModel):
+    # strftime fields from the call's answer time plus {linkedid} and {uniqueid}
+    path_pattern: str = "/var/spool/asterisk/monitor/%Y/%m/%d/{linkedid}.wav"
+    retention_days: int = Field(180, ge=1)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="forbid")
+
+    database_url: str | None = None
+    data_dir: Path = Path(os.path.expanduser("~/.local/share/cti"))
+    timezone: str = "Asia/Shanghai"
+    policy_file: Path | None = None  # None: the policy shipped with the package
+    log_format: str = Field("auto", pattern="^(auto|json|console)$")
+    log_level: str = Field("info", pattern="^(debug|info|warning|error)$")
+    ami: AmiSettings = AmiSettings()
+    agi: AgiSettings = AgiSettings()
+    web: WebSettings = WebSettings()
+    recording: RecordingSettings = RecordingSettings()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as e:
+            raise ValueError(f"unknown time zone {v!r}") from e
+        return v
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # load_settings() merges file and environment itself, so the precedence is in one place
+        return (init_settings,)
+
+
+def _format_validation(e: ValidationError, origin: str) -> str:
+    lines = []
+    for err in e.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(root)"
+        lines.append(f"{origin}: {key}: {err['msg']} (got {err.get('input')!r})")
+    return "\n".join(lines)
+
+
+def load_settings(path: Path | str | None = None, env: dict[str, str] | None = None) -> Settings:
+    """Load settings; raise ConfigError naming the key on any bad value."""
+    env = dict(os.environ if env is None else env)
+    file_values: dict[str, Any] = {}
+    path = Path(path) if path else (Path(env["CTI_CONFIG"]) if env.get("CTI_CONFIG") else None)
+    if path is None and Path("cti.toml").is_file():
+        path = Path("cti.toml")
+    origin = str(path) if path else "environment"
+    if path is not None:
+        try:
+            file_values = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as e:
+            raise ConfigError(f"config file {path} does not exist") from e
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"config file {path} is not valid TOML: {e}") from e
+    if env.get("DATABASE_URL") and not env.get("CTI_DATABASE_URL"):
+        env["CTI_DATABASE_URL"] = env["DATABASE_URL"]
+    values = _deep_merge(file_values, _env_values(env))
+    try:
+        return Settings(**values)
+    except ValidationError as e:
+        raise ConfigError(_format_validation(e, origin)) from None
+
+
+def _env_values(env: dict[str, str]) -> dict[str, Any]:
+    """CTI_AMI__PORT=5039 -> {"ami": {"port": "5039"}}; pydantic converts the types."""
+    out: dict[str, Any] = {}
+    for key, value in env.items():
+        if not key.upper().startswith("CTI_") or key.upper() == "CTI_CONFIG":
+            continue
+        parts = key[4:].lower().split("__")
+        node = out
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = value
+    return out
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out

@@ -1,0 +1,1 @@
+"""PostgreSQL: where the database is (DATABASE_URL or an embedded server) and its migrations."""
