@@ -28,6 +28,8 @@ DECLARE
     made integer := 0;
     part text;
 BEGIN
+    -- two processes creating the same day's partition would race: serialise on a fixed key
+    PERFORM pg_advisory_xact_lock(7163021985501036142);
     FOR i IN 0 .. days - 1 LOOP
         d := first_day + i;
         part := format('events_p%s', to_char(d, 'YYYYMMDD'));
