@@ -13,6 +13,7 @@ COMMANDS: dict[str, str] = {
     "migrate": "cti.commands.migrate:migrate",
     "check": "cti.commands.check:check",
     "demo": "cti.commands.demo:demo",
+    "peak": "cti.commands.peak:peak",
 }
 
 

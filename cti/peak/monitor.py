@@ -1,0 +1,126 @@
+"""The running peak monitor: reads the schedule and switch from PostgreSQL, live figures from an
+injected callable, steps the pure machine, persists the state and emits a `peak_mode` event per change.
+
+Only one process needs to run it; every other reader uses `repo.load_state()` or `in_peak`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import structlog
+
+from cti.clock import Clock
+from cti.peak import repo
+from cti.peak.machine import LiveFigures, PeakState, Transition, step
+from cti.policy import PeakPolicy
+from cti.store.events import Event
+
+log = structlog.get_logger(__name__)
+
+
+class EventSink(Protocol):
+    async def append(self, event: Event) -> None: ...
+
+
+FiguresSource = Callable[[], LiveFigures | Awaitable[LiveFigures]]
+ChangeListener = Callable[[Transition], Awaitable[None] | None]
+
+
+async def _maybe_await(v: Any) -> Any:
+    return await v if inspect.isawaitable(v) else v
+
+
+def peak_event(tr: Transition, *, switch_by: str | None = None) -> Event:
+    payload = tr.payload()
+    if switch_by is not None:
+        payload["switch_by"] = switch_by
+    return Event(
+        ts=tr.at,
+        source="cti",
+        type="peak_mode",
+        payload=payload,
+        key=f"peak_mode:{tr.at.isoformat()}:{tr.after.cause}:{tr.after.airing_id}",
+    )
+
+
+class PeakMonitor:
+    def __init__(
+        self,
+        pool: Any,
+        *,
+        policy: PeakPolicy,
+        clock: Clock,
+        figures: FiguresSource,
+        events: EventSink,
+        interval_s: float = 1.0,
+        on_change: ChangeListener | None = None,
+    ) -> None:
+        self._pool = pool
+        self._policy = policy
+        self._clock = clock
+        self._figures = figures
+        self._events = events
+        self._interval_s = interval_s
+        self._on_change = on_change
+        self._state: PeakState | None = None
+        self._last_figures = LiveFigures(waiting_callers=0, estimated_wait_s=0.0)
+
+    @property
+    def state(self) -> PeakState:
+        if self._state is None:
+            raise RuntimeError("PeakMonitor.start() has not run")
+        return self._state
+
+    @property
+    def in_peak(self) -> bool:
+        return self._state is not None and self._state.in_peak
+
+    async def start(self) -> None:
+        """Resume from the persisted state (keeps the hysteresis timer across a restart)."""
+        async with self._pool.acquire() as conn:
+            self._state = await repo.load_state(conn) or PeakState.initial(self._clock.now())
+
+    async def tick(self) -> Transition | None:
+        if self._state is None:
+            await self.start()
+        now = self._clock.now()
+        try:
+            self._last_figures = await _maybe_await(self._figures())
+        except Exception as e:  # live state unavailable: decide on schedule/switch and the last figures
+            log.warning("peak_figures_unavailable", error=str(e))
+        async with self._pool.acquire() as conn:
+            switch = await repo.get_switch(conn)
+            airings = await repo.airings_near(conn, now)
+            before = self.state
+            new, tr = step(
+                before,
+                now=now,
+                switch=switch.mode,
+                airings=airings,
+                figures=self._last_figures,
+                policy=self._policy,
+            )
+            if new != before:
+                await repo.save_state(conn, new, now=now)
+        self._state = new
+        if tr is not None:
+            switch_by = switch.updated_by if tr.after.cause in ("switch_on", "switch_off") else None
+            await self._events.append(peak_event(tr, switch_by=switch_by))
+            log.info("peak_mode", in_peak=new.in_peak, cause=new.cause, previous=before.cause)
+            if self._on_change is not None:
+                await _maybe_await(self._on_change(tr))
+        return tr
+
+    async def run(self) -> None:
+        """Tick forever (cancel the task to stop)."""
+        if self._state is None:
+            await self.start()
+        while True:
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("peak_tick_failed")
+            await self._clock.sleep(self._interval_s)
