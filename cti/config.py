@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
@@ -20,7 +20,11 @@ class ConfigError(Exception):
     """A configuration value is wrong; the message names the key and the problem."""
 
 
-class AmiSettings(BaseModel):
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AmiSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(5038, ge=1, le=65535)
     username: str = "cti"
@@ -30,18 +34,18 @@ class AmiSettings(BaseModel):
     reconnect_max_s: float = Field(30.0, gt=0)
 
 
-class AgiSettings(BaseModel):
+class AgiSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(4573, ge=0, le=65535)
     session_timeout_s: float = Field(5.0, gt=0)
 
 
-class WebSettings(BaseModel):
+class WebSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
 
 
-class RecordingSettings(BaseModel):
+class RecordingSettings(_Section):
     # strftime fields from the call's answer time plus {linkedid} and {uniqueid}
     path_pattern: str = "/var/spool/asterisk/monitor/%Y/%m/%d/{linkedid}.wav"
     retention_days: int = Field(180, ge=1)
