@@ -1,23 +1,25 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import pytest
 
-from tests.pg import TestServer, with_database
+from cti.db.scratch import ScratchServer, with_database
 
 
 @pytest.fixture(scope="session")
-def pg_server() -> Iterator[TestServer]:
-    server = TestServer()
-    server.start()
+def pg_server() -> Iterator[ScratchServer]:
+    """A real PostgreSQL (local, or embedded when none answers) with a migrated template."""
+    server = ScratchServer()
+    asyncio.run(server.start())
     yield server
-    server.stop()
+    asyncio.run(server.stop())
 
 
 @pytest.fixture
-async def db_url(pg_server: TestServer) -> AsyncIterator[str]:
+async def db_url(pg_server: ScratchServer) -> AsyncIterator[str]:
     """URL of a fresh, migrated database for this test only."""
     name = await pg_server.new_database()
     yield with_database(pg_server.url, name)
