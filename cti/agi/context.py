@@ -1,0 +1,129 @@
+"""What an AGI handler may use: settings, policy, clock, the event store, a database pool, the live
+state snapshot and cached reference data. Built once per server; handlers never open connections."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import structlog
+
+from cti.clock import Clock, SystemClock
+from cti.config import Settings
+from cti.policy import Policy, load_policy
+from cti.routing.inbound import AgentEntry, Directory
+from cti.routing.snapshot import RoutingSnapshot, SnapshotSource, no_live_state
+from cti.store.events import Event
+
+log = structlog.get_logger(__name__)
+
+
+class EventSink(Protocol):
+    async def append(self, ev: Event) -> None: ...
+
+
+class MemoryEvents:
+    """An EventSink that keeps events in a list (tests, `cti agi` without a database)."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    async def append(self, ev: Event) -> None:
+        self.events.append(ev)
+
+    def of_type(self, type_: str) -> list[Event]:
+        return [e for e in self.events if e.type == type_]
+
+
+class DirectoryCache:
+    """The agents table (ids, personal DIDs), loaded once and refreshed in the background when
+    older than `ttl_s`, so no call waits on it after the first."""
+
+    def __init__(self, pool: Any | None, ttl_s: float = 30.0) -> None:
+        self.pool = pool
+        self.ttl_s = ttl_s
+        self._dir = Directory()
+        self._loaded_at: float | None = None
+        self._refreshing: asyncio.Task[None] | None = None
+
+    def set(self, directory: Directory) -> None:
+        self._dir = directory
+        self._loaded_at = time.monotonic()
+
+    async def get(self) -> Directory:
+        if self.pool is None:
+            return self._dir
+        if self._loaded_at is None:
+            await self.refresh()
+        elif time.monotonic() - self._loaded_at > self.ttl_s and self._refreshing is None:
+            self._refreshing = asyncio.create_task(self._refresh_in_background())
+        return self._dir
+
+    async def _refresh_in_background(self) -> None:
+        try:
+            await self.refresh()
+        except Exception as e:  # keep serving the old copy; log and retry after the next ttl
+            log.warning("agent directory refresh failed", error=str(e))
+            self._loaded_at = time.monotonic()
+        finally:
+            self._refreshing = None
+
+    async def refresh(self) -> None:
+        rows = await self.pool.fetch("SELECT id, did, active FROM agents")
+        self.set(Directory.of(AgentEntry(r["id"], r["did"], r["active"]) for r in rows))
+
+
+# Issue 6 (peak mode) plugs its advice in here: (snapshot, now) -> offer a callback instead of queueing.
+CallbackAdvisor = Callable[[RoutingSnapshot, datetime], bool]
+
+
+def never_offer(_snapshot: RoutingSnapshot, _now: datetime) -> bool:
+    return False
+
+
+@dataclass
+class AgiContext:
+    settings: Settings
+    policy: Policy = field(default_factory=load_policy)
+    clock: Clock = field(default_factory=SystemClock)
+    events: EventSink = field(default_factory=MemoryEvents)
+    pool: Any | None = None  # asyncpg.Pool
+    snapshot: SnapshotSource = no_live_state
+    callback_advisor: CallbackAdvisor = never_offer
+    directory: DirectoryCache = field(init=False)
+    spool_dir_hint: str | None = None
+
+    def __post_init__(self) -> None:
+        self.directory = DirectoryCache(self.pool)
+
+    async def emit(
+        self,
+        type_: str,
+        payload: Mapping[str, Any],
+        *,
+        key: str | None = None,
+        uniqueid: str | None = None,
+        linkedid: str | None = None,
+        agent: str | None = None,
+        queue: str | None = None,
+    ) -> None:
+        """Append an agi event; a broken store is logged, never raised into the call path."""
+        ev = Event(
+            ts=self.clock.now(),
+            source="agi",
+            type=type_,
+            payload=dict(payload),
+            key=key,
+            uniqueid=uniqueid or None,
+            linkedid=linkedid or None,
+            agent=agent,
+            queue=queue,
+        )
+        try:
+            await self.events.append(ev)
+        except Exception as e:
+            log.error("event not stored", event_type=type_, uniqueid=uniqueid, error=str(e))

@@ -1,0 +1,100 @@
+"""`night` (R-NIGHT): outside service hours the caller leaves name and number; we owe a callback
+before 08:30 (policy.service_hours.night_callback_due) the next morning.
+
+Answer, welcome prompt, RECORD FILE the name, confirm the number by DTMF (1) or key another ending
+with #, store the callback (joining one already open for the number), thank, hang up.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+import structlog
+
+from cti.agi.context import AgiContext
+from cti.agi.handlers.ivr import PROMPTS, confirm_number
+from cti.agi.handlers.route import recording_path
+from cti.agi.session import AgiSession
+from cti.callbacks.repo import create_or_join
+from cti.masking import mask_number
+from cti.routing.inbound import DEFAULT_QUEUE, classify_number, next_night_due
+
+log = structlog.get_logger(__name__)
+
+TIMEOUT_S = 180.0  # prompts + a name + three confirmation tries
+NAME_MAX_MS = 8000
+NAME_SILENCE_S = 2
+
+
+def name_file_base(pattern: str, now_local, linkedid: str, uniqueid: str) -> str:  # type: ignore[no-untyped-def]
+    """Where the caller's spoken name goes: beside the call recordings, `<linkedid>-name` (no ext)."""
+    p = PurePosixPath(recording_path(pattern, now_local, linkedid, uniqueid))
+    return str(p.with_name(p.stem + "-name"))
+
+
+async def handle(session: AgiSession, ctx: AgiContext) -> None:
+    env = session.env
+    uniqueid = env.get("agi_uniqueid")
+    caller = classify_number(env.get("agi_callerid"))
+    did = await session.get_variable("CTI_DNIS") or env.get("agi_dnid") or None
+    linkedid = await session.get_variable("CHANNEL(linkedid)") or uniqueid
+    now = ctx.clock.now()
+    tz = ctx.settings.tz
+
+    await session.answer()
+    await session.stream_file(PROMPTS.night_welcome)
+    await session.stream_file(PROMPTS.say_name)
+    base = name_file_base(ctx.settings.recording.path_pattern, now.astimezone(tz), linkedid, uniqueid)
+    await session.record_file(base, "wav", NAME_MAX_MS, NAME_SILENCE_S)
+    name_file = base + ".wav"
+
+    number = await confirm_number(session, caller)
+    if number is None:
+        await session.stream_file(PROMPTS.no_number)
+        log.warning("night caller left no usable number", uniqueid=uniqueid, kind=caller.kind)
+        await ctx.emit(
+            "night_no_number",
+            {"number_kind": caller.kind.value, "did": did, "name_file": name_file},
+            key=f"agi:night:{uniqueid}" if uniqueid else None,
+            uniqueid=uniqueid,
+            linkedid=linkedid,
+        )
+        await session.hangup()
+        return
+
+    due = next_night_due(now, tz, ctx.policy.service_hours.night_callback_due)
+    callback_id: int | None = None
+    if ctx.pool is not None:
+        async with ctx.pool.acquire() as conn:
+            ref = await create_or_join(
+                conn,
+                number=number,
+                did=did,
+                kind="night",
+                now=now,
+                priority=ctx.policy.callbacks.night_priority,
+                due_by=due,
+                caller_name_file=name_file,
+                source_linkedid=linkedid,
+                queue=DEFAULT_QUEUE,
+            )
+        callback_id = ref.id
+    else:
+        log.error("no database: night callback kept only as an event", uniqueid=uniqueid)
+    await ctx.emit(
+        "night_callback",
+        {
+            "number": number,
+            "confirmed_caller_number": number == caller.number,
+            "did": did,
+            "due_by": due.isoformat(),
+            "name_file": name_file,
+            "callback_id": callback_id,
+        },
+        key=f"agi:night:{uniqueid}" if uniqueid else None,
+        uniqueid=uniqueid,
+        linkedid=linkedid,
+    )
+    log.info("night callback stored", uniqueid=uniqueid, caller=mask_number(number), callback_id=callback_id)
+    await session.stream_file(PROMPTS.thanks)
+    await session.hangup()

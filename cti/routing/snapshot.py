@@ -1,0 +1,41 @@
+"""What routing needs to know about the live call center, and nothing more.
+
+The live state (cti/state, the AMI listener's reducer) is richer; `cti/routing/live_adapter.py` is
+the one place that turns it into a RoutingSnapshot, so routing never depends on its internals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Availability(StrEnum):
+    AVAILABLE = "available"  # logged in, not paused, not ringing, not in a call
+    RINGING = "ringing"
+    BUSY = "busy"  # in a call or wrap-up
+    PAUSED = "paused"
+    OFFLINE = "offline"  # not a queue member / phone unreachable
+    UNKNOWN = "unknown"  # live state has no opinion (AMI down, agent never seen)
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingSnapshot:
+    agents: Mapping[str, Availability] = field(default_factory=dict)
+    live: bool = True  # False: built without live state (AMI down); every agent is UNKNOWN
+
+    def availability(self, agent: str) -> Availability:
+        if not self.live:
+            return Availability.UNKNOWN
+        return self.agents.get(agent, Availability.OFFLINE)
+
+
+# The AGI handlers take a zero-argument callable, so the live state can be read at decision time.
+SnapshotSource = Callable[[], RoutingSnapshot]
+
+NO_LIVE_STATE = RoutingSnapshot(agents={}, live=False)
+
+
+def no_live_state() -> RoutingSnapshot:
+    return NO_LIVE_STATE

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+
+import pytest
+
+from cti.agi.context import AgiContext, MemoryEvents
+from cti.agi.registry import Registry
+from cti.agi.server import FastAgiServer
+from cti.clock import ManualClock
+from cti.config import Settings
+
+# 10:00 in Shanghai: inside service hours (06:00-22:00)
+DAY = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+# 23:30 in Shanghai
+NIGHT = datetime(2026, 11, 23, 15, 30, tzinfo=UTC)
+
+
+def make_ctx(**kw: object) -> AgiContext:
+    settings = kw.pop("settings", None) or Settings(agi={"port": 0, "session_timeout_s": 2.0})
+    kw.setdefault("clock", ManualClock(DAY))
+    kw.setdefault("events", MemoryEvents())
+    return AgiContext(settings=settings, **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def start_server() -> AsyncIterator[Callable[..., object]]:
+    servers: list[FastAgiServer] = []
+
+    async def start(ctx: AgiContext, registry: Registry | None = None, **kw: object) -> FastAgiServer:
+        server = FastAgiServer(ctx, registry, host="127.0.0.1", port=0, **kw)  # type: ignore[arg-type]
+        await server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for s in servers:
+        await s.close()

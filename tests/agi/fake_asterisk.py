@@ -1,0 +1,122 @@
+"""A raw FastAGI client that behaves like Asterisk 22 on the wire (captures 01/04): sends the agi_
+block, answers each command line, writes `HANGUP` after the server half-closes, then closes.
+
+Commands are split with the port of res_agi.c parse_args, so a value that survives here survives in
+Asterisk. Channel variables live in `vars`; DTMF answers for GET DATA come from `dtmf`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cti.agi.protocol import parse_args
+
+CAPTURES = Path("/work/shared/asterisk-captures")
+
+
+def capture_env(scenario: str = "01-inbound-answered") -> list[str]:
+    """The agi_ lines Asterisk sent in a capture, verbatim."""
+    raw = (CAPTURES / scenario / "agi.from-asterisk.raw").read_bytes().decode("utf-8")
+    head, _, _ = raw.partition("\n\n")
+    return head.split("\n")
+
+
+def env_lines(**overrides: str) -> list[str]:
+    """Capture 01's environment with some values replaced (`agi_callerid="..."`)."""
+    out = []
+    for line in capture_env():
+        key, _, value = line.partition(": ")
+        out.append(f"{key}: {overrides.pop(key, value)}")
+    out += [f"{k}: {v}" for k, v in overrides.items()]
+    return out
+
+
+@dataclass
+class FakeChannel:
+    vars: dict[str, str] = field(default_factory=dict)
+    dtmf: list[str] = field(default_factory=list)  # answers to successive GET DATA
+    sent: list[str] = field(default_factory=list)  # command lines received from the server
+    argv: list[list[str]] = field(default_factory=list)  # the same, as Asterisk splits them
+    hung_up_by_script: bool = False
+    got_eof: bool = False
+    custom: Callable[[list[str]], list[str] | None] | None = None
+
+    def reply(self, line: str) -> list[str]:
+        argv = parse_args(line)
+        self.sent.append(line)
+        self.argv.append(argv)
+        if self.custom is not None:
+            got = self.custom(argv)
+            if got is not None:
+                return got
+        words = [a.upper() for a in argv]
+        if words[:2] == ["GET", "VARIABLE"] or words[:3] == ["GET", "FULL", "VARIABLE"]:
+            name = argv[2] if words[1] == "VARIABLE" else argv[3]
+            if words[1] == "FULL":
+                name = name.removeprefix("${").removesuffix("}")
+            if name in self.vars:
+                return [f"200 result=1 ({self.vars[name]})"]
+            return ["200 result=0"]
+        if words[:2] == ["SET", "VARIABLE"]:
+            if len(argv) != 4:
+                return [
+                    "520-Invalid command syntax.  Proper usage follows:",
+                    "Sets a variable to the current channel.",
+                    "520 End of proper usage.",
+                ]
+            self.vars[argv[2]] = argv[3]
+            return ["200 result=1"]
+        if words[:1] == ["ANSWER"]:
+            return ["200 result=0"]
+        if words[:2] == ["STREAM", "FILE"]:
+            return ["200 result=0 endpos=8000"]
+        if words[:2] == ["SAY", "DIGITS"]:
+            return ["200 result=0"]
+        if words[:2] == ["GET", "DATA"]:
+            digits = self.dtmf.pop(0) if self.dtmf else ""
+            return [f"200 result={digits}" if digits else "200 result= (timeout)"]
+        if words[:2] == ["RECORD", "FILE"]:
+            return ["200 result=0 (timeout) endpos=16000"]
+        if words[:1] == ["HANGUP"]:
+            self.hung_up_by_script = True
+            return ["200 result=1"]
+        return ["510 Invalid or unknown command"]
+
+
+async def run_call(
+    port: int,
+    channel: FakeChannel,
+    env: list[str] | None = None,
+    *,
+    hangup_after: int | None = None,
+    host: str = "127.0.0.1",
+) -> FakeChannel:
+    """One AGI() execution against the server. `hangup_after=N`: the caller hangs up after N
+    commands (Asterisk then sends HANGUP and closes)."""
+    reader, writer = await asyncio.open_connection(host, port)
+    lines = env if env is not None else env_lines()
+    writer.write(("\n".join(lines) + "\n\n").encode("utf-8"))
+    await writer.drain()
+    try:
+        while True:
+            raw = await reader.readline()
+            if not raw:  # server half-closed: the script ended
+                channel.got_eof = True
+                writer.write(b"HANGUP\n")
+                break
+            if hangup_after is not None and len(channel.sent) >= hangup_after:
+                writer.write(b"HANGUP\n")
+                break
+            for out in channel.reply(raw.decode("utf-8").rstrip("\n")):
+                writer.write(out.encode("utf-8") + b"\n")
+            await writer.drain()
+    finally:
+        writer.close()
+        try:
+            await writer.wait_closed()
+        except OSError:
+            pass
+    return channel
