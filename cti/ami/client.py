@@ -1,0 +1,424 @@
+"""Our asyncio AMI client on top of the sans-IO codec (docs/decisions/0200-ami-codec.md).
+
+Guarantees (each one a panoramisk 1.4 defect we measured, see the decision note):
+- `start()` raises `AuthenticationError` on `Authentication failed` (never a silent half-login).
+- every action has a timeout; an action while disconnected waits at most that long for a connection.
+- nothing is ever re-sent after a reconnect: an action in flight when the connection drops fails
+  with `ConnectionLost` ("outcome unknown"); the caller decides (an Originate is never sent twice).
+- a Ping every `ping_interval` s; no answer within `ping_timeout` s = dead peer -> reconnect with
+  exponential backoff + jitter.
+- `close()` closes the socket and cancels a scheduled reconnect.
+- events are delivered to subscribers one at a time, in arrival order; an async subscriber is
+  awaited before the next event (backpressure reaches the socket instead of growing a buffer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import itertools
+import os
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+import structlog
+
+from cti.ami.codec import Banner, Decoder, Message, ProtocolError, encode
+from cti.clock import Clock, SystemClock
+
+log = structlog.get_logger(__name__)
+
+EventHandler = Callable[[Message], Awaitable[None] | None]
+ConnectHook = Callable[["AMIClient"], Awaitable[None]]
+
+
+class AMIError(Exception):
+    """Base of everything this client raises."""
+
+
+class AuthenticationError(AMIError):
+    """Asterisk answered the Login with an error (wrong user or secret)."""
+
+
+class NotConnected(AMIError):
+    """No connection to Asterisk within the action's timeout; the action was not sent."""
+
+
+class ConnectionLost(AMIError):
+    """The connection dropped after the action was sent: Asterisk may or may not have run it."""
+
+
+class ActionTimeout(AMIError, TimeoutError):
+    """No (complete) reply in time. The action was sent; its outcome is unknown."""
+
+
+class ActionError(AMIError):
+    """Asterisk replied `Response: Error`."""
+
+    def __init__(self, action: str, reply: Message) -> None:
+        self.action = action
+        self.reply = reply
+        super().__init__(f"AMI {action} failed: {reply.first('Message') or reply.name}")
+
+
+@dataclass
+class Reply:
+    """The response to an action and, for list actions, the list items (without the *Complete)."""
+
+    response: Message
+    items: list[Message] = field(default_factory=list)
+    complete: Message | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.response.first("Response") in ("Success", "Goodbye", "Follows")
+
+
+class _Pending:
+    __slots__ = ("action", "future", "items", "listing", "response")
+
+    def __init__(self, action: str, future: asyncio.Future[Reply]) -> None:
+        self.action = action
+        self.future = future
+        self.response: Message | None = None
+        self.items: list[Message] = []
+        self.listing = False
+
+
+class AMIClient:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        username: str,
+        secret: str,
+        *,
+        action_timeout: float = 10.0,
+        connect_timeout: float = 5.0,
+        ping_interval: float = 20.0,
+        ping_timeout: float = 5.0,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
+        clock: Clock | None = None,
+        read_size: int = 65536,
+    ) -> None:
+        self.host, self.port = host, port
+        self._username, self._secret = username, secret
+        self.action_timeout = action_timeout
+        self.connect_timeout = connect_timeout
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.clock: Clock = clock or SystemClock()
+        self.read_size = read_size
+        self.banner: Banner | None = None
+        self.connects = 0  # successful logins so far (1 after start, +1 per reconnect)
+        self.last_error: BaseException | None = None
+        self._ids = (f"cti-{os.getpid()}-{random.getrandbits(24):06x}-{n}" for n in itertools.count(1))
+        self._pending: dict[str, _Pending] = {}
+        self._handlers: list[tuple[EventHandler, bool]] = []
+        self._on_connect: list[ConnectHook] = []
+        self._writer: asyncio.StreamWriter | None = None
+        self._reader_task: asyncio.Task[None] | None = None
+        self._ping_task: asyncio.Task[None] | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._connected = asyncio.Event()
+        self._lost: asyncio.Event = asyncio.Event()
+        self._closing = False
+
+    # ---- subscription -------------------------------------------------------------------
+    def subscribe(self, handler: EventHandler) -> Callable[[], None]:
+        """Call `handler(msg)` for every event in arrival order; returns an unsubscribe function."""
+        entry = (handler, inspect.iscoroutinefunction(handler))
+        self._handlers.append(entry)
+        return lambda: self._handlers.remove(entry) if entry in self._handlers else None
+
+    def on_connect(self, hook: ConnectHook) -> None:
+        """`await hook(client)` after every successful login (first connect and each reconnect),
+        before `start()` returns; the place to resynchronise state."""
+        self._on_connect.append(hook)
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    # ---- lifecycle ----------------------------------------------------------------------
+    async def start(self) -> None:
+        """Connect and log in once (raising on failure), then keep the connection up until close()."""
+        if self._supervisor is not None:
+            raise RuntimeError("AMIClient already started")
+        self._closing = False
+        await self._connect_once()
+        self._supervisor = asyncio.create_task(self._supervise(), name="ami-supervisor")
+
+    async def close(self) -> None:
+        """Log off, close the socket, cancel keepalive and any scheduled reconnect. Idempotent."""
+        self._closing = True
+        tasks = [t for t in (self._supervisor, self._ping_task) if t is not None]
+        for t in tasks:
+            t.cancel()
+        w = self._writer
+        if w is not None and self._connected.is_set():
+            with contextlib.suppress(Exception):
+                w.write(encode({"Action": "Logoff", "ActionID": next(self._ids)}))
+        self._drop_connection(AMIError("client closed"))
+        if self._reader_task is not None:
+            tasks.append(self._reader_task)
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._supervisor = self._ping_task = self._reader_task = None
+
+    async def __aenter__(self) -> AMIClient:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # ---- actions ------------------------------------------------------------------------
+    async def action(
+        self,
+        name: str,
+        headers: Mapping[str, str | list[str]] | None = None,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - a per-action deadline is the point of the API
+        check: bool = True,
+    ) -> Reply:
+        """Send one action and wait for its reply (and all list items for list actions).
+
+        Raises NotConnected (not sent), ActionTimeout / ConnectionLost (sent, outcome unknown),
+        ActionError (Asterisk said Error; only when `check`)."""
+        timeout = self.action_timeout if timeout is None else timeout
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        if not self._connected.is_set():
+            if self._closing:
+                raise NotConnected(f"AMI {name} not sent: client is closed")
+            try:
+                await asyncio.wait_for(self._connected.wait(), timeout)
+            except TimeoutError:
+                raise NotConnected(
+                    f"AMI {name} not sent: no connection to {self.host}:{self.port} within {timeout:g}s"
+                ) from None
+        return await self._send(name, headers, deadline - loop.time(), check)
+
+    async def _send(
+        self,
+        name: str,
+        headers: Mapping[str, str | list[str]] | None,
+        timeout: float,  # noqa: ASYNC109
+        check: bool,
+    ) -> Reply:
+        writer = self._writer
+        if writer is None or not self._connected.is_set():
+            raise NotConnected(f"AMI {name} not sent: not connected")
+        action_id = next(self._ids)
+        frame: dict[str, str | list[str]] = {"Action": name, "ActionID": action_id}
+        if headers:
+            for k, v in headers.items():
+                if k.lower() in ("action", "actionid"):
+                    continue
+                frame[k] = v
+        data = encode(frame)
+        fut: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        pending = _Pending(name, fut)
+        self._pending[action_id] = pending
+        try:
+            writer.write(data)
+            try:
+                reply = await asyncio.wait_for(asyncio.shield(fut), max(0.0, timeout))
+            except TimeoutError:
+                raise ActionTimeout(
+                    f"AMI {name} (ActionID {action_id}): no complete reply within {timeout:g}s; "
+                    "it may or may not have run"
+                ) from None
+        finally:
+            self._pending.pop(action_id, None)
+        if check and reply.response.first("Response") == "Error":
+            raise ActionError(name, reply.response)
+        return reply
+
+    async def ping(self, timeout: float | None = None) -> Reply:  # noqa: ASYNC109
+        return await self.action("Ping", timeout=timeout)
+
+    # ---- connection ---------------------------------------------------------------------
+    async def _connect_once(self) -> None:
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(self.host, self.port), self.connect_timeout
+            )
+        except (OSError, TimeoutError) as e:
+            raise NotConnected(f"cannot connect to AMI at {self.host}:{self.port}: {e}") from e
+        decoder = Decoder()
+        try:
+            self.banner = await asyncio.wait_for(self._read_banner(reader, decoder), self.connect_timeout)
+        except BaseException:
+            writer.close()
+            raise
+        self._writer = writer
+        self._lost = asyncio.Event()
+        self._reader_task = asyncio.create_task(self._read_loop(reader, decoder), name="ami-reader")
+        # Login goes out before we call ourselves connected: actions queued by others wait for it
+        self._connected.set()
+        try:
+            reply = await self._send(
+                "Login",
+                {"Username": self._username, "Secret": self._secret},
+                self.action_timeout,
+                check=False,
+            )
+        except (ConnectionLost, ActionTimeout, NotConnected) as e:
+            self._drop_connection(e)
+            raise NotConnected(f"AMI login to {self.host}:{self.port} got no answer: {e}") from e
+        if reply.response.first("Response") != "Success":
+            self._drop_connection(AMIError("login refused"))
+            raise AuthenticationError(
+                f"AMI login as {self._username!r} refused by {self.host}:{self.port}: "
+                f"{reply.response.first('Message')}"
+            )
+        self.connects += 1
+        log.info("ami connected", host=self.host, port=self.port, banner=str(self.banner), n=self.connects)
+        try:
+            for hook in list(self._on_connect):
+                await hook(self)
+        except Exception as e:
+            # e.g. the resync could not finish: state would be wrong, so this connection is no good
+            self._drop_connection(e)
+            if isinstance(e, AMIError):
+                raise
+            raise AMIError(f"on_connect hook failed: {e!r}") from e
+        if self.ping_interval > 0:
+            self._ping_task = asyncio.create_task(self._keepalive(), name="ami-keepalive")
+
+    async def _read_banner(self, reader: asyncio.StreamReader, decoder: Decoder) -> Banner:
+        while True:
+            data = await reader.read(self.read_size)
+            if not data:
+                raise NotConnected(f"AMI at {self.host}:{self.port} closed before the greeting")
+            try:
+                out = decoder.feed(data)
+            except ProtocolError as e:
+                raise NotConnected(str(e)) from e
+            if out:
+                banner = out[0]
+                assert isinstance(banner, Banner)
+                if len(out) > 1:  # frames glued to the banner: none expected before Login
+                    log.warning("ami frames before login ignored", n=len(out) - 1)
+                return banner
+
+    async def _read_loop(self, reader: asyncio.StreamReader, decoder: Decoder) -> None:
+        exc: BaseException = ConnectionLost("connection closed by Asterisk")
+        try:
+            while True:
+                data = await reader.read(self.read_size)
+                if not data:
+                    break
+                for msg in decoder.feed(data):
+                    await self._dispatch(msg)  # type: ignore[arg-type]
+        except asyncio.CancelledError:
+            exc = ConnectionLost("reader cancelled")
+            raise
+        except (OSError, ProtocolError) as e:
+            exc = ConnectionLost(f"AMI connection error: {e}")
+        finally:
+            self._drop_connection(exc)
+
+    async def _dispatch(self, msg: Message) -> None:
+        aid = msg.get("ActionID")
+        if aid is not None and isinstance(aid, str):
+            p = self._pending.get(aid)
+            if p is not None:
+                if "Response" in msg and p.response is None:
+                    p.response = msg
+                    if msg.get("EventList") == "start":
+                        p.listing = True
+                    else:
+                        self._resolve(p, Reply(msg))
+                    return
+                if p.listing and "Event" in msg:
+                    if msg.get("EventList") == "Complete":
+                        assert p.response is not None
+                        self._resolve(p, Reply(p.response, p.items, msg))
+                    else:
+                        p.items.append(msg)
+                    return
+        if "Event" not in msg:
+            return  # a reply to an action that already timed out: nobody is waiting
+        for handler, is_async in self._handlers:
+            try:
+                if is_async:
+                    await handler(msg)  # type: ignore[misc]
+                else:
+                    handler(msg)
+            except Exception:
+                log.exception("ami event handler failed", event=msg.name)
+
+    @staticmethod
+    def _resolve(p: _Pending, reply: Reply) -> None:
+        if not p.future.done():
+            p.future.set_result(reply)
+
+    def _drop_connection(self, exc: BaseException) -> None:
+        """Forget the socket; every in-flight action fails now (never re-sent)."""
+        was = self._connected.is_set()
+        self._connected.clear()
+        w, self._writer = self._writer, None
+        if w is not None:
+            with contextlib.suppress(Exception):
+                w.close()
+        for aid, p in list(self._pending.items()):
+            if not p.future.done():
+                p.future.set_exception(
+                    ConnectionLost(
+                        f"AMI {p.action} (ActionID {aid}): connection lost, outcome unknown ({exc})"
+                    )
+                )
+        self._pending.clear()
+        if self._ping_task is not None and self._ping_task is not asyncio.current_task():
+            self._ping_task.cancel()
+        if was:
+            log.warning("ami connection lost", host=self.host, port=self.port, reason=str(exc))
+        self._lost.set()
+
+    async def _keepalive(self) -> None:
+        while True:
+            await self.clock.sleep(self.ping_interval)
+            try:
+                await self._send("Ping", None, self.ping_timeout, check=False)
+            except ActionTimeout:
+                log.warning("ami peer did not answer Ping: treating as dead", timeout=self.ping_timeout)
+                self._drop_connection(ConnectionLost("no Ping reply (half-open connection)"))
+                return
+            except AMIError:
+                return
+
+    def _backoff(self, attempt: int) -> float:
+        base = min(self.backoff_max, self.backoff_initial * (2 ** min(attempt, 30)))
+        return base * (0.5 + random.random() / 2)  # "equal jitter": never 0, never in lock-step
+
+    async def _supervise(self) -> None:
+        while not self._closing:
+            await self._lost.wait()
+            if self._reader_task is not None:
+                self._reader_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._reader_task
+                self._reader_task = None
+            attempt = 0
+            while not self._closing:
+                delay = self._backoff(attempt)
+                await self.clock.sleep(delay)
+                try:
+                    await self._connect_once()
+                    break
+                except AuthenticationError as e:
+                    self.last_error = e
+                    log.error("ami reconnect: login refused", error=str(e))
+                except AMIError as e:
+                    self.last_error = e
+                    log.warning("ami reconnect failed", error=str(e), attempt=attempt + 1)
+                attempt += 1

@@ -1,0 +1,76 @@
+"""AMI message -> `cti.store.events.Event` row: time, natural key, indexed columns, full payload."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from cti.store.events import Event
+
+
+def _first(v: Any) -> str | None:
+    if v is None or v == "":
+        return None
+    return v if isinstance(v, str) else v[0]
+
+
+def event_ts(msg: Mapping[str, Any]) -> float | None:
+    """Asterisk's `Timestamp: <epoch>.<µs>` (timestampevents=yes), or None when absent/garbled."""
+    t = msg.get("Timestamp")
+    if t is None:
+        return None
+    try:
+        return float(t if isinstance(t, str) else t[0])
+    except ValueError:
+        return None
+
+
+def digest(msg: Mapping[str, Any]) -> str:
+    """Content hash of a frame: same headers and values in the same order -> same digest."""
+    h = hashlib.blake2b(digest_size=12)
+    for k, v in msg.items():
+        h.update(k.encode("utf-8", "surrogatepass"))
+        h.update(b"\x1f")
+        h.update((v if isinstance(v, str) else "\x1e".join(v)).encode("utf-8", "surrogatepass"))
+        h.update(b"\x1d")
+    return h.hexdigest()
+
+
+class KeyMaker:
+    """Natural keys that make a replay of the same stream store each event once.
+
+    key = `<Event>:<digest>` for the first frame with that content at that timestamp, then `…:2`,
+    `…:3` for byte-identical repeats at the same timestamp (two identical FullyBooted in a row are two
+    events, not one). The counter only remembers the current timestamp, so memory stays flat."""
+
+    __slots__ = ("_seen", "_ts")
+
+    def __init__(self) -> None:
+        self._ts = -1.0
+        self._seen: dict[str, int] = {}
+
+    def key(self, name: str, msg: Mapping[str, Any], ts: float) -> str:
+        if ts != self._ts:
+            self._ts = ts
+            self._seen = {}
+        d = digest(msg)
+        n = self._seen.get(d, 0) + 1
+        self._seen[d] = n
+        return f"{name}:{d}" if n == 1 else f"{name}:{d}:{n}"
+
+
+def to_event(msg: Mapping[str, Any], ts: float, key: str) -> Event:
+    name = _first(msg.get("Event")) or "Response"
+    return Event(
+        ts=datetime.fromtimestamp(ts, UTC),
+        source="ami",
+        type=name,
+        payload=msg,
+        key=key,
+        uniqueid=_first(msg.get("Uniqueid")),
+        linkedid=_first(msg.get("Linkedid")),
+        agent=_first(msg.get("MemberName")),
+        queue=_first(msg.get("Queue")),
+    )
