@@ -66,7 +66,7 @@ def test_every_reply_of_capture_04_parses_in_sync() -> None:
     got = _replies(rest.rstrip("\n").split("\n"))
     # 9 commands -> 9 replies, then Asterisk's HANGUP after the script ended
     assert len(got) == 10
-    r0, r1, r2, r3, r4, r5, e510, e520, r8, hangup = got
+    r0, r1, _r2, _r3, r4, r5, e510, e520, r8, hangup = got
     assert (r0.result, r0.data) == ("1", "13812345678")  # type: ignore[attr-defined]
     assert r1.result == "0" and r1.data is None  # type: ignore[attr-defined]
     assert (r4.result_int, r4.endpos) == (-1, 0)  # type: ignore[attr-defined]
@@ -100,7 +100,8 @@ def test_parse_args_matches_res_agi_on_captured_lines() -> None:
         "138****5678",
     ]
     assert parse_args('STREAM FILE no-such-prompt ""') == ["STREAM", "FILE", "no-such-prompt", ""]
-    assert parse_args('EXEC NoOp "CTI route for 13812345678"') == ["EXEC", "NoOp", "CTI route for 13812345678"]
+    noop = 'EXEC NoOp "CTI route for 13812345678"'
+    assert parse_args(noop) == ["EXEC", "NoOp", "CTI route for 13812345678"]
     assert parse_args(r"a\ b c") == ["a b", "c"]
     assert parse_args(r'"a \"q\" \\ b"') == ['a "q" \\ b']
 
