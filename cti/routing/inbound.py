@@ -54,7 +54,7 @@ class CallerNumber:
 def classify_number(raw: str | None) -> CallerNumber:
     """CALLERID(num) as Asterisk gives it -> a number we may use, or why not."""
     s = (raw or "").strip()
-    if s.lower() in _WITHHELD:
+    if s.strip("<>").lower() in _WITHHELD:
         return CallerNumber(NumberKind.WITHHELD, None)
     compact = re.sub(r"[\s\-()]", "", s)
     if _DIALABLE.match(compact):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
 
 class Availability(StrEnum):
@@ -20,10 +21,21 @@ class Availability(StrEnum):
     UNKNOWN = "unknown"  # live state has no opinion (AMI down, agent never seen)
 
 
+class RoutingSnapshot(Protocol):
+    @property
+    def live(self) -> bool:
+        """False when built without live state (AMI down): every agent is UNKNOWN."""
+        ...
+
+    def availability(self, agent: str) -> Availability: ...
+
+
 @dataclass(frozen=True, slots=True)
-class RoutingSnapshot:
+class StaticSnapshot:
+    """A RoutingSnapshot from a plain mapping (tests, and the no-live-state default)."""
+
     agents: Mapping[str, Availability] = field(default_factory=dict)
-    live: bool = True  # False: built without live state (AMI down); every agent is UNKNOWN
+    live: bool = True
 
     def availability(self, agent: str) -> Availability:
         if not self.live:
@@ -34,7 +46,7 @@ class RoutingSnapshot:
 # The AGI handlers take a zero-argument callable, so the live state can be read at decision time.
 SnapshotSource = Callable[[], RoutingSnapshot]
 
-NO_LIVE_STATE = RoutingSnapshot(agents={}, live=False)
+NO_LIVE_STATE = StaticSnapshot(agents={}, live=False)
 
 
 def no_live_state() -> RoutingSnapshot:
