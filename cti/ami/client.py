@@ -380,7 +380,7 @@ class AMIClient:
         self._pending.clear()
         if self._ping_task is not None and self._ping_task is not asyncio.current_task():
             self._ping_task.cancel()
-        if was:
+        if was and not self._closing:
             log.warning("ami connection lost", host=self.host, port=self.port, reason=str(exc))
         self._lost.set()
 

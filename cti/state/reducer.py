@@ -51,9 +51,7 @@ def _drop_channel(st: State, uid: str) -> None:
     if st.by_name.get(ch.name) == uid:
         del st.by_name[ch.name]
     if ch.bridge is not None:
-        b = st.bridges.get(ch.bridge)
-        if b is not None:
-            b.channels.discard(uid)
+        _leave_bridge(st, ch.bridge, uid)
     call = st.calls.get(ch.linkedid)
     if call is not None:
         call.channels.discard(uid)
@@ -140,13 +138,21 @@ def _bridge_enter(st: State, ev: Ev, ts: float) -> None:
     ch.bridge = bid
 
 
+def _leave_bridge(st: State, bid: str, uid: str) -> None:
+    b = st.bridges.get(bid)
+    if b is not None and uid in b.channels:
+        b.channels.discard(uid)
+        if not b.channels:
+            # an emptied bridge is gone even if its BridgeDestroy raced ahead of this leave
+            del st.bridges[bid]
+
+
 def _bridge_leave(st: State, ev: Ev, ts: float) -> None:
     uid = _s(ev, "Uniqueid")
-    b = st.bridges.get(_s(ev, "BridgeUniqueid"))
-    if b is not None:
-        b.channels.discard(uid)
+    bid = _s(ev, "BridgeUniqueid")
+    _leave_bridge(st, bid, uid)
     ch = st.channels.get(uid)
-    if ch is not None and ch.bridge == _s(ev, "BridgeUniqueid"):
+    if ch is not None and ch.bridge == bid:
         ch.bridge = None
 
 
