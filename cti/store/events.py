@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import orjson
 import structlog
 
 from cti.clock import Clock, SystemClock
@@ -34,6 +34,7 @@ from cti.store.spool import FIELDS, Spool
 log = structlog.get_logger(__name__)
 
 SOURCES = frozenset({"ami", "agi", "cti", "sim"})
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 # Errors that mean "the database is not there right now", as opposed to "this row is bad".
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
@@ -68,17 +69,40 @@ class Event:
             raise ValueError(f"event source must be one of {sorted(SOURCES)}, got {self.source!r}")
         if self.ts.tzinfo is None:
             raise ValueError(f"event {self.type!r} has a naive timestamp; times must be timezone-aware")
-        payload = json.dumps(self.payload, ensure_ascii=False, separators=(",", ":"), default=str)
+        raw = encode_payload(self.payload)
         key = self.key
         if key is None:
             h = hashlib.blake2b(digest_size=16)
             h.update(f"{self.source}\x1f{self.type}\x1f{self.ts.isoformat()}\x1f".encode())
-            h.update(payload.encode("utf-8", "surrogatepass"))
+            h.update(raw)
             key = h.hexdigest()
+        payload = raw.decode()
         return (
             self.ts, key, self.source, self.type, self.uniqueid, self.linkedid, self.agent, self.queue,
             payload,
         )  # fmt: skip
+
+
+_ORJSON_OPTS = orjson.OPT_NON_STR_KEYS
+
+
+def encode_payload(payload: Mapping[str, Any]) -> bytes:
+    """JSON bytes (UTF-8, not escaped). Lone surrogates, which UTF-8 cannot carry, become U+FFFD
+    here rather than failing the producer."""
+    try:
+        return orjson.dumps(payload, default=str, option=_ORJSON_OPTS)
+    except orjson.JSONEncodeError:
+        return orjson.dumps(_scrub(payload), default=str, option=_ORJSON_OPTS)
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, Mapping):
+        return {_scrub(k): _scrub(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrub(v) for v in value]
+    return value
 
 
 class _Flush:
@@ -105,9 +129,6 @@ INSERT INTO events (ts, key, source, type, uniqueid, linkedid, agent, queue, pay
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb) ON CONFLICT DO NOTHING"""
 
 _STAGE_COLUMNS = ("ord", *FIELDS)
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _clean_text(s: str | None) -> str | None:
@@ -152,6 +173,8 @@ class EventStore:
         self.written = 0  # rows handed to PostgreSQL (duplicates included)
         self.spooled = 0  # rows written to the spool
         self.dead = 0  # rows in dead-letter segments
+        self.batches = 0
+        self.replayed_batches = 0  # batches that held already-stored keys
         self.db_up = False
 
     # ---- producer side -------------------------------------------------------------------------
@@ -298,17 +321,25 @@ class EventStore:
         assert self._conn is not None
         await self._ensure_partitions(rows)
         try:
-            async with self._conn.transaction():
-                await self._conn.copy_records_to_table(
-                    "events_stage", records=[(i, *r) for i, r in enumerate(rows)], columns=_STAGE_COLUMNS
-                )
-                await self._conn.execute(_MOVE)
+            try:
+                # Normal path: COPY straight into the partitioned table, in order.
+                async with self._conn.transaction():
+                    await self._conn.copy_records_to_table("events", records=rows, columns=FIELDS)
+            except asyncpg.exceptions.UniqueViolationError:
+                # A replay (reconnect, spool drain, restart): stage and keep only what is new.
+                self.replayed_batches += 1
+                async with self._conn.transaction():
+                    await self._conn.copy_records_to_table(
+                        "events_stage", records=[(i, *r) for i, r in enumerate(rows)], columns=_STAGE_COLUMNS
+                    )
+                    await self._conn.execute(_MOVE)
         except CONNECTION_ERRORS:
             raise
         except (asyncpg.exceptions.DataError, asyncpg.exceptions.CharacterNotInRepertoireError,
                 UnicodeEncodeError, ValueError) as e:  # fmt: skip
             await self._write_one_by_one(rows, e)
         self.written += len(rows)
+        self.batches += 1
 
     async def _write_one_by_one(self, rows: list[tuple[Any, ...]], batch_error: BaseException) -> None:
         assert self._conn is not None
