@@ -1,0 +1,196 @@
+"""route / night / callback_offer against a real PostgreSQL, driven by the raw FastAGI client."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import pytest
+import structlog
+
+from cti.agi.context import AgiContext
+from cti.clock import ManualClock
+from cti.log import configure
+from cti.routing.snapshot import Availability, StaticSnapshot
+from tests.agi.conftest import DAY, NIGHT, make_ctx
+from tests.agi.fake_asterisk import FakeChannel, env_lines, run_call
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.fixture
+async def pool(db_url: str) -> AsyncIterator[asyncpg.Pool]:
+    p = await asyncpg.create_pool(db_url, min_size=1, max_size=2)
+    await p.execute(
+        """
+        INSERT INTO agents (id, name, interface, did) VALUES
+          ('agent1', 'Agent One', 'PJSIP/agent1', NULL),
+          ('agent2', 'Agent Two', 'PJSIP/agent2', '4008001002'),
+          ('agent3', 'Agent Three', 'PJSIP/agent3', NULL);
+        INSERT INTO customers (number, name) VALUES ('13812345678', '张三');
+        """
+    )
+    yield p
+    await p.close()
+
+
+async def _order(pool: asyncpg.Pool, owner: str, status: str = "new", **kw: object) -> int:
+    cols = ", ".join(["customer_id", "owner_agent", "status", *kw])
+    vals = ", ".join(f"${i}" for i in range(1, 4 + len(kw)))
+    cust = await pool.fetchval("SELECT id FROM customers WHERE number = '13812345678'")
+    return await pool.fetchval(
+        f"INSERT INTO orders ({cols}) VALUES ({vals}) RETURNING id", cust, owner, status, *kw.values()
+    )
+
+
+def _ctx(pool: asyncpg.Pool, now: datetime = DAY, **kw: object) -> AgiContext:
+    return make_ctx(pool=pool, clock=ManualClock(now), **kw)
+
+
+async def _call(start_server, ctx: AgiContext, channel: FakeChannel | None = None, **env: str) -> FakeChannel:  # type: ignore[no-untyped-def]
+    server = await start_server(ctx)
+    channel = channel or FakeChannel(vars={"CTI_DNIS": "4008001234", "CHANNEL(linkedid)": "1795430750.0"})
+    await run_call(server.port, channel, env_lines(**env))
+    return channel
+
+
+async def test_order_owner_first_masked_and_recorded(start_server, pool) -> None:  # type: ignore[no-untyped-def]
+    await _order(pool, "agent1")
+    ctx = _ctx(pool)
+    ch = await _call(start_server, ctx)
+    v = ch.vars
+    assert v["CTI_ROUTE"] == "queue" and v["CTI_QUEUE"] == "sales"
+    assert (v["CTI_PREFERRED"], v["CTI_PREFERRED_TIMEOUT"]) == ("agent1", "10")
+    assert v["CALLERID(name)"] == v["CTI_MASKED"] == "138****5678"
+    assert v["CTI_RECORD"] == "/var/spool/asterisk/monitor/2026/11/23/1795430750.0.wav"
+    assert ch.argv[-1] == ["SET", "VARIABLE", "CTI_ROUTE", "queue"]  # the decision is the last thing set
+    row = await pool.fetchrow("SELECT * FROM recordings WHERE linkedid = '1795430750.0'")
+    assert row["path"] == v["CTI_RECORD"] and row["number"] == "13812345678"  # DB keeps the real number
+    (ev,) = ctx.events.of_type("route")  # type: ignore[attr-defined]
+    assert ev.source == "agi" and ev.agent == "agent1" and ev.payload["preferred_reason"] == "order_owner"
+    assert ev.payload["number"] == "13812345678" and ev.key == "agi:route:1795430750.0"
+
+
+async def test_received_orders_mean_whoever_answers(start_server, pool) -> None:  # type: ignore[no-untyped-def]
+    await _order(pool, "agent1", "received")
+    ch = await _call(start_server, _ctx(pool))
+    assert ch.vars["CTI_ROUTE"] == "queue" and ch.vars["CTI_PREFERRED"] == ""
+
+
+async def test_add_on_order_goes_to_the_original_agent(start_server, pool) -> None:  # type: ignore[no-untyped-def]
+    first = await _order(pool, "agent1", "received")
+    await _order(pool, "agent3", "new", parent_order_id=first)
+    ch = await _call(start_server, _ctx(pool))
+    assert ch.vars["CTI_PREFERRED"] == "agent1"
+
+
+async def test_dialing_an_agents_personal_did_rings_that_agent_first(start_server, pool) -> None:  # type: ignore[no-untyped-def]
+    await _order(pool, "agent1")
+    ch = FakeChannel(vars={"CTI_DNIS": "4008001002"})
+    ch = await _call(start_server, _ctx(pool), ch)
+    assert ch.vars["CTI_PREFERRED"] == "agent2"
+
+
+async def test_ivr_choice_and_live_state(start_server, pool) -> None:  # type: ignore[no-untyped-def]
+    snap = StaticSnapshot({"agent3": Availability.AVAILABLE, "agent1": Availability.BUSY})
+    ctx = _ctx(pool, snapshot=lambda: snap)
+    ch = FakeChannel(vars={"CTI_DNIS": "4008001234", "CTI_REQUESTED_AGENT": "agent3"})
+    assert (await _call(start_server, ctx, ch)).vars["CTI_PREFERRED"] == "agent3"
+    await _order(pool, "agent1")
+    ch = await _call(start_server, _ctx(pool, snapshot=lambda: snap), FakeChannel(vars={}))
+    assert ch.vars["CTI_PREFERRED"] == ""  # the owner is on another call: straight to the queue
+
+
+@pytest.mark.parametrize(
+    "callerid",
+    ["unknown", "", "138abc45678", "1'; DROP TABLE orders; --", "13812345678\\", '"13812345678"'],
+)
+async def test_unusable_numbers_get_the_safe_default_and_a_masked_log(start_server, pool, callerid) -> None:  # type: ignore[no-untyped-def]
+    out = io.StringIO()
+    configure("json", "info", out)
+    try:
+        ctx = _ctx(pool)
+        ch = await _call(start_server, ctx, agi_callerid=callerid)
+    finally:
+        structlog.reset_defaults()
+    assert ch.vars["CTI_ROUTE"] == "queue" and ch.vars["CTI_QUEUE"] == "sales"
+    assert ch.vars["CALLERID(name)"] == ch.vars["CTI_MASKED"] == "unknown"
+    assert await pool.fetchval("SELECT count(*) FROM orders") == 0  # nothing odd happened to the tables
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert any(line["event"] == "caller number unusable; no customer lookup" for line in lines)
+    assert "13812345678" not in out.getvalue()
+    assert ctx.events.of_type("agi_fallback") == []  # handled, not crashed  # type: ignore[attr-defined]
+
+
+async def test_missing_environment_and_variables(start_server, pool) -> None:  # type: ignore[no-untyped-def]
+    ctx = _ctx(pool)
+    server = await start_server(ctx)
+    ch = await run_call(server.port, FakeChannel(), ["agi_network: yes", "agi_network_script: route"])
+    assert ch.vars["CTI_ROUTE"] == "queue" and ch.vars["CTI_MASKED"] == "unknown"
+
+
+async def test_night_call_leaves_name_and_confirmed_number(start_server, pool) -> None:  # type: ignore[no-untyped-def]
+    ctx = _ctx(pool, NIGHT)
+    ch = await _call(start_server, ctx)
+    assert ch.vars["CTI_ROUTE"] == "night" and ch.vars["CTI_RECORD"] == ""
+    assert await pool.fetchval("SELECT count(*) FROM recordings") == 0
+
+    server = await start_server(ctx)
+    night = FakeChannel(vars={"CTI_DNIS": "4008001234", "CHANNEL(linkedid)": "1795430750.0"}, dtmf=["1"])
+    await run_call(server.port, night, env_lines(agi_network_script="night"))
+    words = [" ".join(a[:2]).upper() for a in night.argv]
+    assert words[:2] == ["GET VARIABLE", "GET VARIABLE"] and "ANSWER" in words
+    assert words.index("RECORD FILE") < words.index("GET DATA") < len(words) - 1 and night.hung_up_by_script
+    row = await pool.fetchrow("SELECT * FROM callbacks")
+    assert (row["number"], row["kind"], row["did"]) == ("13812345678", "night", "4008001234")
+    assert row["due_by"] == datetime(2026, 11, 24, 8, 30, tzinfo=TZ)
+    assert row["priority"] == ctx.policy.callbacks.night_priority
+    assert row["caller_name_file"].endswith("1795430750.0-name.wav")
+    assert ctx.events.of_type("night_callback")[0].payload["callback_id"] == row["id"]  # type: ignore[attr-defined]
+
+
+async def test_night_caller_keys_another_number_and_withheld_without_number(start_server, pool) -> None:  # type: ignore[no-untyped-def]
+    ctx = _ctx(pool, NIGHT)
+    server = await start_server(ctx)
+    ch = FakeChannel(dtmf=["13900001111"])
+    await run_call(server.port, ch, env_lines(agi_network_script="night"))
+    assert await pool.fetchval("SELECT number FROM callbacks") == "13900001111"
+    # withheld: asked to key a number; keys nothing three times -> no callback, the fact is kept
+    ch = FakeChannel(dtmf=["", "12", ""])
+    await run_call(server.port, ch, env_lines(agi_network_script="night", agi_callerid="anonymous"))
+    assert await pool.fetchval("SELECT count(*) FROM callbacks") == 1
+    assert len(ctx.events.of_type("night_no_number")) == 1  # type: ignore[attr-defined]
+    assert ch.hung_up_by_script
+
+
+async def test_callback_offer_accept_and_decline(start_server, pool) -> None:  # type: ignore[no-untyped-def]
+    ctx = _ctx(pool)
+    server = await start_server(ctx)
+    ch = FakeChannel(vars={"CTI_ROUTE": "callback_offer"}, dtmf=["1"])
+    await run_call(server.port, ch, env_lines(agi_network_script="callback_offer"))
+    assert ch.vars["CTI_ROUTE"] == "hangup"
+    assert await pool.fetchval("SELECT kind FROM callbacks WHERE number = '13812345678'") == "peak"
+    ch = FakeChannel(vars={"CTI_ROUTE": "callback_offer"}, dtmf=["2"])
+    await run_call(
+        server.port, ch, env_lines(agi_network_script="callback_offer", agi_callerid="13900002222")
+    )
+    assert ch.vars["CTI_ROUTE"] == "queue"
+    assert await pool.fetchval("SELECT count(*) FROM callbacks") == 1
+
+
+async def test_peak_advisor_turns_route_into_callback_offer(start_server, pool) -> None:  # type: ignore[no-untyped-def]
+    ctx = _ctx(pool, callback_advisor=lambda _snap, _now: True)
+    ch = await _call(start_server, ctx)
+    assert ch.vars["CTI_ROUTE"] == "callback_offer" and ch.vars["CTI_QUEUE"] == "sales"
+
+
+async def test_database_down_still_routes_to_the_queue(start_server, pool) -> None:  # type: ignore[no-untyped-def]
+    ctx = _ctx(pool)
+    await pool.close()
+    ch = await _call(start_server, ctx)
+    assert ch.vars["CTI_ROUTE"] == "queue" and ch.vars["CTI_MASKED"] == "138****5678"
+    assert ctx.events.of_type("agi_fallback")[0].payload["reason"] == "error"  # type: ignore[attr-defined]
