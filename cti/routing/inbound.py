@@ -15,16 +15,13 @@ from datetime import datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from cti.masking import mask_number
 from cti.policy import Policy
+from cti.routing.numbers import UNKNOWN_DISPLAY, CallerNumber, NumberKind, classify_number
 from cti.routing.snapshot import Availability, RoutingSnapshot
 
-DEFAULT_QUEUE = "sales"  # the contract's default queue; the dialplan's [globals] names the same
-UNKNOWN_DISPLAY = "unknown"  # what the agent's phone shows for a withheld or unusable number
+__all__ = ["UNKNOWN_DISPLAY", "CallerNumber", "NumberKind", "classify_number"]  # re-exported
 
-# What Asterisk and carriers put in CALLERID(num) when there is no number.
-_WITHHELD = frozenset({"", "unknown", "anonymous", "restricted", "private", "unavailable", "withheld"})
-_DIALABLE = re.compile(r"^\+?[0-9]{3,20}$")
+DEFAULT_QUEUE = "sales"  # the contract's default queue; the dialplan's [globals] names the same
 _AGENT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
@@ -33,33 +30,6 @@ class Route(StrEnum):
     NIGHT = "night"
     CALLBACK_OFFER = "callback_offer"
     HANGUP = "hangup"
-
-
-class NumberKind(StrEnum):
-    VALID = "valid"
-    WITHHELD = "withheld"
-    INVALID = "invalid"  # letters, SQL, too long: not a number we can look up or call back
-
-
-@dataclass(frozen=True, slots=True)
-class CallerNumber:
-    kind: NumberKind
-    number: str | None  # normalised digits (leading + kept) when VALID
-
-    @property
-    def masked(self) -> str:
-        return mask_number(self.number) if self.number else UNKNOWN_DISPLAY
-
-
-def classify_number(raw: str | None) -> CallerNumber:
-    """CALLERID(num) as Asterisk gives it -> a number we may use, or why not."""
-    s = (raw or "").strip()
-    if s.strip("<>").lower() in _WITHHELD:
-        return CallerNumber(NumberKind.WITHHELD, None)
-    compact = re.sub(r"[\s\-()]", "", s)
-    if _DIALABLE.match(compact):
-        return CallerNumber(NumberKind.VALID, compact)
-    return CallerNumber(NumberKind.INVALID, None)
 
 
 # --- R-FIRST-OWNER ------------------------------------------------------------------------------

@@ -1,0 +1,43 @@
+"""Caller numbers as Asterisk hands them over: usable, withheld, or garbage. Standard library only, so
+the process-per-call degraded script (cti/degraded) can import it without the rest of cti."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from cti.masking import mask_number
+
+UNKNOWN_DISPLAY = "unknown"  # what the agent's phone shows for a withheld or unusable number
+
+# What Asterisk and carriers put in CALLERID(num) when there is no number.
+_WITHHELD = frozenset({"", "unknown", "anonymous", "restricted", "private", "unavailable", "withheld"})
+_DIALABLE = re.compile(r"^\+?[0-9]{3,20}$")
+
+
+class NumberKind(StrEnum):
+    VALID = "valid"
+    WITHHELD = "withheld"
+    INVALID = "invalid"  # letters, SQL, too long: not a number we can look up or call back
+
+
+@dataclass(frozen=True, slots=True)
+class CallerNumber:
+    kind: NumberKind
+    number: str | None  # normalised digits (leading + kept) when VALID
+
+    @property
+    def masked(self) -> str:
+        return mask_number(self.number) if self.number else UNKNOWN_DISPLAY
+
+
+def classify_number(raw: str | None) -> CallerNumber:
+    """CALLERID(num) as Asterisk gives it -> a number we may use, or why not."""
+    s = (raw or "").strip()
+    if s.strip("<>").lower() in _WITHHELD:
+        return CallerNumber(NumberKind.WITHHELD, None)
+    compact = re.sub(r"[\s\-()]", "", s)
+    if _DIALABLE.match(compact):
+        return CallerNumber(NumberKind.VALID, compact)
+    return CallerNumber(NumberKind.INVALID, None)
