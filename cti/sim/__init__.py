@@ -1,0 +1,31 @@
+"""A simulated Asterisk 22 PBX speaking real AMI (TCP) and FastAGI (as the client).
+
+Use in-process::
+
+    async with Simulator(scenario, ami_port=0, agi_url="agi://127.0.0.1:PORT") as sim:
+        sim.add_agent("agent1", "Agent One"); sim.login("agent1")
+        sim.place_call(caller="13812345678", did="4008001234", name="张三")
+        await sim.advance(30)          # manual time; or speed="max" / a ScaledClock
+
+or standalone: ``cti sim --scenario scenarios/tv_evening.toml --speed 10``.
+
+Known differences from the captures (asterisk-captures/, kept on purpose or not yet modelled):
+- Only the VarSets a CTI reads are emitted (__CTI_DNIS, CTI_* set over AGI, AGISTATUS, QUEUESTATUS,
+  MEMBERINTERFACE/MEMBERNAME, QUEUEPOSITION, ANSWEREDTIME/DIALEDTIME, DIALSTATUS); Asterisk's ~100
+  internal ones per call (RTPAUDIOQOS*, BRIDGEPEER, QUEUE* stats, SIPDOMAIN...) are not.
+- No Cdr, RTCPSent, ChallengeSent or PJSIP SuccessfulAuth events (no SIP/RTP underneath).
+- DeviceStateChange is sent for PJSIP/<endpoint> only, not for Queue:<q>_avail / _pause_ pseudo devices.
+- Cross-channel order is fixed (one of the orders seen in the captures); only per-channel order is
+  guaranteed by Asterisk anyway. QueueMemberStatus(INUSE) always follows AgentConnect with InCall 1 (01).
+- Virtual time stands still during a FastAGI session in manual/fast mode: prompts take no time.
+- MixMonitor writes silence for the whole recorded span (Asterisk writes only the frames that flowed;
+  05b: 7.06 s of audio over 8.6 s).
+- Local channel optimisation, transfers, AMI over HTTP, Async AGI are not modelled (nor captured).
+- Redirect supports sending a waiting caller to `agents,<agentN>` only.
+- AGI 520 usage texts other than SET VARIABLE's are approximations (only that one was captured).
+"""
+
+from cti.sim.scenario import Scenario, ScenarioError, load_scenario
+from cti.sim.simulator import Simulator
+
+__all__ = ["Scenario", "ScenarioError", "Simulator", "load_scenario"]

@@ -1,0 +1,367 @@
+"""AMI Originate: first leg to an agent endpoint (PJSIP/agentN or Local/agentN@agents), then the
+dialplan context (`callback` / `callback-did`) dials the customer on the trunk (captures 06a-06d).
+
+OriginateResponse Reason: 4 answered, 3 no answer (timeout), 0 for everything else (busy, unregistered,
+unknown endpoint) exactly as 06c shows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cti.sim.engine import Engine, RingLeg, Timer
+from cti.sim.model import RINGING, UP, Channel
+
+
+@dataclass(eq=False)
+class OriginateRequest:
+    channel: str
+    context: str = ""
+    exten: str = ""
+    priority: int = 1
+    callerid: str = ""
+    timeout_ms: int = 30000
+    action_id: str | None = None
+    channel_id: str | None = None
+    variables: dict[str, str] = field(default_factory=dict)
+    application: str = ""
+
+
+def split_callerid(cid: str) -> tuple[str, str]:
+    """`"Name" <num>` / `Name <num>` / `num` -> (num, name) with <unknown> for missing parts."""
+    cid = cid.strip()
+    if "<" in cid and cid.endswith(">"):
+        name, _, num = cid[:-1].partition("<")
+        name = name.strip().strip('"')
+        return num.strip() or "<unknown>", name or "<unknown>"
+    return cid or "<unknown>", "<unknown>"
+
+
+class OriginateCall:
+    def __init__(self, e: Engine, req: OriginateRequest) -> None:
+        self.e = e
+        self.req = req
+        self.cid_num, self.cid_name = split_callerid(req.callerid)
+        self.timers: list[Timer] = []
+        self.first: Channel | None = None  # the channel that runs Context/Exten after answer
+        self.local2: Channel | None = None
+        self.agent: Channel | None = None
+        self.customer: Channel | None = None
+        self.bridges: list = []
+        self.leg: RingLeg | None = None
+        self.done = False
+
+    # ------------------------------------------------------------------ validation (Async false too)
+    def endpoint_id(self) -> str | None:
+        ch = self.req.channel
+        tech, _, rest = ch.partition("/")
+        if tech.upper() == "PJSIP":
+            return rest
+        if tech.lower() == "local":
+            exten, _, ctx = rest.partition("@")
+            if ctx.split("/")[0] == "agents":
+                return exten
+        return None
+
+    def reachable(self) -> bool:
+        ep_id = self.endpoint_id()
+        ep = self.e.endpoints.get(ep_id or "")
+        return ep is not None and ep.registered and ep_id not in ("trunk", "pstn")
+
+    def fail(self, reason: int) -> None:
+        e = self.e
+        self.done = True
+        e.emit(
+            "OriginateResponse",
+            "call",
+            self._resp_head()
+            + [
+                ("Response", "Failure"),
+                ("Channel", self.req.channel),
+                ("Context", self.req.context),
+                ("Exten", self.req.exten),
+                ("Reason", str(reason)),
+                ("Uniqueid", "<unknown>"),
+                ("CallerIDNum", self.cid_num),
+                ("CallerIDName", self.cid_name),
+            ],
+            self.req.channel,
+        )
+
+    def _resp_head(self) -> list[tuple[str, str]]:
+        return [("ActionID", self.req.action_id)] if self.req.action_id is not None else []
+
+    # ------------------------------------------------------------------ flow
+    def start(self) -> None:
+        e = self.e
+        e.call_started()
+        if not self.reachable():
+            e.call_ended()
+            self.fail(0)
+            return
+        ep_id = self.endpoint_id()
+        assert ep_id is not None
+        ep = e.endpoints[ep_id]
+        req = self.req
+        if req.channel.lower().startswith("local/"):
+            base = req.channel.partition("/")[2]
+            idx = next(e._chan_idx.setdefault("Local", __import__("itertools").count()))
+            name = f"Local/{base}-{idx:08x}"
+            uid1 = req.channel_id
+            l1 = e.new_channel("Local", base, uniqueid=uid1, name=name + ";1", context="agents", exten=ep_id)
+            l2 = e.new_channel(
+                "Local",
+                base,
+                uniqueid=f"{uid1};2" if uid1 else None,
+                linkedid=l1.linkedid,
+                name=name + ";2",
+                context="agents",
+                exten=ep_id,
+            )
+            for ch in (l1, l2):
+                ch.vars.update(req.variables)
+                e.set_callerid(ch, self.cid_num, self.cid_name)
+                e.set_connected(ch, self.cid_num, self.cid_name)
+            e.emit(
+                "LocalBridge",
+                "call",
+                l1.snapshot("LocalOne")
+                + l2.snapshot("LocalTwo")
+                + [("Context", "agents"), ("Exten", ep_id), ("LocalOptimization", "Yes")],
+                l1.name,
+            )
+            e.dial_event("DialBegin", None, l1, [("DialString", base)])
+            self.first, self.local2 = l1, l2
+            agent = e.new_channel(
+                "PJSIP", ep_id, linkedid=l1.linkedid, context="agents", exten="s", cid=(ep_id, ep.display)
+            )
+            e.set_connected(agent, self.cid_num, self.cid_name)
+            e.dial_event("DialBegin", l2, agent, [("DialString", ep_id)])
+            agent.callee = True
+            agent.state = RINGING
+            e.emit("Newstate", "call", agent.snapshot(), agent.name)
+            l1.state = RINGING
+            l1.cid_num, l1.cid_name = ep_id, ep.display
+            e.emit("Newstate", "call", l1.snapshot(), l1.name)
+            e.dial_event("DialState", None, l1, [("DialStatus", "RINGING")])
+            e.dial_event("DialState", l2, agent, [("DialStatus", "RINGING")])
+        else:
+            agent = e.new_channel(
+                "PJSIP", ep_id, uniqueid=req.channel_id, context=req.context, exten=req.exten
+            )
+            agent.vars.update(req.variables)
+            e.set_callerid(agent, self.cid_num, self.cid_name)
+            e.set_connected(agent, self.cid_num, self.cid_name)
+            agent.callee = True
+            agent.state = RINGING
+            e.emit("Newstate", "call", agent.snapshot(), agent.name)
+            self.first = agent
+        agent.call = self
+        self.agent = agent
+        e.device_changed(ep)
+        self.leg = RingLeg(None, None, ep, agent, e.now)
+        e._schedule_answer(self.leg, req.timeout_ms / 1000.0)
+
+    # called by Engine._schedule_answer timers
+    def dial_noanswer(self, leg: RingLeg) -> None:
+        e = self.e
+        leg.done = True
+        agent = self.agent
+        assert agent is not None and self.first is not None
+        if self.local2 is not None:
+            l1, l2 = self.first, self.local2
+            e.emit("HangupRequest", "call", l2.snapshot() + [("Cause", "19")], l2.name)
+            self.fail(3)
+            e.hangup(l1, 19)
+            e.dial_event("DialEnd", l2, agent, [("DialStatus", "CANCEL")])
+            e.emit("SoftHangupRequest", "call", l2.snapshot() + [("Cause", "16")], l2.name)
+            e.hangup(l2, 19)
+            e.hangup(agent, 19, tech_cause=480)
+        else:
+            self.fail(3)
+            e.hangup(agent, 19, tech_cause=480)
+        e.call_ended()
+
+    def dial_answer(self, leg: RingLeg) -> None:
+        e = self.e
+        leg.done = True
+        for t in leg.timers:
+            t.cancel()
+        agent, first = self.agent, self.first
+        assert agent is not None and first is not None
+        agent.callee = False
+        e.set_state(agent, UP)
+        if self.local2 is not None:
+            l2 = self.local2
+            e.dial_event("DialEnd", l2, agent, [("DialStatus", "ANSWER")])
+            e.set_state(l2, UP)
+            br = e.bridge_id()
+            from cti.sim.model import Bridge
+
+            b = Bridge(br)
+            e.emit("BridgeCreate", "call", b.header())
+            self._respond_success()
+            b.channels.append(agent)
+            agent.bridge = b
+            e.emit("BridgeEnter", "call", b.header() + agent.snapshot(), agent.name)
+            e.set_state(first, UP)
+            e.dial_event("DialEnd", None, first, [("DialStatus", "ANSWER")])
+            b.channels.append(l2)
+            l2.bridge = b
+            e.emit("BridgeEnter", "call", b.header() + l2.snapshot(), l2.name)
+            self.bridges.append(b)
+        else:
+            self._respond_success()
+        e.device_changed(leg.endpoint)
+        self.timers.append(e.after(0, self._run_context))
+
+    def _respond_success(self) -> None:
+        first = self.first
+        assert first is not None
+        self.e.emit(
+            "OriginateResponse",
+            "call",
+            self._resp_head()
+            + [
+                ("Response", "Success"),
+                ("Channel", first.name),
+                ("Context", self.req.context),
+                ("Exten", self.req.exten),
+                ("Reason", "4"),
+                ("Uniqueid", first.uniqueid),
+                ("CallerIDNum", self.cid_num),
+                ("CallerIDName", self.cid_name),
+            ],
+            first.name,
+        )
+
+    def _run_context(self) -> None:
+        """[callback] / [callback-did]: NoOp, (Set CALLERID from CTI_DID), Dial(PJSIP/${EXTEN}@pstn,15)."""
+        e = self.e
+        ch = self.first
+        assert ch is not None
+        ctx, exten = self.req.context, self.req.exten
+        ch.context, ch.exten = ctx, exten
+        if ctx not in ("callback", "callback-did") or not exten:
+            e.newexten(ch, 1, "NoOp", f"no extension {exten} in {ctx}")
+            self._hangup_first(16)
+            return
+        prio = 1
+        e.newexten(ch, prio, "NoOp", f"Callback to {exten}")
+        if ctx == "callback-did":
+            did = ch.vars.get("CTI_DID", "")
+            prio += 1
+            e.newexten(ch, prio, "Set", f"CALLERID(num)={did}")
+            e.set_callerid(ch, did, None)
+            prio += 1
+            e.newexten(ch, prio, "Set", "CALLERID(name)=")
+            e.set_callerid(ch, None, "")
+        prio += 1
+        e.newexten(ch, prio, "Dial", f"PJSIP/{exten}@pstn,15")
+        self.dial_prio = prio
+        cust = e.new_channel("PJSIP", "pstn", linkedid=ch.linkedid)
+        cust.call = self
+        self.customer = cust
+        e.set_callerid(cust, exten, None)
+        e.set_connected(cust, ch.cid_num, ch.cid_name)
+        cust.callee = True
+        e.set_state(cust, RINGING)
+        e.dial_event("DialBegin", ch, cust, [("DialString", f"{exten}@pstn")])
+        e.dial_event("DialState", ch, cust, [("DialStatus", "RINGING")])
+        e.device_changed(e.endpoints["pstn"])
+        kind, delay = e.customer_outcomes.get(exten, e.default_customer[:2])
+        if kind == "answer" and delay < 15:
+            self.timers.append(e.after(delay, self._customer_answer))
+        elif kind == "busy":
+            self.timers.append(e.after(min(delay, 15), self._customer_fail, "BUSY", 17, 486))
+        elif kind == "congestion":
+            self.timers.append(e.after(min(delay, 15), self._customer_fail, "CONGESTION", 34, 503))
+        else:
+            self.timers.append(e.after(15, self._customer_fail, "NOANSWER", 0, None))
+
+    def _customer_fail(self, status: str, cause: int, tech: int | None) -> None:
+        e = self.e
+        ch, cust = self.first, self.customer
+        assert ch is not None and cust is not None
+        if cause:
+            e.emit(
+                "HangupRequest",
+                "call",
+                cust.snapshot() + [("Cause", str(cause))] + ([("TechCause", str(tech))] if tech else []),
+                cust.name,
+            )
+        e.dial_event("DialEnd", ch, cust, [("DialStatus", status)])
+        if status == "NOANSWER":
+            e.dial_event("DialEnd", ch, cust, [("DialStatus", "CANCEL")])
+        e.hangup(cust, cause, tech_cause=tech)
+        e.varset(ch, "DIALSTATUS", status)
+        e.newexten(ch, self.dial_prio + 1, "NoOp", f"DIALSTATUS={status}")
+        e.newexten(ch, self.dial_prio + 2, "Hangup", "")
+        self._hangup_first(16)
+
+    def _customer_answer(self) -> None:
+        e = self.e
+        ch, cust = self.first, self.customer
+        assert ch is not None and cust is not None
+        cust.callee = False
+        e.set_state(cust, UP)
+        e.dial_event("DialEnd", ch, cust, [("DialStatus", "ANSWER")])
+        self.bridges.append(e.bridge(cust, ch))
+        e.device_changed(e.endpoints["pstn"])
+        talk = e.default_customer[2]
+        self.timers.append(e.after(talk, self.customer_bye))
+
+    def customer_bye(self) -> None:
+        e = self.e
+        if self.done:
+            return
+        ch, cust = self.first, self.customer
+        assert ch is not None and cust is not None
+        e.emit("HangupRequest", "call", cust.snapshot() + [("Cause", "16")], cust.name)
+        br = cust.bridge
+        e.bridge_leave(cust)
+        e.bridge_leave(ch)
+        e.emit("SoftHangupRequest", "call", ch.snapshot() + [("Cause", "16")], ch.name)
+        e.hangup(ch, 16) if self.local2 is not None else None
+        e.hangup(cust, 16)
+        if br is not None:
+            e.bridge_destroy(br)
+        self._hangup_first(16)
+
+    def _hangup_first(self, cause: int) -> None:
+        e = self.e
+        if self.done:
+            return
+        self.done = True
+        for t in self.timers:
+            t.cancel()
+        for ch in (self.first, self.local2, self.agent):
+            if ch is None or ch.hungup:
+                continue
+            if ch.bridge is not None:
+                br = ch.bridge
+                e.bridge_leave(ch)
+                if not br.channels:
+                    e.bridge_destroy(br)
+            e.hangup(ch, cause)
+        e.call_ended()
+
+    def external_hangup(self, cause: int = 16) -> None:
+        e = self.e
+        if self.leg is not None and not self.leg.done:
+            self.leg.done = True
+            for t in self.leg.timers:
+                t.cancel()
+            self.fail(0)
+            for ch in (self.first, self.local2, self.agent):
+                if ch is not None:
+                    e.hangup(ch, cause, request=True)
+            self.done = True
+            e.call_ended()
+            return
+        if self.customer is not None and not self.customer.hungup:
+            for t in self.timers:
+                t.cancel()
+            self.customer_bye()
+            return
+        self._hangup_first(cause)

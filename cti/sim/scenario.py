@@ -1,0 +1,349 @@
+"""Scenario files (TOML): agents, shifts, queues, arrival curves, ad spikes, behaviour profiles."""
+
+from __future__ import annotations
+
+import math
+import random
+import tomllib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+
+class ScenarioError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Dist:
+    """A duration distribution in seconds: fixed, uniform, exp, lognormal (median + sigma)."""
+
+    kind: str = "fixed"
+    a: float = 0.0
+    b: float = 0.0
+    lo: float = 0.0
+    hi: float = math.inf
+
+    def sample(self, rng: random.Random) -> float:
+        if self.kind == "fixed":
+            v = self.a
+        elif self.kind == "uniform":
+            v = rng.uniform(self.a, self.b)
+        elif self.kind == "exp":
+            v = rng.expovariate(1.0 / self.a) if self.a > 0 else 0.0
+        else:  # lognormal: a = median, b = sigma
+            v = rng.lognormvariate(math.log(self.a), self.b)
+        return min(max(v, self.lo), self.hi)
+
+    @property
+    def mean(self) -> float:
+        if self.kind == "fixed":
+            return self.a
+        if self.kind == "uniform":
+            return (self.a + self.b) / 2
+        if self.kind == "exp":
+            return self.a
+        return self.a * math.exp(self.b**2 / 2)
+
+    @classmethod
+    def parse(cls, value: Any, where: str) -> Dist:
+        if isinstance(value, int | float):
+            return cls("fixed", float(value))
+        if not isinstance(value, dict):
+            raise ScenarioError(f"{where}: expected a number or a table like {{dist = 'lognormal', ...}}")
+        kind = value.get("dist", "fixed")
+        lo, hi = float(value.get("min_clip", 0.0)), float(value.get("max_clip", math.inf))
+        try:
+            if kind == "fixed":
+                return cls("fixed", float(value["value"]), lo=lo, hi=hi)
+            if kind == "uniform":
+                return cls("uniform", float(value["min"]), float(value["max"]), lo, hi)
+            if kind == "exp":
+                return cls("exp", float(value["mean"]), lo=lo, hi=hi)
+            if kind == "lognormal":
+                return cls("lognormal", float(value["median"]), float(value.get("sigma", 0.5)), lo, hi)
+        except KeyError as e:
+            raise ScenarioError(f"{where}: dist {kind!r} needs {e.args[0]!r}") from None
+        raise ScenarioError(f"{where}: unknown dist {kind!r} (fixed, uniform, exp, lognormal)")
+
+
+@dataclass(frozen=True)
+class AgentProfile:
+    answer_delay: Dist = Dist("fixed", 3.0)
+    no_answer_chance: float = 0.0
+    talk_time: Dist = Dist("fixed", 60.0)
+    hangup_first_chance: float = 0.0
+    break_chance: float = 0.0
+    break_duration: Dist = Dist("fixed", 300.0)
+    break_reason: str = "break"
+    unpause_after_autopause: float = 20.0  # the agent notices and unpauses at the phone
+
+
+@dataclass(frozen=True)
+class CallerProfile:
+    patience: Dist = Dist("fixed", 120.0)
+    dtmf: tuple[str, ...] = ()  # answers to GET DATA / WAIT FOR DIGIT, in order ('' = silence)
+    message_s: float = 5.0  # length of a RECORD FILE message
+    name_chance: float = 0.3
+    hostile_name_chance: float = 0.0
+    landline_chance: float = 0.2
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    name: str = "sales"
+    strategy: str = "rrmemory"
+    timeout: float = 10.0
+    retry: float = 2.0
+    autopause: bool = True
+    wrapuptime: float = 0.0
+    servicelevel: int = 60
+    joinempty: bool = False
+    leavewhenempty: bool = False
+    max_wait: float = 60.0  # Queue(sales,,,,60)
+    maxlen: int = 0
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    id: str
+    name: str
+    interface: str
+    did: str = ""
+    group: str = ""
+    profile: str = "default"
+    penalty: int = 0
+    queues: tuple[str, ...] = ("sales",)
+    shift: str = ""
+
+
+@dataclass(frozen=True)
+class Shift:
+    start: time
+    end: time
+
+    def active(self, local: datetime) -> bool:
+        t = local.time()
+        if self.start <= self.end:
+            return self.start <= t < self.end
+        return t >= self.start or t < self.end
+
+
+@dataclass(frozen=True)
+class AdSpike:
+    at_s: float  # seconds after the scenario start
+    peak_per_min: float
+    decay_min: float  # exponential decay time constant
+    rise_s: float = 60.0
+
+    def rate(self, t_s: float) -> float:
+        """Arrivals per second added at scenario second t_s."""
+        dt = t_s - self.at_s
+        if dt < 0:
+            return 0.0
+        peak = self.peak_per_min / 60.0
+        if dt < self.rise_s:
+            return peak * dt / self.rise_s
+        return peak * math.exp(-(dt - self.rise_s) / (self.decay_min * 60.0))
+
+
+@dataclass
+class Scenario:
+    name: str = "inline"
+    start: datetime = field(default_factory=lambda: datetime(2026, 11, 23, 2, 0, tzinfo=UTC))
+    timezone: str = "Asia/Shanghai"
+    duration_s: float = 3600.0
+    seed: int = 1
+    dids: tuple[str, ...] = ("4008001234",)
+    hourly: tuple[float, ...] = (0.0,) * 24  # calls per hour, local time
+    ads: tuple[AdSpike, ...] = ()
+    queues: tuple[QueueConfig, ...] = (QueueConfig(),)
+    agents: tuple[AgentConfig, ...] = ()
+    shifts: dict[str, Shift] = field(default_factory=dict)
+    agent_profiles: dict[str, AgentProfile] = field(default_factory=lambda: {"default": AgentProfile()})
+    caller: CallerProfile = CallerProfile()
+    auto_login: bool = False  # the simulator itself QueueAdds agents on shift (no CTI attached)
+    ami_users: dict[str, tuple[str, str]] = field(default_factory=lambda: {"cti": ("cti", "all")})
+    missing_sounds: tuple[str, ...] = ("no-such-prompt",)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def arrival_rate(self, t_s: float) -> float:
+        """Calls per second at scenario second t_s (hourly base + ad spikes)."""
+        local = (self.start + timedelta(seconds=t_s)).astimezone(self.tz)
+        base = self.hourly[local.hour] / 3600.0
+        return base + sum(ad.rate(t_s) for ad in self.ads)
+
+    def agents_table(self) -> list[dict[str, Any]]:
+        """Rows to seed the CTI `agents` table: id, name, interface, did, group."""
+        return [
+            {
+                "id": a.id,
+                "name": a.name,
+                "interface": a.interface,
+                "did": a.did or None,
+                "group": a.group or None,
+            }
+            for a in self.agents
+        ]
+
+
+def _hhmm(v: str, where: str) -> time:
+    try:
+        h, m = v.split(":")
+        return time(int(h) % 24, int(m))
+    except ValueError:
+        raise ScenarioError(f"{where}: expected HH:MM, got {v!r}") from None
+
+
+def parse_scenario(data: dict[str, Any], name: str = "inline") -> Scenario:
+    sim = data.get("sim", {})
+    sc = Scenario(name=sim.get("name", name))
+    if "start" in sim:
+        start = sim["start"]
+        if isinstance(start, str):
+            start = datetime.fromisoformat(start)
+        if not isinstance(start, datetime) or start.tzinfo is None:
+            raise ScenarioError("sim.start: needs an offset, e.g. 2026-11-23T19:00:00+08:00")
+        sc.start = start.astimezone(UTC)
+    sc.timezone = sim.get("timezone", sc.timezone)
+    sc.duration_s = float(sim.get("duration_s", sc.duration_s))
+    sc.seed = int(sim.get("seed", sc.seed))
+    sc.dids = tuple(str(d) for d in sim.get("dids", sc.dids))
+    sc.auto_login = bool(sim.get("auto_login", False))
+    sc.missing_sounds = tuple(sim.get("missing_sounds", sc.missing_sounds))
+    users = data.get("ami_users")
+    if users:
+        sc.ami_users = {u: (str(v["secret"]), str(v.get("read", "all"))) for u, v in users.items()}
+
+    arr = data.get("arrivals", {})
+    hourly = arr.get("hourly", [0.0] * 24)
+    if len(hourly) != 24:
+        raise ScenarioError(f"arrivals.hourly: needs 24 values (calls per hour), got {len(hourly)}")
+    sc.hourly = tuple(float(x) for x in hourly)
+    ads = []
+    for i, ad in enumerate(arr.get("ads", [])):
+        where = f"arrivals.ads[{i}]"
+        try:
+            ads.append(
+                AdSpike(
+                    float(ad["at_s"]),
+                    float(ad["peak_per_min"]),
+                    float(ad["decay_min"]),
+                    float(ad.get("rise_s", 60.0)),
+                )
+            )
+        except KeyError as e:
+            raise ScenarioError(f"{where}: missing {e.args[0]!r}") from None
+    sc.ads = tuple(ads)
+
+    queues = []
+    for i, q in enumerate(data.get("queues", [{"name": "sales"}])):
+        strategy = q.get("strategy", "rrmemory")
+        if strategy not in ("rrmemory", "leastrecent", "ringall", "linear", "fewestcalls", "random"):
+            raise ScenarioError(f"queues[{i}].strategy: unsupported {strategy!r}")
+        queues.append(
+            QueueConfig(
+                name=q["name"],
+                strategy=strategy,
+                timeout=float(q.get("timeout", 10)),
+                retry=float(q.get("retry", 2)),
+                autopause=bool(q.get("autopause", True)),
+                wrapuptime=float(q.get("wrapuptime", 0)),
+                servicelevel=int(q.get("servicelevel", 60)),
+                joinempty=bool(q.get("joinempty", False)),
+                leavewhenempty=bool(q.get("leavewhenempty", False)),
+                max_wait=float(q.get("max_wait", 60)),
+                maxlen=int(q.get("maxlen", 0)),
+            )
+        )
+    sc.queues = tuple(queues)
+
+    sc.shifts = {
+        k: Shift(_hhmm(v["start"], f"shifts.{k}.start"), _hhmm(v["end"], f"shifts.{k}.end"))
+        for k, v in data.get("shifts", {}).items()
+    }
+
+    profiles = {"default": AgentProfile()}
+    for k, p in data.get("profiles", {}).get("agent", {}).items():
+        w = f"profiles.agent.{k}"
+        d = AgentProfile()
+        profiles[k] = AgentProfile(
+            answer_delay=Dist.parse(p.get("answer_delay", 3.0), w + ".answer_delay"),
+            no_answer_chance=float(p.get("no_answer_chance", d.no_answer_chance)),
+            talk_time=Dist.parse(p.get("talk_time", 60.0), w + ".talk_time"),
+            hangup_first_chance=float(p.get("hangup_first_chance", 0.0)),
+            break_chance=float(p.get("break_chance", 0.0)),
+            break_duration=Dist.parse(p.get("break_duration", 300.0), w + ".break_duration"),
+            break_reason=str(p.get("break_reason", "break")),
+            unpause_after_autopause=float(p.get("unpause_after_autopause", 20.0)),
+        )
+    sc.agent_profiles = profiles
+    c = data.get("profiles", {}).get("caller", {})
+    sc.caller = CallerProfile(
+        patience=Dist.parse(c.get("patience", 120.0), "profiles.caller.patience"),
+        dtmf=tuple(str(x) for x in c.get("dtmf", ())),
+        message_s=float(c.get("message_s", 5.0)),
+        name_chance=float(c.get("name_chance", 0.3)),
+        hostile_name_chance=float(c.get("hostile_name_chance", 0.0)),
+        landline_chance=float(c.get("landline_chance", 0.2)),
+    )
+
+    agents = []
+    for i, a in enumerate(data.get("agents", [])):
+        where = f"agents[{i}]"
+        if "id" not in a:
+            raise ScenarioError(f"{where}: missing 'id'")
+        prof = a.get("profile", "default")
+        if prof not in profiles:
+            raise ScenarioError(f"{where}.profile: unknown profile {prof!r}")
+        shift = a.get("shift", "")
+        if shift and shift not in sc.shifts:
+            raise ScenarioError(f"{where}.shift: unknown shift {shift!r}")
+        agents.append(
+            AgentConfig(
+                id=a["id"],
+                name=a.get("name", a["id"]),
+                interface=a.get("interface", f"PJSIP/{a['id']}"),
+                did=str(a.get("did", "")),
+                group=a.get("group", ""),
+                profile=prof,
+                penalty=int(a.get("penalty", 0)),
+                queues=tuple(a.get("queues", ["sales"])),
+                shift=shift,
+            )
+        )
+    count = data.get("agent_count")
+    if count:  # shorthand: agent1..agentN with one profile and shift
+        tmpl = data.get("agent_template", {})
+        for n in range(1, int(count) + 1):
+            agents.append(
+                AgentConfig(
+                    id=f"agent{n}",
+                    name=f"Agent {n}",
+                    interface=f"PJSIP/agent{n}",
+                    did=str(int(tmpl["did_base"]) + n) if "did_base" in tmpl else "",
+                    group=tmpl.get("group", ""),
+                    profile=tmpl.get("profile", "default"),
+                    penalty=int(tmpl.get("penalty", 0)),
+                    queues=tuple(tmpl.get("queues", ["sales"])),
+                    shift=tmpl.get("shift", ""),
+                )
+            )
+    sc.agents = tuple(agents)
+    return sc
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ScenarioError(f"scenario file not found: {p}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ScenarioError(f"{p}: {e}") from None
+    return parse_scenario(data, name=p.stem)

@@ -1,0 +1,550 @@
+"""The in-process face of the simulator: owns the engine, the AMI server, the FastAGI client tasks
+and the time driver.
+
+Time modes:
+- manual (no clock, or a ManualClock): time moves only with `await sim.advance(seconds)`; deterministic.
+- fast (`speed="max"`): virtual time jumps to the next event at once; same seed -> same events.
+- scaled / real time (a ScaledClock or SystemClock, or `speed=N`): events fire at wall time / N.
+In manual and fast mode virtual time stands still while a FastAGI session is in progress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cti.clock import Clock, ManualClock, ScaledClock, SystemClock
+from cti.sim import agi as agi_mod
+from cti.sim.ami import AmiServer, event_bytes
+from cti.sim.engine import CallSpec, Engine, Event, InboundCall
+from cti.sim.model import NOT_INUSE, Channel
+from cti.sim.numbers import caller_name, caller_number
+from cti.sim.scenario import AgentConfig, AgentProfile, Dist, Scenario
+
+
+class Simulator:
+    def __init__(
+        self,
+        scenario: Scenario | None = None,
+        *,
+        clock: Clock | None = None,
+        speed: float | str | None = None,
+        ami_host: str = "127.0.0.1",
+        ami_port: int = 0,
+        agi_url: str = "agi://127.0.0.1:4573",
+        seed: int | None = None,
+        auth_fail_delay: float = 1.0,
+        arrivals: bool = False,
+        ring_cycle_s: float = 5.0,
+        record_events: bool = False,
+    ) -> None:
+        self.scenario = scenario or Scenario()
+        if speed == "max":
+            self.mode = "fast"
+        elif isinstance(speed, int | float):
+            self.mode = "scaled"
+            clock = ScaledClock(clock.now() if clock else self.scenario.start, float(speed))
+        elif isinstance(clock, ScaledClock | SystemClock):
+            self.mode = "scaled"
+        else:
+            self.mode = "manual"
+        self.clock = clock
+        start = clock.time() if clock is not None else self.scenario.start.timestamp()
+        self.engine = Engine(
+            self.scenario, start=start, seed=seed, agi_url=agi_url, ring_cycle_s=ring_cycle_s
+        )
+        self.engine.sinks.append(self._sink)
+        self.engine.on_agi_request = self._start_agi
+        self.ami = AmiServer(self, self.scenario.ami_users, auth_fail_delay=auth_fail_delay)
+        self.ami_host, self.ami_port = ami_host, ami_port
+        self.arrivals = arrivals
+        self.rng = random.Random((seed if seed is not None else self.scenario.seed) + 7)
+        self._held: list[Event] | None = None
+        self._listeners: list[Callable[[Event], None]] = []
+        self.events: list[Event] = []
+        self._record = record_events
+        self._agi_busy = 0
+        self._agi_tasks: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._target = self.engine.now
+        self._driver: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.end_time = start + self.scenario.duration_s
+        self.finished = asyncio.Event()
+        for a in self.scenario.agents:
+            if not a.shift:
+                self.engine.endpoints[a.id].registered = True
+                self.engine.endpoints[a.id].last_state = "NOT_INUSE"
+
+    # ------------------------------------------------------------------ lifecycle
+    async def __aenter__(self) -> Simulator:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        self.ami_port = await self.ami.start(self.ami_host, self.ami_port)
+        if self.arrivals:
+            self.engine.after(0, self._shift_tick)
+            self.engine.after(0, self._arrival)
+        self._driver = asyncio.create_task(self._drive(), name="sim-driver")
+
+    async def close(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._driver is not None:
+            self._driver.cancel()
+            try:
+                await self._driver
+            except asyncio.CancelledError:
+                pass
+        for t in list(self._agi_tasks):
+            t.cancel()
+        await self.ami.close()
+
+    @property
+    def now(self) -> float:
+        return self.engine.now
+
+    def now_dt(self) -> datetime:
+        return datetime.fromtimestamp(self.engine.now, UTC)
+
+    # ------------------------------------------------------------------ events
+    def _sink(self, ev: Event) -> None:
+        if self._held is not None:
+            self._held.append(ev)
+        else:
+            self.deliver(ev)
+
+    def deliver(self, ev: Event) -> None:
+        if self._record:
+            self.events.append(ev)
+        if self.ami.sessions:
+            self.ami.broadcast(ev)
+        for fn in self._listeners:
+            fn(ev)
+
+    def hold_events(self, into: list[Event] | None) -> None:
+        self._held = into
+
+    def subscribe(self, fn: Callable[[Event], None]) -> None:
+        """In-process listener for every event (name, cls, ts, pairs)."""
+        self._listeners.append(fn)
+
+    @staticmethod
+    def encode(ev: Event) -> bytes:
+        return event_bytes(ev)
+
+    # ------------------------------------------------------------------ the driver
+    def sync_clock(self) -> None:
+        if self.mode == "scaled" and self.clock is not None:
+            self.engine.now = max(self.engine.now, self.clock.time())
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    def _limit(self) -> float:
+        if self.mode == "manual":
+            return self._target
+        if self.mode == "fast":
+            return float("inf")
+        assert self.clock is not None
+        return self.clock.time()
+
+    async def _drive(self) -> None:
+        e = self.engine
+        n = 0
+        while not self._stopping:
+            if self._agi_busy and self.mode != "scaled":
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            t = e.next_time()
+            if t != float("inf") and t <= self._limit():
+                e.run_next()
+                n += 1
+                if n % 256 == 0:
+                    await asyncio.sleep(0)
+                    if self.ami.buffered() > 1 << 20:
+                        await self.ami.drain()
+                continue
+            if self.mode == "manual" and self._target > e.now:
+                self._advance_clock(self._target)
+            if self.mode == "fast" and self.arrivals and e.now >= self.end_time and e.calls_active == 0:
+                self.finished.set()
+            self._idle.set()
+            self._wake.clear()
+            if self.mode == "scaled" and t != float("inf"):
+                assert isinstance(self.clock, ScaledClock | SystemClock)
+                speed = self.clock.speed if isinstance(self.clock, ScaledClock) else 1.0
+                wait = max(0.0, (t - self.clock.time()) / speed)
+                try:
+                    await asyncio.wait_for(self._wake.wait(), min(wait, 1.0))
+                except TimeoutError:
+                    pass
+                self.sync_clock()
+            else:
+                await self._wake.wait()
+            self._idle.clear()
+
+    def _advance_clock(self, t: float) -> None:
+        delta = t - self.engine.now
+        self.engine.now = t
+        if isinstance(self.clock, ManualClock) and delta > 0:
+            self.clock.advance(delta)
+
+    async def advance(self, seconds: float = 0.0) -> None:
+        """Manual mode: run everything due in the next `seconds` of virtual time (AGI sessions included)."""
+        if self.mode != "manual":
+            await asyncio.sleep(0)
+            return
+        self._target = max(self._target, self.engine.now) + max(0.0, seconds)
+        while True:
+            self._idle.clear()
+            self._wake.set()
+            await self._idle.wait()
+            if not self._agi_busy and self.engine.next_time() > self._target:
+                break
+        for _ in range(3):
+            await asyncio.sleep(0)
+
+    async def settle(self) -> None:
+        await self.advance(0)
+
+    async def run_until_finished(self, timeout: float | None = None) -> None:
+        """Fast / scaled mode with arrivals: until the scenario's end and every call is over."""
+        await asyncio.wait_for(self.finished.wait(), timeout)
+
+    # ------------------------------------------------------------------ FastAGI
+    def _start_agi(self) -> None:
+        while self.engine.agi_requests:
+            call, script = self.engine.agi_requests.pop(0)
+            self._agi_busy += 1
+            task = asyncio.get_running_loop().create_task(self._run_agi(call, script))
+            self._agi_tasks.add(task)
+            task.add_done_callback(self._agi_tasks.discard)
+
+    async def _run_agi(self, call: InboundCall, script: str) -> None:
+        try:
+            status, hungup = await agi_mod.run_session(self.engine, call, script, self.rng)
+        except Exception:  # an AGI server bug must not kill the PBX
+            status, hungup = "FAILURE", False
+        finally:
+            self._agi_busy -= 1
+        self.sync_clock()
+        call.agi_finished(status, hungup)
+        self._wake.set()
+
+    # ------------------------------------------------------------------ test / demo control
+    def add_agent(
+        self,
+        agent_id: str,
+        name: str | None = None,
+        *,
+        registered: bool = True,
+        profile: AgentProfile | None = None,
+    ) -> None:
+        ep = self.engine.add_endpoint(agent_id, name or agent_id, registered=registered)
+        ep.last_state = "NOT_INUSE" if registered else "UNAVAILABLE"
+        if profile is not None:
+            self.engine.profiles[agent_id] = profile
+
+    def register(self, agent_id: str, registered: bool = True) -> None:
+        self.engine.register(agent_id, registered)
+        self.kick()
+
+    def login(
+        self, agent_id: str, queue: str = "sales", penalty: int = 0, paused: bool = False, reason: str = ""
+    ) -> str | None:
+        """What the CTI's QueueAdd would do (for tests that don't drive AMI)."""
+        err = self.engine.queue_add(
+            queue,
+            f"PJSIP/{agent_id}",
+            penalty=penalty,
+            paused=paused,
+            reason=reason,
+            member_name=agent_id,
+            state_interface=f"PJSIP/{agent_id}",
+        )
+        self.kick()
+        return err
+
+    def pause_at_phone(self, agent_id: str, paused: bool, reason: str = "") -> str | None:
+        err = self.engine.queue_pause(None, f"PJSIP/{agent_id}", paused, reason)
+        self.kick()
+        return err
+
+    def set_answer(self, agent_id: str, mode: str = "auto", delay: float | None = None) -> None:
+        """mode: auto (profile or fixed `delay`), never (rings out), manual (call `answer()`)."""
+        if mode not in ("auto", "never", "manual"):
+            raise ValueError(f"answer mode must be auto, never or manual, not {mode!r}")
+        self.engine.answer_mode[agent_id] = mode
+        if delay is None:
+            self.engine.answer_delay_override.pop(agent_id, None)
+        else:
+            self.engine.answer_delay_override[agent_id] = delay
+
+    def answer(self, agent_id: str) -> bool:
+        legs = self.engine.ringing_legs(agent_id)
+        if not legs:
+            return False
+        self.engine.leg_answer(legs[0])
+        self.kick()
+        return True
+
+    def set_customer(self, number: str, outcome: str = "answer", delay: float = 3.0) -> None:
+        """How a dialled customer reacts: answer | noanswer | busy | congestion after `delay` s."""
+        if outcome not in ("answer", "noanswer", "busy", "congestion"):
+            raise ValueError(f"unknown customer outcome {outcome!r}")
+        self.engine.customer_outcomes[number] = (outcome, delay)
+
+    def place_call(
+        self,
+        caller: str,
+        did: str,
+        name: str = "",
+        behaviour: dict[str, Any] | None = None,
+        at: float | None = None,
+    ) -> CallSpec:
+        """Inject one inbound call now (or `at` seconds from now). behaviour keys: patience, dtmf,
+        talk_time, hangup_first ('caller'|'agent'), message_s."""
+        b = dict(behaviour or {})
+        prof = self.scenario.caller
+        spec = CallSpec(
+            caller=caller,
+            did=did,
+            name=name,
+            patience=float(b.pop("patience", prof.patience.sample(self.rng))),
+            dtmf=list(b.pop("dtmf", prof.dtmf)),
+            talk_time=b.pop("talk_time", None),
+            hangup_first=b.pop("hangup_first", None),
+            message_s=float(b.pop("message_s", prof.message_s)),
+        )
+        if b:
+            raise ValueError(f"unknown behaviour keys: {sorted(b)}")
+        self.sync_clock()
+        self.engine.after(at or 0.0, self.engine.place_call, spec)
+        self.kick()
+        return spec
+
+    def hangup_channel(self, ch: Channel, cause: int = 16) -> None:
+        call = ch.call
+        if call is not None and hasattr(call, "external_hangup"):
+            call.external_hangup(cause)
+        else:
+            self.engine.hangup(ch, cause, request=True)
+        self.kick()
+
+    def redirect(self, ch: Channel, context: str, exten: str, priority: str) -> str | None:
+        call = ch.call
+        if not isinstance(call, InboundCall) or call.caller is not ch or call.agent_ch is not None:
+            return "Redirect failed"
+        ep = self.engine.endpoints.get(exten)
+        if context != "agents" or ep is None:
+            return "Redirect failed"
+        if call.entry is not None and call.entry in call.entry.queue.entries:
+            self.engine.queue_exit_silent(call.entry)
+        call.entry = None
+        call.redirect_to_agent(ep)
+        self.kick()
+        return None
+
+    # ------------------------------------------------------------------ truth for tests
+    def channels(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "channel": c.name,
+                "uniqueid": c.uniqueid,
+                "linkedid": c.linkedid,
+                "state": c.state,
+                "caller_id_num": c.cid_num,
+                "caller_id_name": c.cid_name,
+                "connected_num": c.conn_num,
+                "bridge": c.bridge.uniqueid if c.bridge else None,
+            }
+            for c in self.engine.channels.values()
+        ]
+
+    def queue_members(self, queue: str = "sales") -> list[dict[str, Any]]:
+        q = self.engine.queues[queue]
+        return [
+            {
+                "name": m.name,
+                "interface": m.interface,
+                "penalty": m.penalty,
+                "paused": m.paused,
+                "paused_reason": m.paused_reason,
+                "status": self.engine.member_status(m),
+                "in_call": m.in_call,
+                "calls_taken": m.calls_taken,
+            }
+            for m in q.members.values()
+        ]
+
+    def queue_callers(self, queue: str = "sales") -> list[str]:
+        return [en.call.caller.name for en in self.engine.queues[queue].entries]
+
+    @property
+    def agents(self) -> list[dict[str, Any]]:
+        return self.scenario.agents_table()
+
+    @property
+    def stats(self) -> Any:
+        return self.engine.stats
+
+    def summary(self) -> dict[str, Any]:
+        s = self.engine.stats
+        return {
+            "offered": s.offered,
+            "answered": s.answered,
+            "answered_within_two_rings": s.answered_two_rings,
+            "abandoned": s.abandoned,
+            "queue_timeouts": s.timed_out,
+            "night": s.night,
+            "callback_offer": s.callback_offer,
+            "max_concurrent_calls": s.max_concurrent_calls,
+            "events": s.events,
+        }
+
+    # ------------------------------------------------------------------ CLI (Action: Command)
+    def cli(self, cmd: str) -> list[str] | None:
+        e = self.engine
+        words = cmd.split()
+        if cmd == "core show version":
+            return [
+                "Asterisk 22.10.1 built by root @ vm on a x86_64 running Linux on 2026-11-23 09:43:26 UTC"
+            ]
+        if cmd == "core show channels concise":
+            out = []
+            for c in e.channels.values():
+                secs = int(e.now - c.created)
+                out.append(
+                    "!".join(
+                        [
+                            c.name,
+                            c.context,
+                            c.exten,
+                            str(c.priority),
+                            {0: "Down", 4: "Ring", 5: "Ringing", 6: "Up"}.get(c.state, "Unknown"),
+                            c.app,
+                            c.appdata,
+                            c.cid_num if c.cid_num != "<unknown>" else "",
+                            "",
+                            "",
+                            "3",
+                            str(secs),
+                            c.bridge.uniqueid if c.bridge else "(None)",
+                            c.uniqueid,
+                        ]
+                    )
+                )
+            return out
+        if words[:2] == ["queue", "show"] and len(words) <= 3:
+            out = []
+            for q in e.queues.values():
+                if len(words) == 3 and q.name != words[2]:
+                    continue
+                hold = int(q.hold_total / q.connected) if q.connected else 0
+                talk = int(q.talk_total / q.completed) if q.completed else 0
+                out.append(
+                    f"{q.name} has {len(q.entries)} calls (max unlimited) in '{q.cfg.strategy}' strategy "
+                    f"({hold}s holdtime, {talk}s talktime), W:0, C:{q.completed}, A:{q.abandoned}, "
+                    f"SL:0.0%, SL2:0.0% within {q.cfg.servicelevel}s"
+                )
+                out.append("   Members: " if q.members else "   No Members")
+                for m in q.members.values():
+                    st = e.member_status(m)
+                    desc = {1: "Not in use", 2: "In use", 5: "Unavailable", 6: "Ringing"}.get(st, "Unknown")
+                    pen = f" with penalty {m.penalty}" if m.penalty else ""
+                    flags = " (paused)" if m.paused else ""
+                    call = " (in call)" if m.in_call else ""
+                    taken = f"has taken {m.calls_taken} calls" if m.calls_taken else "has taken no calls yet"
+                    out.append(
+                        f"      {m.name} ({m.interface}){pen} (ringinuse disabled) (dynamic){flags}{call} "
+                        f"({desc}) {taken} (login was {int(e.now) - m.login_time} secs ago)"
+                    )
+                if q.entries:
+                    out.append("   Callers: ")
+                    for i, en in enumerate(q.entries, 1):
+                        w = int(e.now - en.joined)
+                        out.append(
+                            f"      {i}. {en.call.caller.name} (wait: {w // 60}:{w % 60:02d}, prio: 0)"
+                        )
+                else:
+                    out.append("   No Callers")
+                out.append("")
+            return out if out else [f"No such queue: {words[2]}."]
+        if cmd == "core show uptime":
+            up = int(e.now - e.start_time)
+            return [f"System uptime: {up} seconds"]
+        return None
+
+    # ------------------------------------------------------------------ scenario traffic
+    def _arrival(self) -> None:
+        e = self.engine
+        t_s = e.now - self.scenario.start.timestamp()
+        if e.now >= self.end_time:
+            return
+        rate = self.scenario.arrival_rate(t_s)
+        step = 10.0
+        gap = self.rng.expovariate(rate) if rate > 0 else float("inf")
+        if gap > step:  # memoryless: re-draw at the next step with the new rate
+            e.after(step, self._arrival)
+            return
+        e.after(gap, self._one_arrival)
+
+    def _one_arrival(self) -> None:
+        e = self.engine
+        if e.now < self.end_time:
+            prof = self.scenario.caller
+            number = caller_number(self.rng, prof.landline_chance)
+            name = caller_name(self.rng, prof.name_chance, prof.hostile_name_chance)
+            did = self.rng.choice(self.scenario.dids)
+            spec = CallSpec(
+                caller=number,
+                did=did,
+                name=name,
+                patience=prof.patience.sample(self.rng),
+                dtmf=list(prof.dtmf),
+                message_s=prof.message_s,
+            )
+            e.place_call(spec)
+        self._arrival()
+
+    def _shift_tick(self) -> None:
+        e = self.engine
+        local = datetime.fromtimestamp(e.now, UTC).astimezone(self.scenario.tz)
+        for a in self.scenario.agents:
+            on = (not a.shift) or self.scenario.shifts[a.shift].active(local)
+            ep = e.endpoints[a.id]
+            if on != ep.registered:
+                e.register(a.id, on)
+            if self.scenario.auto_login:
+                self._auto_login(a, on)
+        if e.now < self.end_time:
+            e.after(60.0, self._shift_tick)
+
+    def _auto_login(self, a: AgentConfig, on: bool) -> None:
+        e = self.engine
+        for qn in a.queues:
+            q = e.queues.get(qn)
+            if q is None:
+                continue
+            present = a.interface in q.members
+            if on and not present:
+                e.queue_add(qn, a.interface, penalty=a.penalty, member_name=a.id, state_interface=a.interface)
+            elif not on and present and e.member_status(q.members[a.interface]) == NOT_INUSE:
+                e.queue_remove(qn, a.interface)
+
+
+def scenario_start_for(clock: Clock | None, scenario: Scenario) -> datetime:
+    return clock.now() if clock is not None else scenario.start
+
+
+_ = (Dist, timedelta)
