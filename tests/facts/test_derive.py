@@ -1,0 +1,136 @@
+"""Facts from the real Asterisk 22 captures 01-04 and 05b, checked against the times their READMEs list
+(UTC, ms), i.e. right to the second and better."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from cti.ami.codec import Decoder, Message
+from cti.ami.events import event_ts
+from cti.facts.derive import Facts, derive
+from cti.policy import load_policy
+
+CAPTURES = Path("/work/shared/asterisk-captures")
+RING = load_policy().ring
+
+
+def stream(name: str) -> list[tuple[float, str, Message]]:
+    raw = next(CAPTURES.glob(f"{name}*/ami.raw")).read_bytes()
+    out = []
+    for m in Decoder().feed(raw)[1:]:
+        if isinstance(m, Message) and m.is_event and "Timestamp" in m:
+            out.append((event_ts(m), m.name, m))
+    return out
+
+
+def facts_of(name: str) -> Facts:
+    return derive(stream(name), RING)
+
+
+def t(hms: str) -> float:
+    """README time on the capture day (2026-11-23) -> epoch."""
+    return datetime.fromisoformat(f"2026-11-23T{hms}+00:00").timestamp()
+
+
+MS = 0.0015  # README times are rounded to the millisecond
+
+
+def test_01_answered_call() -> None:
+    f = facts_of("01")
+    (c,) = f.calls.values()
+    assert c.linkedid == "1795430750.0" and c.did == "4008001234"
+    assert c.caller_num == "13812345678" and c.caller_masked == "138****5678"
+    assert c.queue == "sales" and c.answered_by == "agent1"
+    assert c.started_at == pytest.approx(t("10:45:50.545"), abs=MS)
+    assert c.offered_at == pytest.approx(t("10:45:51.054"), abs=MS)
+    assert c.answered_at == pytest.approx(t("10:45:54.063"), abs=MS)
+    assert c.time_to_answer_s == pytest.approx(54.063 - 50.545, abs=2 * MS)
+    assert c.hold_s == pytest.approx(54.063 - 51.054, abs=2 * MS)
+    assert c.talk_s == pytest.approx(62.155 - 54.063, abs=2 * MS)
+    assert c.asterisk == {
+        "connect_HoldTime": 3,
+        "connect_RingTime": 3,
+        "complete_HoldTime": 3,
+        "complete_TalkTime": 8,
+    }
+    assert c.rings_to_answer == 1  # rang 3.0 s; China cadence 1 s on + 4 s off: first ring cycle
+    assert c.hung_up_first == "caller" and not c.abandoned and not c.gap
+    (r,) = f.rings
+    assert (r.agent, r.outcome) == ("agent1", "answered")
+    assert r.started_at == pytest.approx(t("10:45:51.056"), abs=MS)
+    assert r.ended_at == pytest.approx(t("10:45:54.063"), abs=MS)
+    (s,) = f.sessions
+    assert (s.agent, s.queue, s.logout_at) == ("agent1", "sales", None)
+    assert s.login_at == pytest.approx(t("10:45:49.433"), abs=MS)
+    assert c.agents_logged_in == 1
+    assert f.pauses == [] and f.ring_no_answer == []
+
+
+def test_02_ring_no_answer_then_second_agent() -> None:
+    f = facts_of("02")
+    (c,) = f.calls.values()
+    assert c.answered_by == "agent2"
+    assert c.time_to_answer_s == pytest.approx(23.876 - 8.358, abs=2 * MS)
+    assert c.hold_s == pytest.approx(23.876 - 8.863, abs=2 * MS)
+    assert c.asterisk["connect_HoldTime"] == 15
+    assert c.talk_s == pytest.approx(29.368 - 23.876, abs=2 * MS)
+    a1, a2 = f.rings
+    assert (a1.agent, a1.outcome, a2.agent, a2.outcome) == ("agent1", "no_answer", "agent2", "answered")
+    assert a1.ended_at - a1.started_at == pytest.approx(10.0, abs=2 * MS)
+    assert a2.started_at == pytest.approx(t("10:46:20.867"), abs=MS)
+    assert c.rings_to_answer == 1
+    (rna,) = f.ring_no_answer
+    assert (rna.agent, rna.queue, rna.ring_ms, rna.linkedid) == ("agent1", "sales", 10000, c.linkedid)
+    assert rna.at == pytest.approx(t("10:46:18.865"), abs=MS)
+    (p,) = f.pauses
+    assert (p.agent, p.reason, p.ended_at) == ("agent1", "Auto-Pause", None)
+    assert p.started_at == pytest.approx(t("10:46:18.865"), abs=MS)
+    assert {s.agent for s in f.sessions} == {"agent1", "agent2"}
+
+
+def test_03_two_abandons() -> None:
+    f = facts_of("03")
+    a, b = sorted(f.calls.values(), key=lambda c: c.started_at)
+    assert a.abandoned and b.abandoned and a.answered_by is None and b.answered_by is None
+    assert a.abandon_wait_s == pytest.approx(1795430811.166669 - 1795430796.663025, abs=1e-6)
+    assert round(a.abandon_wait_s) == a.asterisk["abandon_HoldTime"] == 15
+    assert b.caller_num == "13987654321" and b.abandon_position == 1
+    assert b.abandon_wait_s == pytest.approx(1795430816.170248 - 1795430798.666446, abs=1e-6)
+    assert b.asterisk["abandon_HoldTime"] == 18
+    assert a.agents_logged_in == b.agents_logged_in == 1  # R-MISSED: missed while an agent was logged in
+    (rna,) = f.ring_no_answer
+    assert rna.agent == "agent1" and rna.ring_ms == 10000
+    assert any(r.agent == "agent1" and r.outcome == "no_answer" for r in f.rings)
+
+
+def test_04_agent_hangs_up_first() -> None:
+    f = facts_of("04")
+    (c,) = f.calls.values()
+    assert c.hung_up_first == "agent"
+    assert c.answered_at == pytest.approx(t("10:47:05.858"), abs=MS)
+    assert c.talk_s == pytest.approx(11.862 - 5.858, abs=2 * MS)
+    assert c.ended_at == pytest.approx(t("10:47:11.863"), abs=MS)
+
+
+def test_05b_recording_file_from_mixmonitor() -> None:
+    (c,) = facts_of("05b").calls.values()
+    assert c.recording_file == "/var/spool/asterisk/monitor/test-b.wav"
+
+
+def test_07_pause_with_reason_and_duration_and_logout() -> None:
+    f = facts_of("07")
+    lunch = [p for p in f.pauses if p.reason == "lunch"]
+    assert len(lunch) == 1 and lunch[0].agent == "agent2"
+    assert lunch[0].duration_s == pytest.approx(1795430949.606193 - 1795430949.404713, abs=1e-6)
+    a3 = [s for s in f.sessions if s.agent == "agent3"]
+    assert len(a3) == 1 and a3[0].logout_at == pytest.approx(1795430950.813375)
+    login_paused = [p for p in f.pauses if p.agent == "agent3"]
+    assert login_paused[0].reason == "login-paused" and login_paused[0].ended_at == a3[0].logout_at
+
+
+def test_derivation_is_deterministic() -> None:
+    ev = stream("02") + stream("03")
+    assert derive(ev, RING) == derive(list(ev), RING)
