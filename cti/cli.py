@@ -15,6 +15,7 @@ COMMANDS: dict[str, str] = {
     "demo": "cti.commands.demo:demo",
     "facts": "cti.commands.facts:facts",
     "peak": "cti.commands.peak:peak",
+    "callbacks": "cti.commands.callbacks:callbacks",
 }
 
 
