@@ -12,6 +12,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from cti.peak.machine import LiveFigures
 from cti.policy import RingPolicy
 
 ANSWER_PERCENTILE = 0.8
@@ -72,3 +73,19 @@ def estimate_wait(snapshot: QueueSnapshot, ring: RingPolicy, *, default_handle_s
         wait = needed * handle_s / agents + answer_s
         reason = "wait_for_agent"
     return Prediction(wait < limit, wait, reason)
+
+
+def live_figures(snapshot: QueueSnapshot, ring: RingPolicy, *, default_handle_s: float) -> LiveFigures:
+    """The peak monitor's inputs from the same snapshot: callers waiting, and the estimated wait of
+    the last of them (0 when nobody waits, so an empty center at night is not a peak)."""
+    waiting = snapshot.callers_ahead
+    if waiting == 0:
+        return LiveFigures(waiting_callers=0, estimated_wait_s=0.0)
+    last = QueueSnapshot(
+        free_agents=snapshot.free_agents,
+        busy_agents=snapshot.busy_agents,
+        callers_ahead=waiting - 1,
+        recent_answer_s=snapshot.recent_answer_s,
+        recent_handle_s=snapshot.recent_handle_s,
+    )
+    return LiveFigures(waiting, estimate_wait(last, ring, default_handle_s=default_handle_s).estimated_wait_s)

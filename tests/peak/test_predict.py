@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from cti.peak.machine import LiveFigures
 from cti.peak.predict import QueueSnapshot, estimate_wait
 from cti.policy import load_policy
 
@@ -85,3 +86,16 @@ def test_yes_only_with_an_agent_for_us_or_a_short_wait(snap):
     if p.within_two_rings:
         assert p.estimated_wait_s < LIMIT
         assert snap.free_agents + snap.busy_agents > 0
+
+
+def test_live_figures_for_the_peak_monitor():
+    from cti.peak.predict import live_figures
+
+    empty = QueueSnapshot(free_agents=0, busy_agents=0, callers_ahead=0)
+    assert live_figures(empty, RING, default_handle_s=HANDLE) == LiveFigures(0, 0.0)
+    snap = QueueSnapshot(
+        free_agents=0, busy_agents=40, callers_ahead=9, recent_answer_s=[3], recent_handle_s=[120]
+    )
+    f = live_figures(snap, RING, default_handle_s=HANDLE)
+    # the 9th caller waits for 9 agents to free up: 9 × 120 s / 40 + 3 s
+    assert f.waiting_callers == 9 and f.estimated_wait_s == pytest.approx(9 * 120 / 40 + 3)

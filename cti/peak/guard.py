@@ -1,0 +1,203 @@
+"""No pause, no log-off during peak (R-PEAK: 不许私自封线).
+
+- `refuse_pause(in_peak)`: a pause / log-off asked through CTI is refused before it reaches AMI.
+- `guard_decision(frame, ...)`: a QueueMemberPause (Paused 1) or QueueMemberRemoved seen on AMI while
+  in peak -- taken at the phone or by anything else -- is undone (QueuePause Paused false / QueueAdd
+  with the member's own Penalty, MemberName, StateInterface, field names as in capture 07) and
+  recorded as a violation. Asterisk's own `Auto-Pause` (ring no answer, capture 02) is not the
+  agent's choice and is left to the ring policy; CTI's own pause reasons can be exempted.
+- `PeakPauseGuard`: applies the decisions: one `peak_violations` row per pause (unique on agent,
+  queue, kind, event time, so with several CTI processes exactly one undoes it), the undo through an
+  injected AMI action callable, and a `peak_violation` event.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import structlog
+
+from cti.clock import Clock
+from cti.policy import Policy
+from cti.store.events import Event
+
+log = structlog.get_logger(__name__)
+
+AUTO_PAUSE = "Auto-Pause"
+REFUSAL = "peak mode: pauses and log-offs are not allowed while a TV ad peak is on (R-PEAK)"
+
+AmiAction = Callable[[str, Mapping[str, str]], Awaitable[Mapping[str, Any] | None]]
+
+
+def refuse_pause(in_peak: bool) -> str | None:
+    """The refusal message for a pause/log-off request made through CTI, or None when allowed."""
+    return REFUSAL if in_peak else None
+
+
+@dataclass(frozen=True)
+class GuardDecision:
+    action: Literal["ignore", "undo_pause", "undo_logoff"]
+    reason: str
+    agent: str | None = None
+    interface: str | None = None
+    queue: str | None = None
+    paused_reason: str | None = None
+    occurred_at: datetime | None = None
+    undo: tuple[str, dict[str, str]] | None = None  # (AMI action, headers)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _s(v: Any) -> str | None:
+    if v is None:
+        return None
+    return v if isinstance(v, str) else (v[0] if v else None)
+
+
+def _ts(frame: Mapping[str, Any], fallback: datetime) -> datetime:
+    try:
+        return datetime.fromtimestamp(float(_s(frame.get("Timestamp")) or ""), UTC)
+    except ValueError:
+        return fallback
+
+
+def guard_decision(
+    frame: Mapping[str, Any], *, in_peak: bool, now: datetime, exempt_reasons: frozenset[str] = frozenset()
+) -> GuardDecision:
+    ev = _s(frame.get("Event"))
+    if ev not in ("QueueMemberPause", "QueueMemberRemoved"):
+        return GuardDecision("ignore", "not_a_pause")
+    if not in_peak:
+        return GuardDecision("ignore", "not_peak")
+    interface, queue = _s(frame.get("Interface")), _s(frame.get("Queue"))
+    agent = _s(frame.get("MemberName")) or interface
+    if not interface or not queue:
+        return GuardDecision("ignore", "incomplete_frame")
+    reason = _s(frame.get("PausedReason")) or None
+    common: dict[str, Any] = {
+        "agent": agent,
+        "interface": interface,
+        "queue": queue,
+        "paused_reason": reason,
+        "occurred_at": _ts(frame, now),
+    }
+    if ev == "QueueMemberPause":
+        if _s(frame.get("Paused")) != "1":
+            return GuardDecision("ignore", "unpause")
+        if reason == AUTO_PAUSE:
+            return GuardDecision("ignore", "auto_pause")
+        if reason in exempt_reasons:
+            return GuardDecision("ignore", "exempt_reason")
+        undo = ("QueuePause", {"Queue": queue, "Interface": interface, "Paused": "false"})
+        return GuardDecision("undo_pause", "paused_in_peak", undo=undo, **common)
+    if _s(frame.get("Membership")) == "static":
+        return GuardDecision("ignore", "static_member")
+    headers = {"Queue": queue, "Interface": interface, "Penalty": _s(frame.get("Penalty")) or "0"}
+    if agent:
+        headers["MemberName"] = agent
+    state_interface = _s(frame.get("StateInterface"))
+    if state_interface:
+        headers["StateInterface"] = state_interface
+    return GuardDecision("undo_logoff", "logged_off_in_peak", undo=("QueueAdd", headers), **common)
+
+
+async def _maybe_await(v: Any) -> Any:
+    return await v if inspect.isawaitable(v) else v
+
+
+class PeakPauseGuard:
+    def __init__(
+        self,
+        pool: Any,
+        *,
+        policy: Policy,
+        clock: Clock,
+        events: Any,  # EventStore-like: async append(Event)
+        in_peak: Callable[[], bool | Awaitable[bool]],
+        ami_action: AmiAction,
+        peak_cause: Callable[[], str | None] = lambda: None,
+        exempt_reasons: frozenset[str] = frozenset(),
+    ) -> None:
+        self._pool = pool
+        self._policy = policy
+        self._clock = clock
+        self._events = events
+        self._in_peak = in_peak
+        self._ami_action = ami_action
+        self._peak_cause = peak_cause
+        self._exempt = exempt_reasons
+
+    async def handle_ami(self, frame: Mapping[str, Any]) -> GuardDecision:
+        ev = _s(frame.get("Event"))
+        if ev not in ("QueueMemberPause", "QueueMemberRemoved"):
+            return GuardDecision("ignore", "not_a_pause")
+        now = self._clock.now()
+        d = guard_decision(
+            frame, in_peak=bool(await _maybe_await(self._in_peak())), now=now, exempt_reasons=self._exempt
+        )
+        if d.action == "ignore" or d.undo is None:
+            return d
+        kind = "pause" if d.action == "undo_pause" else "logoff"
+        fine = self._policy.fines["peak_pause"].agent if "peak_pause" in self._policy.fines else 0
+        async with self._pool.acquire() as conn:
+            vid = await conn.fetchval(
+                """INSERT INTO peak_violations (agent, interface, queue, kind, occurred_at, reason,
+                                               peak_cause, fine_agent, recorded_at)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                   ON CONFLICT (agent, queue, kind, occurred_at) DO NOTHING RETURNING id""",
+                d.agent,
+                d.interface,
+                d.queue,
+                kind,
+                d.occurred_at,
+                d.paused_reason,
+                self._peak_cause(),
+                fine,
+                now,
+            )
+        if vid is None:  # another CTI process saw the same event first and handles it
+            return GuardDecision("ignore", "already_recorded")
+        status, error = "undone", None
+        try:
+            reply = await self._ami_action(*d.undo)
+            if reply is not None and _s(reply.get("Response")) == "Error":
+                status, error = "failed", _s(reply.get("Message")) or "AMI error"
+        except Exception as e:
+            status, error = "failed", str(e)
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE peak_violations SET undo_status = $2, undo_error = $3 WHERE id = $1",
+                vid,
+                status,
+                error,
+            )
+        payload = {
+            "violation_id": vid,
+            "agent": d.agent,
+            "queue": d.queue,
+            "kind": kind,
+            "reason": d.paused_reason,
+            "undo": status,
+            "undo_error": error,
+            "fine_rule": "peak_pause",
+            "fine_agent": str(fine),
+        }
+        try:
+            await self._events.append(
+                Event(
+                    ts=now,
+                    source="cti",
+                    type="peak_violation",
+                    payload=payload,
+                    key=f"peak_violation:{vid}",
+                    agent=d.agent,
+                    queue=d.queue,
+                )
+            )
+        except Exception:
+            log.exception("peak_violation_event_failed", violation_id=vid)
+        log.warning("peak_violation", agent=d.agent, kind=kind, undo=status)
+        return d
