@@ -196,13 +196,18 @@ class AgiSession:
     def exec_logged(self, line: str) -> str:
         e, ch = self.e, self.call.caller
         cid = str(self.rng.randrange(1, 2**31))
-        e.emit("AGIExecStart", "agi", ch.snapshot() + [("CommandId", cid), ("Command", line)], ch.name)
+        e.emit("AGIExecStart", "agi", [*ch.snapshot(), ("CommandId", cid), ("Command", line)], ch.name)
         reply, code, result = self.execute(line)
         e.emit(
             "AGIExecEnd",
             "agi",
-            ch.snapshot()
-            + [("CommandId", cid), ("Command", line), ("ResultCode", str(code)), ("Result", result)],
+            [
+                *ch.snapshot(),
+                ("CommandId", cid),
+                ("Command", line),
+                ("ResultCode", str(code)),
+                ("Result", result),
+            ],
             ch.name,
         )
         return reply

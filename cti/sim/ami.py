@@ -203,7 +203,8 @@ class AmiServer:
                     *head,
                     (
                         "Message",
-                        f"Invalid/unknown command: {action}. Use Action: ListCommands to show available commands.",
+                        f"Invalid/unknown command: {action}. "
+                        "Use Action: ListCommands to show available commands.",
                     ),
                 ]
             )
@@ -697,7 +698,8 @@ class AmiServer:
                     ("Message", "Command output follows"),
                     (
                         "Output",
-                        f"No such command '{cmd}' (type 'core show help {first}' for other possible commands)",
+                        f"No such command '{cmd}' "
+                        f"(type 'core show help {first}' for other possible commands)",
                     ),
                 ]
             )

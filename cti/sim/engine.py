@@ -258,13 +258,13 @@ class Engine:
         self.emit(
             "Newexten",
             "dialplan",
-            ch.snapshot() + [("Extension", ch.exten), ("Application", app), ("AppData", data)],
+            [*ch.snapshot(), ("Extension", ch.exten), ("Application", app), ("AppData", data)],
             ch.name,
         )
 
     def varset(self, ch: Channel, var: str, value: str) -> None:
         ch.vars[var.lstrip("_")] = value
-        self.emit("VarSet", "dialplan", ch.snapshot() + [("Variable", var), ("Value", value)], ch.name)
+        self.emit("VarSet", "dialplan", [*ch.snapshot(), ("Variable", var), ("Value", value)], ch.name)
 
     def set_callerid(self, ch: Channel, num: str | None = None, name: str | None = None) -> None:
         if num is not None:
@@ -274,7 +274,7 @@ class Engine:
         self.emit(
             "NewCallerid",
             "call",
-            ch.snapshot() + [("CID-CallingPres", "0 (Presentation Allowed, Not Screened)")],
+            [*ch.snapshot(), ("CID-CallingPres", "0 (Presentation Allowed, Not Screened)")],
             ch.name,
         )
 
@@ -335,7 +335,7 @@ class Engine:
                 "HangupRequest", "call", ch.snapshot() + ([("Cause", str(cause))] if cause else []), ch.name
             )
         if soft:
-            self.emit("SoftHangupRequest", "call", ch.snapshot() + [("Cause", "16")], ch.name)
+            self.emit("SoftHangupRequest", "call", [*ch.snapshot(), ("Cause", "16")], ch.name)
         ch.hungup = True
         if ch.recording is not None:
             self.finish_recording(ch, stopped=False)
@@ -532,11 +532,15 @@ class Engine:
         self.emit(
             "QueueCallerJoin",
             "agent",
-            ch.snapshot()
-            + [("Queue", q.name), ("Position", str(len(q.entries))), ("Count", str(len(q.entries)))],
+            [
+                *ch.snapshot(),
+                ("Queue", q.name),
+                ("Position", str(len(q.entries))),
+                ("Count", str(len(q.entries))),
+            ],
             ch.name,
         )
-        self.emit("MusicOnHoldStart", "call", ch.snapshot() + [("Class", "default")], ch.name)
+        self.emit("MusicOnHoldStart", "call", [*ch.snapshot(), ("Class", "default")], ch.name)
         call.timers.append(self.after(call.spec.patience, call.abandon))
         call.timers.append(self.after(q.cfg.max_wait, self.queue_exit, entry, "TIMEOUT"))
         self.dispatch(q)
@@ -559,17 +563,19 @@ class Engine:
 
     def dispatch(self, q: Queue) -> None:
         """Ring members for waiting callers (autofill: every waiting caller that can be served)."""
+        if not q.entries:
+            return
+        avail = [m for m in q.members.values() if self._available(m)]
         for entry in list(q.entries):
             if entry.legs or entry.waiting_retry:
                 continue
-            avail = [m for m in q.members.values() if self._available(m)]
             if not avail:
                 return
             low = min(m.penalty for m in avail)
             cands = [m for m in avail if m.penalty == low]
-            chosen = self._pick(q, cands)
-            for m in chosen:
+            for m in self._pick(q, cands):
                 self.ring_member(entry, m)
+                avail.remove(m)
 
     def _pick(self, q: Queue, cands: list[Member]) -> list[Member]:
         strat = q.cfg.strategy
@@ -679,7 +685,7 @@ class Engine:
                 ("Queue", q.name),
                 ("Interface", m.interface),
                 ("MemberName", m.name),
-                ("RingTime", str(int(round((self.now - leg.started) * 1000)))),
+                ("RingTime", str(round((self.now - leg.started) * 1000))),
             ],
         )
         if q.cfg.autopause:
@@ -740,7 +746,7 @@ class Engine:
         self.emit(
             "QueueCallerLeave",
             "agent",
-            caller.snapshot() + [("Queue", q.name), ("Position", str(pos)), ("Count", str(len(q.entries)))],
+            [*caller.snapshot(), ("Queue", q.name), ("Position", str(pos)), ("Count", str(len(q.entries)))],
             caller.name,
         )
         self.varset(caller, "QUEUEPOSITION", str(pos))
@@ -782,8 +788,12 @@ class Engine:
         self.emit(
             "QueueCallerLeave",
             "agent",
-            call.caller.snapshot()
-            + [("Queue", q.name), ("Position", str(pos)), ("Count", str(len(q.entries)))],
+            [
+                *call.caller.snapshot(),
+                ("Queue", q.name),
+                ("Position", str(pos)),
+                ("Count", str(len(q.entries))),
+            ],
             call.caller.name,
         )
         if status == "TIMEOUT":
@@ -801,7 +811,7 @@ class Engine:
         self.emit(
             "QueueCallerLeave",
             "agent",
-            caller.snapshot() + [("Queue", q.name), ("Position", str(pos)), ("Count", str(len(q.entries)))],
+            [*caller.snapshot(), ("Queue", q.name), ("Position", str(pos)), ("Count", str(len(q.entries)))],
             caller.name,
         )
 
@@ -823,8 +833,8 @@ class Engine:
         self.emit(
             "QueueCallerAbandon",
             "agent",
-            caller.snapshot()
-            + [
+            [
+                *caller.snapshot(),
                 ("Queue", q.name),
                 ("Position", str(pos)),
                 ("OriginalPosition", str(entry.original_position)),
@@ -838,7 +848,7 @@ class Engine:
         self.emit(
             "QueueCallerLeave",
             "agent",
-            caller.snapshot() + [("Queue", q.name), ("Position", str(pos)), ("Count", str(len(q.entries)))],
+            [*caller.snapshot(), ("Queue", q.name), ("Position", str(pos)), ("Count", str(len(q.entries)))],
             caller.name,
         )
 
@@ -1131,7 +1141,7 @@ class InboundCall:
         br = self.bridge
         e.bridge_leave(caller)
         self._set_times()
-        e.emit("SoftHangupRequest", "call", caller.snapshot() + [("Cause", "16")], caller.name)
+        e.emit("SoftHangupRequest", "call", [*caller.snapshot(), ("Cause", "16")], caller.name)
         e.bridge_leave(ag)
         e.bridge_destroy(br)
         e.hangup(caller, 16)
@@ -1153,7 +1163,7 @@ class InboundCall:
         if self.member is not None and self.queue is not None:
             self._agent_complete("agent")
         self._set_times()
-        e.emit("SoftHangupRequest", "call", caller.snapshot() + [("Cause", "16")], caller.name)
+        e.emit("SoftHangupRequest", "call", [*caller.snapshot(), ("Cause", "16")], caller.name)
         e.bridge_destroy(br)
         e.hangup(ag, 16)
         e.hangup(caller, 16)
@@ -1204,7 +1214,7 @@ class InboundCall:
             e.stats.abandoned += 1
         elif self.entry is not None:
             e.queue_abandon(self.entry)
-        e.emit("SoftHangupRequest", "call", caller.snapshot() + [("Cause", "16")], caller.name)
+        e.emit("SoftHangupRequest", "call", [*caller.snapshot(), ("Cause", "16")], caller.name)
         e.hangup(caller, 0)
 
     def queue_done(self, status: str) -> None:

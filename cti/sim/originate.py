@@ -74,8 +74,8 @@ class OriginateCall:
         e.emit(
             "OriginateResponse",
             "call",
-            self._resp_head()
-            + [
+            [
+                *self._resp_head(),
                 ("Response", "Failure"),
                 ("Channel", self.req.channel),
                 ("Context", self.req.context),
@@ -170,11 +170,11 @@ class OriginateCall:
         assert agent is not None and self.first is not None
         if self.local2 is not None:
             l1, l2 = self.first, self.local2
-            e.emit("HangupRequest", "call", l2.snapshot() + [("Cause", "19")], l2.name)
+            e.emit("HangupRequest", "call", [*l2.snapshot(), ("Cause", "19")], l2.name)
             self.fail(3)
             e.hangup(l1, 19)
             e.dial_event("DialEnd", l2, agent, [("DialStatus", "CANCEL")])
-            e.emit("SoftHangupRequest", "call", l2.snapshot() + [("Cause", "16")], l2.name)
+            e.emit("SoftHangupRequest", "call", [*l2.snapshot(), ("Cause", "16")], l2.name)
             e.hangup(l2, 19)
             e.hangup(agent, 19, tech_cause=480)
         else:
@@ -221,8 +221,8 @@ class OriginateCall:
         self.e.emit(
             "OriginateResponse",
             "call",
-            self._resp_head()
-            + [
+            [
+                *self._resp_head(),
                 ("Response", "Success"),
                 ("Channel", first.name),
                 ("Context", self.req.context),
@@ -317,11 +317,11 @@ class OriginateCall:
             return
         ch, cust = self.first, self.customer
         assert ch is not None and cust is not None
-        e.emit("HangupRequest", "call", cust.snapshot() + [("Cause", "16")], cust.name)
+        e.emit("HangupRequest", "call", [*cust.snapshot(), ("Cause", "16")], cust.name)
         br = cust.bridge
         e.bridge_leave(cust)
         e.bridge_leave(ch)
-        e.emit("SoftHangupRequest", "call", ch.snapshot() + [("Cause", "16")], ch.name)
+        e.emit("SoftHangupRequest", "call", [*ch.snapshot(), ("Cause", "16")], ch.name)
         e.hangup(ch, 16) if self.local2 is not None else None
         e.hangup(cust, 16)
         if br is not None:

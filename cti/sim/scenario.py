@@ -317,7 +317,7 @@ def parse_scenario(data: dict[str, Any], name: str = "inline") -> Scenario:
                 shift=shift,
             )
         )
-    count = data.get("agent_count")
+    count = sim.get("agent_count", data.get("agent_count"))
     if count:  # shorthand: agent1..agentN with one profile and shift
         tmpl = data.get("agent_template", {})
         for n in range(1, int(count) + 1):

@@ -50,12 +50,18 @@ async def test_permission_denied_then_wrong_secret_closes_after_delay(sim: Simul
     await watcher.wait(lambda f: d(f).get("Event") == "RequestNotAllowed")
     loop = asyncio.get_running_loop()
     t0 = loop.time()
-    await c.send(("Action", "Login"), ("ActionID", "ami-badlogin-002"), ("Username", "cti"), ("Secret", "wrong"))
+    await c.send(
+        ("Action", "Login"), ("ActionID", "ami-badlogin-002"), ("Username", "cti"), ("Secret", "wrong")
+    )
     inv = await watcher.wait(lambda f: d(f).get("Event") == "InvalidPassword")
     assert d(inv)["Privilege"] == "security,all" and d(inv)["AccountID"] == "cti"
     r = await c.wait(lambda f: d(f).get("ActionID") == "ami-badlogin-002")
     assert loop.time() - t0 >= 0.15  # Asterisk answers about a second later; the test sim uses 0.2 s
-    assert r == [("Response", "Error"), ("ActionID", "ami-badlogin-002"), ("Message", "Authentication failed")]
+    assert r == [
+        ("Response", "Error"),
+        ("ActionID", "ami-badlogin-002"),
+        ("Message", "Authentication failed"),
+    ]
     assert await asyncio.wait_for(c.reader.read(), 2) == b""
 
 
@@ -78,31 +84,91 @@ async def test_queue_actions_reply_like_asterisk(sim: Simulator) -> None:
     c = await RawAmi.connect(sim.ami_port)
     await c.login()
     for aid, agent, pen in (("ami-002", "agent1", "0"), ("ami-003", "agent2", "1")):
-        r = await c.action(("Action", "QueueAdd"), ("ActionID", aid), ("Queue", "sales"),
-                           ("Interface", f"PJSIP/{agent}"), ("Penalty", pen), ("MemberName", agent),
-                           ("StateInterface", f"PJSIP/{agent}"))
+        r = await c.action(
+            ("Action", "QueueAdd"),
+            ("ActionID", aid),
+            ("Queue", "sales"),
+            ("Interface", f"PJSIP/{agent}"),
+            ("Penalty", pen),
+            ("MemberName", agent),
+            ("StateInterface", f"PJSIP/{agent}"),
+        )
         assert r == cap[aid]
         # the reply precedes the event it caused
         assert d(c.frames[c.frames.index(r) + 1]).get("Event") == "QueueMemberAdded"
     steps = [
-        (("Action", "QueuePause"), ("ActionID", "ami-011"), ("Queue", "sales"), ("Interface", "PJSIP/agent2"),
-         ("Paused", "true"), ("Reason", "lunch")),
-        (("Action", "QueuePause"), ("ActionID", "ami-012"), ("Interface", "PJSIP/agent2"), ("Paused", "false")),
-        (("Action", "QueuePause"), ("ActionID", "ami-013"), ("Queue", "sales"), ("Interface", "PJSIP/agent9"),
-         ("Paused", "true")),
-        (("Action", "QueueAdd"), ("ActionID", "ami-014"), ("Queue", "sales"), ("Interface", "PJSIP/agent3"),
-         ("MemberName", "agent3"), ("StateInterface", "PJSIP/agent3"), ("Penalty", "2"), ("Paused", "true"),
-         ("Reason", "login-paused")),
-        (("Action", "QueueAdd"), ("ActionID", "ami-015"), ("Queue", "sales"), ("Interface", "PJSIP/agent3"),
-         ("MemberName", "agent3")),
-        (("Action", "QueueAdd"), ("ActionID", "ami-016"), ("Queue", "nosuchqueue"), ("Interface", "PJSIP/agent3")),
-        (("Action", "QueuePenalty"), ("ActionID", "ami-017"), ("Queue", "sales"), ("Interface", "PJSIP/agent3"),
-         ("Penalty", "5")),
-        (("Action", "QueueRemove"), ("ActionID", "ami-018"), ("Queue", "sales"), ("Interface", "PJSIP/agent3")),
-        (("Action", "QueueRemove"), ("ActionID", "ami-019"), ("Queue", "sales"), ("Interface", "PJSIP/agent3")),
+        (
+            ("Action", "QueuePause"),
+            ("ActionID", "ami-011"),
+            ("Queue", "sales"),
+            ("Interface", "PJSIP/agent2"),
+            ("Paused", "true"),
+            ("Reason", "lunch"),
+        ),
+        (
+            ("Action", "QueuePause"),
+            ("ActionID", "ami-012"),
+            ("Interface", "PJSIP/agent2"),
+            ("Paused", "false"),
+        ),
+        (
+            ("Action", "QueuePause"),
+            ("ActionID", "ami-013"),
+            ("Queue", "sales"),
+            ("Interface", "PJSIP/agent9"),
+            ("Paused", "true"),
+        ),
+        (
+            ("Action", "QueueAdd"),
+            ("ActionID", "ami-014"),
+            ("Queue", "sales"),
+            ("Interface", "PJSIP/agent3"),
+            ("MemberName", "agent3"),
+            ("StateInterface", "PJSIP/agent3"),
+            ("Penalty", "2"),
+            ("Paused", "true"),
+            ("Reason", "login-paused"),
+        ),
+        (
+            ("Action", "QueueAdd"),
+            ("ActionID", "ami-015"),
+            ("Queue", "sales"),
+            ("Interface", "PJSIP/agent3"),
+            ("MemberName", "agent3"),
+        ),
+        (
+            ("Action", "QueueAdd"),
+            ("ActionID", "ami-016"),
+            ("Queue", "nosuchqueue"),
+            ("Interface", "PJSIP/agent3"),
+        ),
+        (
+            ("Action", "QueuePenalty"),
+            ("ActionID", "ami-017"),
+            ("Queue", "sales"),
+            ("Interface", "PJSIP/agent3"),
+            ("Penalty", "5"),
+        ),
+        (
+            ("Action", "QueueRemove"),
+            ("ActionID", "ami-018"),
+            ("Queue", "sales"),
+            ("Interface", "PJSIP/agent3"),
+        ),
+        (
+            ("Action", "QueueRemove"),
+            ("ActionID", "ami-019"),
+            ("Queue", "sales"),
+            ("Interface", "PJSIP/agent3"),
+        ),
         (("Action", "Setvar"), ("ActionID", "ami-026"), ("Variable", "CTI_GLOBAL"), ("Value", "g1")),
         (("Action", "Getvar"), ("ActionID", "ami-027"), ("Variable", "CTI_GLOBAL")),
-        (("Action", "Getvar"), ("ActionID", "ami-025"), ("Channel", "PJSIP/nosuch-00000099"), ("Variable", "X")),
+        (
+            ("Action", "Getvar"),
+            ("ActionID", "ami-025"),
+            ("Channel", "PJSIP/nosuch-00000099"),
+            ("Variable", "X"),
+        ),
     ]
     for step in steps:
         aid = dict(step)["ActionID"]
@@ -111,7 +177,9 @@ async def test_queue_actions_reply_like_asterisk(sim: Simulator) -> None:
     pause = next(f for f in c.frames if d(f).get("Event") == "QueueMemberPause")
     want = next(f for f in capture_frames("07-actions") if d(f).get("Event") == "QueueMemberPause")
     assert keys(pause) == keys(want) and d(pause)["PausedReason"] == "lunch"
-    added3 = next(f for f in c.frames if d(f).get("Event") == "QueueMemberAdded" and d(f)["MemberName"] == "agent3")
+    added3 = next(
+        f for f in c.frames if d(f).get("Event") == "QueueMemberAdded" and d(f)["MemberName"] == "agent3"
+    )
     assert (d(added3)["Status"], d(added3)["Paused"], d(added3)["PausedReason"]) == ("5", "1", "login-paused")
 
 
@@ -120,27 +188,43 @@ async def test_list_replies_shapes(sim: Simulator) -> None:
     c = await RawAmi.connect(sim.ami_port)
     await c.login()
     for agent in ("agent1", "agent2"):
-        await c.action(("Action", "QueueAdd"), ("ActionID", "a" + agent), ("Queue", "sales"),
-                       ("Interface", f"PJSIP/{agent}"), ("MemberName", agent), ("StateInterface", f"PJSIP/{agent}"))
+        await c.action(
+            ("Action", "QueueAdd"),
+            ("ActionID", "a" + agent),
+            ("Queue", "sales"),
+            ("Interface", f"PJSIP/{agent}"),
+            ("MemberName", agent),
+            ("StateInterface", f"PJSIP/{agent}"),
+        )
     sim.set_answer("agent1", "manual")
     sim.set_answer("agent2", "manual")
     sim.place_call(caller="13812345678", did="4008001234", name="张三", behaviour={"patience": 100})
     await sim.advance(3)  # AGI unreachable -> FAILURE -> queue; the caller waits while agent1 rings
     r = await c.action(("Action", "QueueStatus"), ("ActionID", "ami-004"))
-    assert r == [("Response", "Success"), ("ActionID", "ami-004"), ("EventList", "start"),
-                 ("Message", "Queue status will follow")]
+    assert r == [
+        ("Response", "Success"),
+        ("ActionID", "ami-004"),
+        ("EventList", "start"),
+        ("Message", "Queue status will follow"),
+    ]
     done = await c.wait(lambda f: d(f).get("Event") == "QueueStatusComplete")
-    items = c.frames[c.frames.index(r) + 1: c.frames.index(done)]
+    items = c.frames[c.frames.index(r) + 1 : c.frames.index(done)]
     names = [d(f)["Event"] for f in items]
     assert names == ["QueueParams", "QueueMember", "QueueMember", "QueueEntry"]
     for f in items:
         want = next(x for x in cap if d(x).get("Event") == d(f)["Event"])
         assert keys(f) == keys(want), d(f)["Event"]  # no Privilege/Timestamp, ActionID last
-    assert done == [("Event", "QueueStatusComplete"), ("ActionID", "ami-004"), ("EventList", "Complete"),
-                    ("ListItems", "4")]
+    assert done == [
+        ("Event", "QueueStatusComplete"),
+        ("ActionID", "ami-004"),
+        ("EventList", "Complete"),
+        ("ListItems", "4"),
+    ]
     assert d(items[1])["Status"] == "6" and d(items[3])["CallerIDName"] == "张三"
     # Member filter still returns QueueParams
-    await c.action(("Action", "QueueStatus"), ("ActionID", "m"), ("Queue", "sales"), ("Member", "PJSIP/agent2"))
+    await c.action(
+        ("Action", "QueueStatus"), ("ActionID", "m"), ("Queue", "sales"), ("Member", "PJSIP/agent2")
+    )
     done = await c.wait(lambda f: d(f).get("Event") == "QueueStatusComplete" and d(f)["ActionID"] == "m")
     assert d(done)["ListItems"] == "2"
     assert sim.answer("agent1")
@@ -148,7 +232,7 @@ async def test_list_replies_shapes(sim: Simulator) -> None:
     r = await c.action(("Action", "CoreShowChannels"), ("ActionID", "ami-006"))
     assert d(r)["Message"] == "Channels will follow"
     done = await c.wait(lambda f: d(f).get("Event") == "CoreShowChannelsComplete")
-    items = c.frames[c.frames.index(r) + 1: c.frames.index(done)]
+    items = c.frames[c.frames.index(r) + 1 : c.frames.index(done)]
     want = next(x for x in cap if d(x).get("Event") == "CoreShowChannel")
     assert [keys(f) for f in items] == [keys(want)] * 2 and d(done)["ListItems"] == "2"
     assert {d(f)["Channel"] for f in items} == {"PJSIP/trunk-00000000", "PJSIP/agent1-00000001"}
@@ -158,11 +242,22 @@ async def test_list_replies_shapes(sim: Simulator) -> None:
     assert keys(summ) == keys(next(x for x in cap if d(x).get("Event") == "QueueSummary"))
     assert (d(summ)["LoggedIn"], d(summ)["Available"], d(summ)["Callers"]) == ("2", "1", "0")
     # Setvar / Getvar with UTF-8 on a live channel
-    await c.action(("Action", "Setvar"), ("ActionID", "s"), ("Channel", "PJSIP/trunk-00000000"),
-                   ("Variable", "CTI_NOTE"), ("Value", "hello 你好"))
-    r = await c.action(("Action", "Getvar"), ("ActionID", "g"), ("Channel", "PJSIP/trunk-00000000"),
-                       ("Variable", "CTI_NOTE"))
-    assert r == [("Response", "Success"), ("ActionID", "g"), ("Variable", "CTI_NOTE"), ("Value", "hello 你好")]
+    await c.action(
+        ("Action", "Setvar"),
+        ("ActionID", "s"),
+        ("Channel", "PJSIP/trunk-00000000"),
+        ("Variable", "CTI_NOTE"),
+        ("Value", "hello 你好"),
+    )
+    r = await c.action(
+        ("Action", "Getvar"), ("ActionID", "g"), ("Channel", "PJSIP/trunk-00000000"), ("Variable", "CTI_NOTE")
+    )
+    assert r == [
+        ("Response", "Success"),
+        ("ActionID", "g"),
+        ("Variable", "CTI_NOTE"),
+        ("Value", "hello 你好"),
+    ]
 
 
 async def test_utf8_split_across_reads_and_read_classes(sim: Simulator) -> None:
@@ -173,7 +268,7 @@ async def test_utf8_split_across_reads_and_read_classes(sim: Simulator) -> None:
     # a Setvar whose UTF-8 value is split in the middle of a character, one byte per write
     frame = "Action: Setvar\r\nActionID: u1\r\nVariable: 名字\r\nValue: 张三\r\n\r\n".encode()
     for i in range(len(frame)):
-        full.writer.write(frame[i:i + 1])
+        full.writer.write(frame[i : i + 1])
         await full.writer.drain()
     r = await full.wait(lambda f: d(f).get("ActionID") == "u1")
     assert d(r)["Message"] == "Variable Set"
@@ -196,42 +291,72 @@ async def test_utf8_split_across_reads_and_read_classes(sim: Simulator) -> None:
 async def test_originate_failure_reasons_as_06c(sim: Simulator) -> None:
     c = await RawAmi.connect(sim.ami_port)
     await c.login()
-    cap = [f for f in capture_frames("06c-originate-failure-reasons") if d(f).get("Event") == "OriginateResponse"]
-    base = (("Context", "callback"), ("Exten", "13812345678"), ("Priority", "1"), ("CallerID", "4008001234"),
-            ("Timeout", "8000"))
-    r = await c.action(("Action", "Originate"), ("ActionID", "ami-005"), ("Channel", "PJSIP/agent3"), *base,
-                       ("Async", "true"))
+    cap = [
+        f for f in capture_frames("06c-originate-failure-reasons") if d(f).get("Event") == "OriginateResponse"
+    ]
+    base = (
+        ("Context", "callback"),
+        ("Exten", "13812345678"),
+        ("Priority", "1"),
+        ("CallerID", "4008001234"),
+        ("Timeout", "8000"),
+    )
+    r = await c.action(
+        ("Action", "Originate"),
+        ("ActionID", "ami-005"),
+        ("Channel", "PJSIP/agent3"),
+        *base,
+        ("Async", "true"),
+    )
     assert d(r)["Message"] == "Originate successfully queued"
     await sim.advance(0)
     got = await c.wait(lambda f: d(f).get("Event") == "OriginateResponse")
     want = next(f for f in cap if d(f)["ActionID"] == "ami-005")
     assert [(k, v) for k, v in got if k != "Timestamp"] == [(k, v) for k, v in want if k != "Timestamp"]
-    r = await c.action(("Action", "Originate"), ("ActionID", "ami-007"), ("Channel", "PJSIP/agent3"), *base,
-                       ("Async", "false"))
+    r = await c.action(
+        ("Action", "Originate"),
+        ("ActionID", "ami-007"),
+        ("Channel", "PJSIP/agent3"),
+        *base,
+        ("Async", "false"),
+    )
     assert r == [("Response", "Error"), ("ActionID", "ami-007"), ("Message", "Originate failed")]
     # agent never answers -> Reason 3, Cause 19 on the agent channel
     sim.set_answer("agent1", "never")
-    await c.action(("Action", "Originate"), ("ActionID", "n1"), ("Channel", "PJSIP/agent1"), *base,
-                   ("Async", "true"))
+    await c.action(
+        ("Action", "Originate"), ("ActionID", "n1"), ("Channel", "PJSIP/agent1"), *base, ("Async", "true")
+    )
     await sim.advance(9)
     got = d(await c.wait(lambda f: d(f).get("ActionID") == "n1" and d(f).get("Event") == "OriginateResponse"))
     assert (got["Response"], got["Reason"], got["Uniqueid"]) == ("Failure", "3", "<unknown>")
-    hang = d(await c.wait(lambda f: d(f).get("Event") == "Hangup" and d(f)["Channel"].startswith("PJSIP/agent1")))
+    hang = d(
+        await c.wait(lambda f: d(f).get("Event") == "Hangup" and d(f)["Channel"].startswith("PJSIP/agent1"))
+    )
     assert (hang["Cause"], hang["Cause-txt"]) == ("19", "User alerting, no answer")
 
 
-@pytest.mark.parametrize(("outcome", "reason_status"), [("answer", "ANSWER"), ("noanswer", "NOANSWER"),
-                                                        ("busy", "BUSY"), ("congestion", "CONGESTION")])
+@pytest.mark.parametrize(
+    ("outcome", "reason_status"),
+    [("answer", "ANSWER"), ("noanswer", "NOANSWER"), ("busy", "BUSY"), ("congestion", "CONGESTION")],
+)
 async def test_callback_originate_contract(sim: Simulator, outcome: str, reason_status: str) -> None:
     """COMMON.md: agent first, then callback-did dials the customer presenting CTI_DID."""
     c = await RawAmi.connect(sim.ami_port)
     await c.login()
     sim.set_answer("agent2", "auto", delay=2.0)
     sim.set_customer("13812345678", outcome, delay=3.0)
-    await c.action(("Action", "Originate"), ("ActionID", "cb1"), ("Channel", "PJSIP/agent2"),
-                   ("Context", "callback-did"), ("Exten", "13812345678"), ("Priority", "1"),
-                   ("CallerID", "4008001234"), ("Variable", "CTI_DID=4008001234,CTI_CALLBACK_ID=42"),
-                   ("Async", "true"), ("ChannelId", "cti-cb-42-1"))
+    await c.action(
+        ("Action", "Originate"),
+        ("ActionID", "cb1"),
+        ("Channel", "PJSIP/agent2"),
+        ("Context", "callback-did"),
+        ("Exten", "13812345678"),
+        ("Priority", "1"),
+        ("CallerID", "4008001234"),
+        ("Variable", "CTI_DID=4008001234,CTI_CALLBACK_ID=42"),
+        ("Async", "true"),
+        ("ChannelId", "cti-cb-42-1"),
+    )
     await sim.advance(60)
     await c.drain_for()
     resp = d(await c.wait(lambda f: d(f).get("Event") == "OriginateResponse"))
@@ -240,8 +365,11 @@ async def test_callback_originate_contract(sim: Simulator, outcome: str, reason_
     dial = d(await c.wait(lambda f: d(f).get("Event") == "DialBegin"))
     assert dial["DestChannel"].startswith("PJSIP/pstn-") and dial["DialString"] == "13812345678@pstn"
     assert dial["CallerIDNum"] == "4008001234" and dial["DestConnectedLineNum"] == "4008001234"
-    ends = [d(f)["DialStatus"] for f in c.frames if d(f).get("Event") == "DialEnd"
-            and d(f).get("DestChannel", "").startswith("PJSIP/pstn-")]
+    ends = [
+        d(f)["DialStatus"]
+        for f in c.frames
+        if d(f).get("Event") == "DialEnd" and d(f).get("DestChannel", "").startswith("PJSIP/pstn-")
+    ]
     assert ends[0] == reason_status
     assert sim.channels() == []  # everything hung up
     linked = {d(f)["Linkedid"] for f in c.frames if d(f).get("Event") == "Newchannel"}
