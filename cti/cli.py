@@ -13,6 +13,7 @@ COMMANDS: dict[str, str] = {
     "migrate": "cti.commands.migrate:migrate",
     "check": "cti.commands.check:check",
     "demo": "cti.commands.demo:demo",
+    "sim": "cti.commands.sim:sim",
     "facts": "cti.commands.facts:facts",
     "peak": "cti.commands.peak:peak",
     "callbacks": "cti.commands.callbacks:callbacks",
