@@ -194,3 +194,11 @@ async def test_database_down_still_routes_to_the_queue(start_server, pool) -> No
     ch = await _call(start_server, ctx)
     assert ch.vars["CTI_ROUTE"] == "queue" and ch.vars["CTI_MASKED"] == "138****5678"
     assert ctx.events.of_type("agi_fallback")[0].payload["reason"] == "error"  # type: ignore[attr-defined]
+
+
+async def test_daytime_caller_the_queue_could_not_take_leaves_a_number(start_server, pool) -> None:  # type: ignore[no-untyped-def]
+    ctx = _ctx(pool)  # 10:00: in service hours; the dialplan sends a caller here after Queue() gave up
+    server = await start_server(ctx)
+    await run_call(server.port, FakeChannel(dtmf=["1"]), env_lines(agi_network_script="night"))
+    row = await pool.fetchrow("SELECT kind, due_by, priority FROM callbacks")
+    assert (row["kind"], row["due_by"], row["priority"]) == ("abandon", None, 0)

@@ -7,6 +7,7 @@ with #, store the callback (joining one already open for the number), thank, han
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import PurePosixPath
 
 import structlog
@@ -17,7 +18,7 @@ from cti.agi.handlers.route import recording_path
 from cti.agi.session import AgiSession
 from cti.callbacks.repo import create_or_join
 from cti.masking import mask_number
-from cti.routing.inbound import DEFAULT_QUEUE, classify_number, next_night_due
+from cti.routing.inbound import DEFAULT_QUEUE, classify_number, is_service_hours, next_night_due
 
 log = structlog.get_logger(__name__)
 
@@ -26,7 +27,7 @@ NAME_MAX_MS = 8000
 NAME_SILENCE_S = 2
 
 
-def name_file_base(pattern: str, now_local, linkedid: str, uniqueid: str) -> str:  # type: ignore[no-untyped-def]
+def name_file_base(pattern: str, now_local: datetime, linkedid: str, uniqueid: str) -> str:
     """Where the caller's spoken name goes: beside the call recordings, `<linkedid>-name` (no ext)."""
     p = PurePosixPath(recording_path(pattern, now_local, linkedid, uniqueid))
     return str(p.with_name(p.stem + "-name"))
@@ -62,7 +63,10 @@ async def handle(session: AgiSession, ctx: AgiContext) -> None:
         await session.hangup()
         return
 
-    due = next_night_due(now, tz, ctx.policy.service_hours.night_callback_due)
+    # also reached by day when the queue could not take the call (dialplan cti-queue): then it is
+    # an ordinary callback, not a night one due before 08:30
+    night = not is_service_hours(ctx.policy, now, tz)
+    due = next_night_due(now, tz, ctx.policy.service_hours.night_callback_due) if night else None
     callback_id: int | None = None
     if ctx.pool is not None:
         async with ctx.pool.acquire() as conn:
@@ -70,9 +74,9 @@ async def handle(session: AgiSession, ctx: AgiContext) -> None:
                 conn,
                 number=number,
                 did=did,
-                kind="night",
+                kind="night" if night else "abandon",
                 now=now,
-                priority=ctx.policy.callbacks.night_priority,
+                priority=ctx.policy.callbacks.night_priority if night else 0,
                 due_by=due,
                 caller_name_file=name_file,
                 source_linkedid=linkedid,
@@ -87,7 +91,8 @@ async def handle(session: AgiSession, ctx: AgiContext) -> None:
             "number": number,
             "confirmed_caller_number": number == caller.number,
             "did": did,
-            "due_by": due.isoformat(),
+            "kind": "night" if night else "abandon",
+            "due_by": due.isoformat() if due else None,
             "name_file": name_file,
             "callback_id": callback_id,
         },

@@ -1,0 +1,143 @@
+"""The Asterisk 22 configuration agrees with itself, with the policy, and with what the CTI expects.
+
+No Asterisk binary here: asterisklint checks the dialplan syntax; the rest reads the files the way
+Asterisk's config parser does (sections, `key = value`, `;` comments, templates)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from cti.policy import load_policy
+from cti.routing.inbound import Route
+
+ROOT = Path(__file__).resolve().parents[2]
+DIALPLAN = ROOT / "dialplan" / "extensions.conf"
+CONF = ROOT / "asterisk-conf"
+POLICY = load_policy()
+
+
+def _sections(path: Path) -> list[tuple[str, list[tuple[str, str]]]]:
+    out: list[tuple[str, list[tuple[str, str]]]] = []
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.split(";", 1)[0].strip()
+        if not line:
+            continue
+        m = re.match(r"^\[([^\]]+)\]", line)
+        if m:
+            out.append((m.group(1), []))
+            continue
+        key, sep, value = line.partition("=")
+        assert sep, f"{path.name}: not key = value: {raw!r}"
+        out[-1][1].append((key.strip().rstrip(">").strip(), value.strip()))
+    return out
+
+
+def _section(path: Path, name: str) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for sec, items in _sections(path):
+        if sec == name:
+            for k, v in items:
+                found.setdefault(k, []).append(v)
+    assert found, f"{path.name}: no [{name}]"
+    return found
+
+
+def test_asterisklint_passes_the_dialplan() -> None:
+    lint = Path(sys.executable).parent / "asterisklint"
+    p = subprocess.run(
+        [str(lint), "dialplan-check", str(DIALPLAN)], capture_output=True, text=True, timeout=60
+    )
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert p.stdout.strip() == "" and p.stderr.strip() == ""
+
+
+def test_dialplan_handles_every_route_value_and_checks_cti_route_not_only_agistatus() -> None:
+    text = DIALPLAN.read_text(encoding="utf-8")
+    contexts = {name for name, _ in _sections(DIALPLAN)}
+    assert {"general", "globals", "from-trunk", "callback-did", "agents"} <= contexts
+    inbound = text[text.index("[cti-inbound]") : text.index("[cti-fallback]")]
+    assert "AGI(${CTI_AGI}/route)" in inbound
+    assert '$["${CTI_ROUTE}" = ""]?cti-fallback,s,1' in inbound  # capture 08a: SUCCESS, no decision
+    assert '$["${AGISTATUS}" = "FAILURE"]?degraded' in inbound
+    for route in Route:
+        if route is not Route.QUEUE:
+            assert f'"${{CTI_ROUTE}}" = "{route.value}"' in inbound
+    for target in re.findall(r"\b(cti-[a-z-]+),s,1", text):
+        assert target in contexts, target
+
+
+def test_agent_legs_are_masked_and_recorded() -> None:
+    text = DIALPLAN.read_text(encoding="utf-8")
+    queue = text[text.index("[cti-queue]") : text.index("[cti-agent-leg]")]
+    # both the preferred-agent Dial and the Queue run the pre-dial handler with the masked number
+    assert queue.count("b(cti-agent-leg^s^1(${CTI_MASKED}))") == 2
+    assert "U(cti-agent-connect)" in queue and ",,cti-agent-connect)" in queue
+    assert "Dial(PJSIP/${CTI_PREFERRED},${CTI_PREFERRED_TIMEOUT}," in queue
+    leg = _section(DIALPLAN, "cti-agent-leg")["exten"] + _section(DIALPLAN, "cti-agent-leg")["same"]
+    for needed in ("CONNECTEDLINE(num,i)=${ARG1}", "CONNECTEDLINE(name,i)=${ARG1}", "CALLERID(num)=${ARG1}"):
+        assert any(needed in line for line in leg), needed
+    assert any("CONNECTED_LINE_SEND_SUB=cti-mask-connected,s,1" in line for line in leg)
+    connect = " ".join(_section(DIALPLAN, "cti-agent-connect")["exten"])
+    assert "MixMonitor(${CTI_RECORD_FILE},b)" in connect
+
+
+def test_callback_did_presents_the_did() -> None:
+    cb = " ".join(_section(DIALPLAN, "callback-did")["same"])
+    assert "Set(CALLERID(num)=${CTI_DID})" in cb and "Set(CALLERID(name)=)" in cb
+    assert "Dial(PJSIP/${EXTEN}@${CTI_TRUNK}" in cb
+
+
+def test_queue_matches_the_ring_policy() -> None:
+    sales = _section(CONF / "queues.conf", "sales")
+    assert float(sales["timeout"][0]) == POLICY.ring.agent_timeout_s == 10
+    assert float(sales["retry"][0]) == POLICY.ring.retry_s
+    assert sales["autopause"] == ["yes"] and sales["ringinuse"] == ["no"]
+    assert _section(CONF / "queues.conf", "general")["persistentmembers"] == ["no"]
+
+
+def test_china_indications_match_the_cadence() -> None:
+    assert _section(CONF / "indications.conf", "general")["country"] == ["cn"]
+    on, off = _section(CONF / "indications.conf", "cn")["ringcadence"][0].split(",")
+    assert (int(on) / 1000, int(off) / 1000) == (POLICY.ring.on_s, POLICY.ring.off_s)
+
+
+def test_manager_user_has_what_the_listener_needs_and_no_real_secret() -> None:
+    general = _section(CONF / "manager.conf", "general")
+    assert general["timestampevents"] == ["yes"] and general["enabled"] == ["yes"]
+    cti = _section(CONF / "manager.conf", "cti")
+    read = set(cti["read"][0].split(","))
+    # INDEX read-class table: queue/member (agent), channels/bridges/originate (call), VarSet CTI_DNIS
+    # (dialplan), Cdr (cdr), FullyBooted/PeerStatus (system)
+    assert {"agent", "call", "dialplan", "cdr", "system"} <= read and "all" not in read
+    write = set(cti["write"][0].split(","))
+    assert {"originate", "agent", "call", "system"} <= write
+    assert re.fullmatch(r"@[A-Z_]+@", cti["secret"][0])  # a placeholder deployment replaces
+    filters = [k for k in cti if k.startswith("eventfilter(")]
+    assert "eventfilter(action(exclude),name(Newexten))" in filters
+    # nothing the listener consumes is filtered out
+    for used in ("QueueMember", "Agent", "Bridge", "VarSet", "Hangup", "Newchannel"):
+        assert not any(used in f for f in filters)
+
+
+def test_pjsip_only_with_agents_and_trunk_into_the_dialplan() -> None:
+    sections = _sections(CONF / "pjsip.conf")
+    names = {n.split("(")[0] for n, _ in sections}
+    assert {"agent1", "agent2", "agent3", "trunk", "transport-udp"} <= names
+    contexts = {name for name, _ in _sections(DIALPLAN)}
+    for _, items in sections:
+        for k, v in items:
+            if k == "context":
+                assert v in contexts
+            if k in ("password", "secret"):
+                assert re.fullmatch(r"@[A-Z0-9_]+@", v), "credentials are placeholders"
+    assert not (CONF / "sip.conf").exists()
+    modules = (CONF / "modules.conf").read_text()
+    assert "autoload = yes" in modules and "chan_sip" not in modules.replace("noload = chan_sip", "")
+
+
+def test_musiconhold_has_the_queue_class() -> None:
+    assert _section(CONF / "musiconhold.conf", "default")["mode"] == ["files"]
+    assert _section(CONF / "queues.conf", "sales")["musicclass"] == ["default"]
