@@ -458,15 +458,24 @@ class Dispatcher:
         return bool(ok)
 
     # ---- recovery ---------------------------------------------------------------------------
-    async def recover(self) -> int:
+    async def recover(self, *, at_start: bool = True) -> int:
         """Resolve unresolved attempts from stored events; those with no trace that can no longer be
         live are closed as `not_sent` (the callback is retried as a NEW attempt). Returns how many
-        attempts were resolved. Safe to call from every process, at start and periodically."""
+        attempts were resolved. Safe to call from every process.
+
+        At start it looks at this worker's own attempts whatever their age (it was down: the live
+        stream missed their events) and at everybody's stale ones; afterwards (`at_start=False`, the
+        periodic sweep) only at stale ones, whose events the live stream should long have brought."""
         now = self._clock.now()
+        stale_before = now - timedelta(seconds=self._resolve_after_s)
         async with self._pool.acquire() as conn:
             pending = await conn.fetch(
                 """SELECT a.*, c.number FROM callback_attempts a JOIN callbacks c ON c.id = a.callback_id
-                   WHERE a.state <> 'resolved' ORDER BY a.recorded_at"""
+                   WHERE a.state <> 'resolved' AND (a.recorded_at <= $1 OR ($2 AND a.claimed_by = $3))
+                   ORDER BY a.recorded_at""",
+                stale_before,
+                at_start,
+                self.worker_id,
             )
         resolved = 0
         for att in pending:
@@ -536,7 +545,7 @@ class Dispatcher:
             now = self._clock.now()
             if (now - last_recover).total_seconds() >= self._resolve_after_s / 2:
                 try:
-                    await self.recover()
+                    await self.recover(at_start=False)
                 except Exception:
                     log.exception("callback_recover_failed")
                 last_recover = now
