@@ -13,6 +13,7 @@ COMMANDS: dict[str, str] = {
     "migrate": "cti.commands.migrate:migrate",
     "check": "cti.commands.check:check",
     "demo": "cti.commands.demo:demo",
+    "user": "cti.commands.user:user",
     "sim": "cti.commands.sim:sim",
     "facts": "cti.commands.facts:facts",
     "peak": "cti.commands.peak:peak",
