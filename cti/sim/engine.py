@@ -103,6 +103,7 @@ class Queue:
     members: dict[str, Member] = field(default_factory=dict)
     entries: list[QueueEntry] = field(default_factory=list)
     rr_last: int = -1
+    free: set[Member] = field(default_factory=set)
     completed: int = 0
     abandoned: int = 0
     connected: int = 0
@@ -153,6 +154,7 @@ class Engine:
         self.endpoints: dict[str, Endpoint] = {}
         self.queues: dict[str, Queue] = {q.name: Queue(q) for q in scenario.queues}
         self.globals: dict[str, str] = {}
+        self.by_state_iface: dict[str, list[Member]] = {}
         self.profiles: dict[str, AgentProfile] = {}
         self.stats = Stats()
         self.calls_active = 0
@@ -302,13 +304,22 @@ class Engine:
         return st
 
     def members_changed(self, state_interface: str) -> None:
-        for q in self.queues.values():
-            for m in q.members.values():
-                if m.state_interface == state_interface:
-                    self.emit_member_status(m)
+        for m in self.by_state_iface.get(state_interface, ()):
+            self.emit_member_status(m)
+
+    def _refresh_free(self, m: Member, st: int) -> None:
+        """Keep the queue's set of members that could take a call (a hint that saves scanning a busy queue)."""
+        q = self.queues.get(m.queue)
+        if q is None:
+            return
+        if st == NOT_INUSE and not m.paused and not m.ringing and not m.in_call and q.members.get(m.interface) is m:
+            q.free.add(m)
+        else:
+            q.free.discard(m)
 
     def emit_member_status(self, m: Member, force: bool = False) -> None:
         st = self.member_status(m)
+        self._refresh_free(m, st)
         key = (st, m.paused, m.in_call, m.calls_taken, m.paused_reason)
         if key != m.last_emitted or force:
             m.last_emitted = key
@@ -316,6 +327,7 @@ class Engine:
 
     def member_event(self, name: str, m: Member) -> None:
         st = self.member_status(m)
+        self._refresh_free(m, st)
         m.last_emitted = (st, m.paused, m.in_call, m.calls_taken, m.paused_reason)
         self.emit(name, "agent", m.event_fields(st))
 
@@ -444,6 +456,7 @@ class Engine:
             last_pause=now_s if paused else 0,
         )
         q.members[interface] = m
+        self.by_state_iface.setdefault(m.state_interface, []).append(m)
         ep = m.state_interface.partition("/")[2]
         if ep not in self.endpoints and m.state_interface.startswith("PJSIP/"):
             self.add_endpoint(ep, ep, registered=False)
@@ -458,6 +471,8 @@ class Engine:
         m = q.members.pop(interface, None)
         if m is None:
             return "Unable to remove interface: Not there"
+        self.by_state_iface[m.state_interface].remove(m)
+        q.free.discard(m)
         self.member_event("QueueMemberRemoved", m)
         if not q.members and q.cfg.leavewhenempty:
             for e in list(q.entries):
@@ -563,19 +578,42 @@ class Engine:
 
     def dispatch(self, q: Queue) -> None:
         """Ring members for waiting callers (autofill: every waiting caller that can be served)."""
-        if not q.entries:
+        if not q.free or not q.entries or all(en.legs or en.waiting_retry for en in q.entries):
             return
-        avail = [m for m in q.members.values() if self._available(m)]
+        busy: set[int] = set()
         for entry in list(q.entries):
             if entry.legs or entry.waiting_retry:
                 continue
-            if not avail:
+            chosen = self._choose(q, busy)
+            if not chosen:
                 return
-            low = min(m.penalty for m in avail)
-            cands = [m for m in avail if m.penalty == low]
-            for m in self._pick(q, cands):
+            for m in chosen:
                 self.ring_member(entry, m)
-                avail.remove(m)
+                busy.add(id(m))
+
+    def _choose(self, q: Queue, busy: set[int]) -> list[Member]:
+        """Members to ring for one caller: lowest penalty level with someone available, then strategy.
+        rrmemory/linear stop at the first available member instead of scanning the whole queue."""
+        order = list(q.members.values())
+        n = len(order)
+        if not n:
+            return []
+        strat = q.cfg.strategy
+        for level in sorted({m.penalty for m in order}):
+            if strat in ("rrmemory", "linear"):
+                start = q.rr_last + 1 if strat == "rrmemory" else 0
+                for step in range(n):
+                    idx = (start + step) % n
+                    m = order[idx]
+                    if m.penalty == level and id(m) not in busy and self._available(m):
+                        if strat == "rrmemory":
+                            q.rr_last = idx
+                        return [m]
+                continue
+            cands = [m for m in order if m.penalty == level and id(m) not in busy and self._available(m)]
+            if cands:
+                return self._pick(q, cands)
+        return []
 
     def _pick(self, q: Queue, cands: list[Member]) -> list[Member]:
         strat = q.cfg.strategy

@@ -106,15 +106,19 @@ class Endpoint:
     last_state: str = ""
 
     def device_state(self) -> int:
-        up = any(c.state == UP for c in self.channels)
-        ringing = any(c.state == RINGING and c.callee for c in self.channels)
+        if not self.channels:
+            return NOT_INUSE if self.registered else UNAVAILABLE
+        up = ringing = False
+        for c in self.channels:
+            if c.state == UP:
+                up = True
+            elif c.state == RINGING and c.callee:
+                ringing = True
         if up and ringing:
             return RINGINUSE
         if ringing:
             return RINGING_ST
-        if self.channels:
-            return INUSE
-        return NOT_INUSE if self.registered else UNAVAILABLE
+        return INUSE
 
 
 @dataclass(eq=False)
