@@ -118,3 +118,14 @@ async def cancel_callback(conn: Any, callback_id: int, *, by: str, now: datetime
         if current is None:
             raise CannotCancel(f"no callback with id {callback_id}")
         raise CannotCancel(f"callback {callback_id} is {current}; only an open callback can be cancelled")
+
+
+async def callback_stats(pool: Any, *, now: datetime) -> dict[str, Any]:
+    """For the wallboard (`Services.callback_stats`): counts by status and the oldest open wait."""
+    async with pool.acquire() as conn:
+        out: dict[str, Any] = await counts(conn)
+        oldest = await conn.fetchval(
+            "SELECT min(first_call_at) FROM callbacks WHERE status IN ('open', 'dialing')"
+        )
+    out["oldest_wait_s"] = round((now - oldest).total_seconds()) if oldest else 0
+    return out

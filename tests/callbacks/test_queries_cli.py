@@ -67,3 +67,15 @@ async def test_cli(db_url):
     assert r.exit_code != 0 and "only an open callback" in r.output
     r = await asyncio.to_thread(cli, "show", "42")
     assert r.exit_code != 0 and "no callback with id 42" in r.output
+
+
+async def test_callback_stats(db_url, db):
+    import asyncpg
+
+    await open_callback(db, number="13812345678", did="4008001234", kind="peak", now=T0, policy=CB)
+    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=1)
+    try:
+        s = await queries.callback_stats(pool, now=T0 + timedelta(seconds=90))
+    finally:
+        await pool.close()
+    assert s["open"] == 1 and s["dialing"] == 0 and s["oldest_wait_s"] == 90

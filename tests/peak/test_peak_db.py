@@ -193,3 +193,25 @@ async def test_cli_schedule_switch_status(db_url):
     assert "switch: on" in r.output and "next airing" in r.output and "not decided yet" in r.output
     r = await asyncio.to_thread(cli, "peak", "schedule", "remove", "999")
     assert r.exit_code != 0 and "no airing with id 999" in r.output
+
+
+async def test_service_for_the_web_layer(db_url):
+    from cti.peak.service import PeakService
+
+    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=2)
+    try:
+        clock = ManualClock(T0)
+        svc = PeakService(pool, clock=clock, policy=P)
+        s = await svc.status()
+        assert (s["active"], s["mode"], s["airing"]) == (False, "auto", None)
+        async with pool.acquire() as c:
+            await repo.add_airing(c, channel="CCTV-1", program="p", starts_at=T0, duration_s=60, by="t")
+        s = await svc.set_switch("on", "王主管")
+        assert s["mode"] == "on" and s["switch_by"] == "王主管" and s["airing"]["channel"] == "CCTV-1"
+        mon = PeakMonitor(pool, policy=P, clock=clock, figures=lambda: LiveFigures(0, 0), events=ListSink())
+        await mon.tick()
+        assert (await svc.status())["active"] is True
+        with pytest.raises(ValueError):
+            await svc.set_switch("bogus", "x")
+    finally:
+        await pool.close()
