@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
+import asyncpg
 import pytest
 
 from cti.agi.context import AgiContext, MemoryEvents
@@ -37,3 +38,19 @@ async def start_server() -> AsyncIterator[Callable[..., object]]:
     yield start
     for s in servers:
         await s.close()
+
+
+@pytest.fixture
+async def pool(db_url: str) -> AsyncIterator[asyncpg.Pool]:
+    p = await asyncpg.create_pool(db_url, min_size=1, max_size=2)
+    await p.execute(
+        """
+        INSERT INTO agents (id, name, interface, did) VALUES
+          ('agent1', 'Agent One', 'PJSIP/agent1', NULL),
+          ('agent2', 'Agent Two', 'PJSIP/agent2', '4008001002'),
+          ('agent3', 'Agent Three', 'PJSIP/agent3', NULL);
+        INSERT INTO customers (number, name) VALUES ('13812345678', '张三');
+        """
+    )
+    yield p
+    await p.close()

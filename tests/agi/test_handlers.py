@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import AsyncIterator
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -20,22 +19,6 @@ from tests.agi.conftest import DAY, NIGHT, make_ctx
 from tests.agi.fake_asterisk import FakeChannel, env_lines, run_call
 
 TZ = ZoneInfo("Asia/Shanghai")
-
-
-@pytest.fixture
-async def pool(db_url: str) -> AsyncIterator[asyncpg.Pool]:
-    p = await asyncpg.create_pool(db_url, min_size=1, max_size=2)
-    await p.execute(
-        """
-        INSERT INTO agents (id, name, interface, did) VALUES
-          ('agent1', 'Agent One', 'PJSIP/agent1', NULL),
-          ('agent2', 'Agent Two', 'PJSIP/agent2', '4008001002'),
-          ('agent3', 'Agent Three', 'PJSIP/agent3', NULL);
-        INSERT INTO customers (number, name) VALUES ('13812345678', '张三');
-        """
-    )
-    yield p
-    await p.close()
 
 
 async def _order(pool: asyncpg.Pool, owner: str, status: str = "new", **kw: object) -> int:

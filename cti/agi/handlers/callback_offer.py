@@ -8,7 +8,7 @@ from __future__ import annotations
 import structlog
 
 from cti.agi.context import AgiContext
-from cti.agi.handlers.ivr import MAX_NUMBER_DIGITS, PROMPTS
+from cti.agi.handlers.ivr import MAX_NUMBER_DIGITS, PROMPTS, play, say_digits
 from cti.agi.session import AgiSession
 from cti.callbacks.offer import interpret_reply, open_callback
 from cti.masking import mask_number
@@ -32,13 +32,13 @@ async def handle(session: AgiSession, ctx: AgiContext) -> None:
     while True:
         tries += 1
         if caller.kind is NumberKind.VALID and caller.number:
-            await session.stream_file(PROMPTS.number_is)
-            await session.say_digits(caller.number)
+            await play(session, PROMPTS.number_is)
+            await say_digits(session, caller.number)
         keyed = await session.get_data(PROMPTS.offer, OFFER_TIMEOUT_MS, MAX_NUMBER_DIGITS)
         reply = interpret_reply(keyed, calling_number=caller.number, tries=tries)
         if reply.action != "reprompt":
             break
-        await session.stream_file(PROMPTS.invalid)
+        await play(session, PROMPTS.invalid)
 
     if reply.action != "callback" or reply.number is None:
         await session.set_variable("CTI_ROUTE", "queue")
@@ -78,5 +78,5 @@ async def handle(session: AgiSession, ctx: AgiContext) -> None:
     log.info(
         "peak callback stored", uniqueid=uniqueid, caller=mask_number(reply.number), callback_id=callback_id
     )
-    await session.stream_file(PROMPTS.thanks)
+    await play(session, PROMPTS.thanks)
     await session.set_variable("CTI_ROUTE", "hangup")

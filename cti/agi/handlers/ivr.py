@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import structlog
+
+from cti.agi.protocol import AgiCommandError
 from cti.agi.session import AgiSession
 from cti.routing.inbound import CallerNumber, NumberKind, classify_number
 
@@ -25,6 +28,8 @@ class Prompts:
     offer: str = "cti/offer-callback"  # "all lines busy: press 1 and we call you back, or hold"
 
 
+log = structlog.get_logger(__name__)
+
 PROMPTS = Prompts()
 CONFIRM_TIMEOUT_MS = 6000
 MAX_NUMBER_DIGITS = 20
@@ -36,8 +41,8 @@ async def confirm_number(session: AgiSession, caller: CallerNumber, prompts: Pro
     Returns the number to call back, or None after CONFIRM_ATTEMPTS failed tries."""
     for _ in range(CONFIRM_ATTEMPTS):
         if caller.kind is NumberKind.VALID and caller.number:
-            await session.stream_file(prompts.number_is)
-            await session.say_digits(caller.number)
+            await play(session, prompts.number_is)
+            await say_digits(session, caller.number)
             keyed = await session.get_data(prompts.confirm_or_enter, CONFIRM_TIMEOUT_MS, MAX_NUMBER_DIGITS)
             if keyed == "1":
                 return caller.number
@@ -46,5 +51,21 @@ async def confirm_number(session: AgiSession, caller: CallerNumber, prompts: Pro
         entered = classify_number(keyed.rstrip("#"))
         if entered.kind is NumberKind.VALID and entered.number and len(entered.number) >= 5:
             return entered.number
-        await session.stream_file(prompts.invalid)
+        await play(session, prompts.invalid)
     return None
+
+
+async def play(session: AgiSession, prompt: str) -> None:
+    """A prompt is help, not a requirement: a missing file (`result=-1`) or a refused command must
+    not cost the caller the chance to leave a number. Hangups still end the session."""
+    try:
+        await session.stream_file(prompt)
+    except AgiCommandError as e:
+        log.warning("prompt not played", prompt=prompt, code=e.code)
+
+
+async def say_digits(session: AgiSession, digits: str) -> None:
+    try:
+        await session.say_digits(digits)
+    except AgiCommandError as e:
+        log.warning("digits not said", code=e.code)

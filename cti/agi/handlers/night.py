@@ -13,7 +13,7 @@ from pathlib import PurePosixPath
 import structlog
 
 from cti.agi.context import AgiContext
-from cti.agi.handlers.ivr import PROMPTS, confirm_number
+from cti.agi.handlers.ivr import PROMPTS, confirm_number, play
 from cti.agi.handlers.route import recording_path
 from cti.agi.session import AgiSession
 from cti.callbacks.repo import create_or_join
@@ -43,15 +43,15 @@ async def handle(session: AgiSession, ctx: AgiContext) -> None:
     tz = ctx.settings.tz
 
     await session.answer()
-    await session.stream_file(PROMPTS.night_welcome)
-    await session.stream_file(PROMPTS.say_name)
+    await play(session, PROMPTS.night_welcome)
+    await play(session, PROMPTS.say_name)
     base = name_file_base(ctx.settings.recording.path_pattern, now.astimezone(tz), linkedid, uniqueid)
     await session.record_file(base, "wav", NAME_MAX_MS, NAME_SILENCE_S)
     name_file = base + ".wav"
 
     number = await confirm_number(session, caller)
     if number is None:
-        await session.stream_file(PROMPTS.no_number)
+        await play(session, PROMPTS.no_number)
         log.warning("night caller left no usable number", uniqueid=uniqueid, kind=caller.kind)
         await ctx.emit(
             "night_no_number",
@@ -101,5 +101,5 @@ async def handle(session: AgiSession, ctx: AgiContext) -> None:
         linkedid=linkedid,
     )
     log.info("night callback stored", uniqueid=uniqueid, caller=mask_number(number), callback_id=callback_id)
-    await session.stream_file(PROMPTS.thanks)
+    await play(session, PROMPTS.thanks)
     await session.hangup()
