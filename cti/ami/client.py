@@ -185,7 +185,7 @@ class AMIClient:
         name: str,
         headers: Mapping[str, str | list[str]] | None = None,
         *,
-        timeout: float | None = None,  # noqa: ASYNC109 - a per-action deadline is the point of the API
+        timeout: float | None = None,
         check: bool = True,
     ) -> Reply:
         """Send one action and wait for its reply (and all list items for list actions).
@@ -210,7 +210,7 @@ class AMIClient:
         self,
         name: str,
         headers: Mapping[str, str | list[str]] | None,
-        timeout: float,  # noqa: ASYNC109
+        timeout: float,
         check: bool,
     ) -> Reply:
         writer = self._writer
@@ -242,7 +242,7 @@ class AMIClient:
             raise ActionError(name, reply.response)
         return reply
 
-    async def ping(self, timeout: float | None = None) -> Reply:  # noqa: ASYNC109
+    async def ping(self, timeout: float | None = None) -> Reply:
         return await self.action("Ping", timeout=timeout)
 
     # ---- connection ---------------------------------------------------------------------

@@ -66,8 +66,21 @@ class Banner(str):
 
 def parse_frame(text: str) -> Message:
     """Parse one decoded frame (lines joined by CRLF, terminator removed)."""
+    lines = text.split("\r\n")
+    # fast path (nearly every frame): all lines `Key: value`, no repeated header
+    try:
+        msg = Message([line.split(": ", 1) for line in lines])  # type: ignore[misc]
+    except ValueError:
+        pass
+    else:
+        if len(msg) == len(lines):
+            return msg
+    return _parse_lines(lines)
+
+
+def _parse_lines(lines: list[str]) -> Message:
     msg = Message()
-    for line in text.split("\r\n"):
+    for line in lines:
         k, sep, v = line.partition(": ")
         if not sep:
             if line.endswith(":"):  # `Key:` with no space: still an empty value

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from cti.store.events import Event
 
 
@@ -29,13 +31,11 @@ def event_ts(msg: Mapping[str, Any]) -> float | None:
 
 def digest(msg: Mapping[str, Any]) -> str:
     """Content hash of a frame: same headers and values in the same order -> same digest."""
-    h = hashlib.blake2b(digest_size=12)
-    for k, v in msg.items():
-        h.update(k.encode("utf-8", "surrogatepass"))
-        h.update(b"\x1f")
-        h.update((v if isinstance(v, str) else "\x1e".join(v)).encode("utf-8", "surrogatepass"))
-        h.update(b"\x1d")
-    return h.hexdigest()
+    try:
+        data = orjson.dumps(msg)
+    except orjson.JSONEncodeError:  # a lone surrogate: hash the escaped form instead
+        data = repr(dict(msg)).encode("utf-8", "backslashreplace")
+    return hashlib.blake2b(data, digest_size=12).hexdigest()
 
 
 class KeyMaker:
