@@ -166,8 +166,8 @@ class Engine:
         self.endpoints["trunk"] = Endpoint("trunk", "trunk", registered=True)
         self.endpoints["pstn"] = Endpoint("pstn", "pstn", registered=True)
         # Outcomes for customers dialled by callbacks: number -> ('answer'|'noanswer'|'busy'|'congestion', s)
-        self.customer_outcomes: dict[str, tuple[str, float]] = {}
-        self.default_customer = ("answer", 3.0, 20.0)
+        self.customer_outcomes: dict[str, tuple[str, float, float | None]] = {}
+        self.default_customer: tuple[str, float, float | None] = ("answer", 3.0, 20.0)
         for a in scenario.agents:
             self.add_endpoint(a.id, a.name, registered=False)
             self.profiles[a.id] = scenario.agent_profiles.get(a.profile, AgentProfile())
@@ -308,11 +308,17 @@ class Engine:
             self.emit_member_status(m)
 
     def _refresh_free(self, m: Member, st: int) -> None:
-        """Keep the queue's set of members that could take a call (a hint that saves scanning a busy queue)."""
+        """Track members that could take a call: a hint that saves scanning a busy queue."""
         q = self.queues.get(m.queue)
         if q is None:
             return
-        if st == NOT_INUSE and not m.paused and not m.ringing and not m.in_call and q.members.get(m.interface) is m:
+        if (
+            st == NOT_INUSE
+            and not m.paused
+            and not m.ringing
+            and not m.in_call
+            and q.members.get(m.interface) is m
+        ):
             q.free.add(m)
         else:
             q.free.discard(m)

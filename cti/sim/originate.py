@@ -7,10 +7,11 @@ unknown endpoint) exactly as 06c shows.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 from cti.sim.engine import Engine, RingLeg, Timer
-from cti.sim.model import RINGING, UP, Channel
+from cti.sim.model import RINGING, UP, Bridge, Channel
 
 
 @dataclass(eq=False)
@@ -50,6 +51,8 @@ class OriginateCall:
         self.bridges: list = []
         self.leg: RingLeg | None = None
         self.done = False
+        self.outcome = ""
+        self.dial_prio = 1
 
     # ------------------------------------------------------------------ validation (Async false too)
     def endpoint_id(self) -> str | None:
@@ -103,9 +106,10 @@ class OriginateCall:
         assert ep_id is not None
         ep = e.endpoints[ep_id]
         req = self.req
+        cid = (self.cid_num, self.cid_name)
         if req.channel.lower().startswith("local/"):
             base = req.channel.partition("/")[2]
-            idx = next(e._chan_idx.setdefault("Local", __import__("itertools").count()))
+            idx = next(e._chan_idx.setdefault("Local", itertools.count()))
             name = f"Local/{base}-{idx:08x}"
             uid1 = req.channel_id
             l1 = e.new_channel("Local", base, uniqueid=uid1, name=name + ";1", context="agents", exten=ep_id)
@@ -118,43 +122,51 @@ class OriginateCall:
                 context="agents",
                 exten=ep_id,
             )
+            l1.vars.update(req.variables)
+            l2.vars.update(req.variables)
+            e.newexten(l1, 1, "AppDial2", "(Outgoing Line)")
             for ch in (l1, l2):
-                ch.vars.update(req.variables)
-                e.set_callerid(ch, self.cid_num, self.cid_name)
-                e.set_connected(ch, self.cid_num, self.cid_name)
+                e.set_callerid(ch, *cid)
+                e.set_connected(ch, *cid)
             e.emit(
                 "LocalBridge",
                 "call",
-                l1.snapshot("LocalOne")
-                + l2.snapshot("LocalTwo")
-                + [("Context", "agents"), ("Exten", ep_id), ("LocalOptimization", "Yes")],
+                [
+                    *l1.snapshot("LocalOne"),
+                    *l2.snapshot("LocalTwo"),
+                    ("Context", "agents"),
+                    ("Exten", ep_id),
+                    ("LocalOptimization", "Yes"),
+                ],
                 l1.name,
             )
             e.dial_event("DialBegin", None, l1, [("DialString", base)])
-            self.first, self.local2 = l1, l2
+            # [agents] on ;2: NoOp(${CALLERID(num)} calls ${EXTEN}), Dial(PJSIP/${EXTEN},20)
+            e.newexten(l2, 1, "NoOp", f"{self.cid_num} calls {ep_id}")
+            e.newexten(l2, 2, "Dial", f"PJSIP/{ep_id},20")
             agent = e.new_channel(
                 "PJSIP", ep_id, linkedid=l1.linkedid, context="agents", exten="s", cid=(ep_id, ep.display)
             )
-            e.set_connected(agent, self.cid_num, self.cid_name)
+            e.newexten(agent, 1, "AppDial", "(Outgoing Line)")
+            e.set_connected(agent, *cid)
             e.dial_event("DialBegin", l2, agent, [("DialString", ep_id)])
+            e.set_connected(l2, ep_id, ep.display)
             agent.callee = True
-            agent.state = RINGING
-            e.emit("Newstate", "call", agent.snapshot(), agent.name)
-            l1.state = RINGING
-            l1.cid_num, l1.cid_name = ep_id, ep.display
-            e.emit("Newstate", "call", l1.snapshot(), l1.name)
+            e.set_state(agent, RINGING)
+            e.set_state(l1, RINGING)
+            e.set_callerid(l1, ep_id, ep.display)
             e.dial_event("DialState", None, l1, [("DialStatus", "RINGING")])
             e.dial_event("DialState", l2, agent, [("DialStatus", "RINGING")])
+            self.first, self.local2 = l1, l2
         else:
             agent = e.new_channel(
                 "PJSIP", ep_id, uniqueid=req.channel_id, context=req.context, exten=req.exten
             )
             agent.vars.update(req.variables)
-            e.set_callerid(agent, self.cid_num, self.cid_name)
-            e.set_connected(agent, self.cid_num, self.cid_name)
+            e.set_callerid(agent, *cid)
+            e.set_connected(agent, *cid)
             agent.callee = True
-            agent.state = RINGING
-            e.emit("Newstate", "call", agent.snapshot(), agent.name)
+            e.set_state(agent, RINGING)
             self.first = agent
         agent.call = self
         self.agent = agent
@@ -162,12 +174,14 @@ class OriginateCall:
         self.leg = RingLeg(None, None, ep, agent, e.now)
         e._schedule_answer(self.leg, req.timeout_ms / 1000.0)
 
-    # called by Engine._schedule_answer timers
+    # called through Engine._schedule_answer's timers
     def dial_noanswer(self, leg: RingLeg) -> None:
+        """The agent did not answer within Timeout: Reason 3, Cause 19 (06c case 1)."""
         e = self.e
         leg.done = True
         agent = self.agent
         assert agent is not None and self.first is not None
+        self.done = True
         if self.local2 is not None:
             l1, l2 = self.first, self.local2
             e.emit("HangupRequest", "call", [*l2.snapshot(), ("Cause", "19")], l2.name)
@@ -195,12 +209,10 @@ class OriginateCall:
             l2 = self.local2
             e.dial_event("DialEnd", l2, agent, [("DialStatus", "ANSWER")])
             e.set_state(l2, UP)
-            br = e.bridge_id()
-            from cti.sim.model import Bridge
-
-            b = Bridge(br)
+            b = Bridge(e.bridge_id())
             e.emit("BridgeCreate", "call", b.header())
             self._respond_success()
+            e.newexten(agent, 1, "AppDial", "(Outgoing Line)")
             b.channels.append(agent)
             agent.bridge = b
             e.emit("BridgeEnter", "call", b.header() + agent.snapshot(), agent.name)
@@ -244,32 +256,39 @@ class OriginateCall:
         ch.context, ch.exten = ctx, exten
         if ctx not in ("callback", "callback-did") or not exten:
             e.newexten(ch, 1, "NoOp", f"no extension {exten} in {ctx}")
-            self._hangup_first(16)
+            self._teardown()
             return
-        prio = 1
-        e.newexten(ch, prio, "NoOp", f"Callback to {exten}")
+        all_cid = f'"{ch.cid_name}" <{ch.cid_num}>'
         if ctx == "callback-did":
             did = ch.vars.get("CTI_DID", "")
-            prio += 1
-            e.newexten(ch, prio, "Set", f"CALLERID(num)={did}")
+            e.newexten(ch, 1, "NoOp", f"Callback to {exten} presenting {did}, was {all_cid}")
+            e.newexten(ch, 2, "Set", f"CALLERID(num)={did}")
             e.set_callerid(ch, did, None)
-            prio += 1
-            e.newexten(ch, prio, "Set", "CALLERID(name)=")
+            e.newexten(ch, 3, "Set", "CALLERID(name)=")
             e.set_callerid(ch, None, "")
-        prio += 1
+            prio = 4
+        else:
+            e.newexten(ch, 1, "NoOp", f"Callback to {exten} as {all_cid}")
+            prio = 2
         e.newexten(ch, prio, "Dial", f"PJSIP/{exten}@pstn,15")
         self.dial_prio = prio
         cust = e.new_channel("PJSIP", "pstn", linkedid=ch.linkedid)
         cust.call = self
         self.customer = cust
+        e.newexten(cust, 1, "AppDial", "(Outgoing Line)")
         e.set_callerid(cust, exten, None)
         e.set_connected(cust, ch.cid_num, ch.cid_name)
         cust.callee = True
         e.set_state(cust, RINGING)
         e.dial_event("DialBegin", ch, cust, [("DialString", f"{exten}@pstn")])
+        e.set_connected(ch, exten, "")
         e.dial_event("DialState", ch, cust, [("DialStatus", "RINGING")])
+        if self.local2 is not None:  # the agent's phone is told who it is now talking to
+            e.set_connected(self.agent, exten, "")  # type: ignore[arg-type]
+            e.set_callerid(self.local2, exten, None)
         e.device_changed(e.endpoints["pstn"])
-        kind, delay = e.customer_outcomes.get(exten, e.default_customer[:2])
+        kind, delay, talk = e.customer_outcomes.get(exten, e.default_customer)
+        self.customer_talk = talk if talk is not None else (e.default_customer[2] or 20.0)
         if kind == "answer" and delay < 15:
             self.timers.append(e.after(delay, self._customer_answer))
         elif kind == "busy":
@@ -280,6 +299,7 @@ class OriginateCall:
             self.timers.append(e.after(15, self._customer_fail, "NOANSWER", 0, None))
 
     def _customer_fail(self, status: str, cause: int, tech: int | None) -> None:
+        """Dial() to the customer failed (06b no answer; 06c busy): the context hangs up afterwards."""
         e = self.e
         ch, cust = self.first, self.customer
         assert ch is not None and cust is not None
@@ -287,17 +307,16 @@ class OriginateCall:
             e.emit(
                 "HangupRequest",
                 "call",
-                cust.snapshot() + [("Cause", str(cause))] + ([("TechCause", str(tech))] if tech else []),
+                [*cust.snapshot(), ("Cause", str(cause))] + ([("TechCause", str(tech))] if tech else []),
                 cust.name,
             )
         e.dial_event("DialEnd", ch, cust, [("DialStatus", status)])
-        if status == "NOANSWER":
-            e.dial_event("DialEnd", ch, cust, [("DialStatus", "CANCEL")])
         e.hangup(cust, cause, tech_cause=tech)
         e.varset(ch, "DIALSTATUS", status)
         e.newexten(ch, self.dial_prio + 1, "NoOp", f"DIALSTATUS={status}")
         e.newexten(ch, self.dial_prio + 2, "Hangup", "")
-        self._hangup_first(16)
+        self.outcome = status
+        self._teardown()
 
     def _customer_answer(self) -> None:
         e = self.e
@@ -306,12 +325,14 @@ class OriginateCall:
         cust.callee = False
         e.set_state(cust, UP)
         e.dial_event("DialEnd", ch, cust, [("DialStatus", "ANSWER")])
+        e.newexten(cust, 1, "AppDial", "(Outgoing Line)")
         self.bridges.append(e.bridge(cust, ch))
         e.device_changed(e.endpoints["pstn"])
-        talk = e.default_customer[2]
-        self.timers.append(e.after(talk, self.customer_bye))
+        self.outcome = "ANSWER"
+        self.timers.append(e.after(self.customer_talk, self.customer_bye))
 
     def customer_bye(self) -> None:
+        """The customer hangs up (06d)."""
         e = self.e
         if self.done:
             return
@@ -321,47 +342,61 @@ class OriginateCall:
         br = cust.bridge
         e.bridge_leave(cust)
         e.bridge_leave(ch)
-        e.emit("SoftHangupRequest", "call", [*ch.snapshot(), ("Cause", "16")], ch.name)
-        e.hangup(ch, 16) if self.local2 is not None else None
         e.hangup(cust, 16)
         if br is not None:
             e.bridge_destroy(br)
-        self._hangup_first(16)
+        self._teardown()
 
-    def _hangup_first(self, cause: int) -> None:
+    def _teardown(self) -> None:
+        """The originating channel's dialplan ends: it hangs up, the Local pair and the agent follow."""
         e = self.e
         if self.done:
             return
         self.done = True
         for t in self.timers:
             t.cancel()
-        for ch in (self.first, self.local2, self.agent):
-            if ch is None or ch.hungup:
-                continue
-            if ch.bridge is not None:
-                br = ch.bridge
-                e.bridge_leave(ch)
-                if not br.channels:
-                    e.bridge_destroy(br)
-            e.hangup(ch, cause)
+        first, l2, agent = self.first, self.local2, self.agent
+        assert first is not None and agent is not None
+        e.emit("SoftHangupRequest", "call", [*first.snapshot(), ("Cause", "16")], first.name)
+        if first.bridge is not None:
+            e.bridge_leave(first)
+        if l2 is not None:
+            e.emit("HangupRequest", "call", [*l2.snapshot(), ("Cause", "16")], l2.name)
+            e.hangup(first, 16)
+            br = l2.bridge
+            e.bridge_leave(l2)
+            e.emit("SoftHangupRequest", "call", [*l2.snapshot(), ("Cause", "16")], l2.name)
+            e.bridge_leave(agent)
+            e.hangup(l2, 16)
+            if br is not None:
+                e.bridge_destroy(br)
+            e.hangup(agent, 16)
+        else:
+            e.hangup(first, 16)
         e.call_ended()
 
     def external_hangup(self, cause: int = 16) -> None:
+        """AMI Hangup on one of the legs."""
         e = self.e
+        if self.done:
+            return
         if self.leg is not None and not self.leg.done:
             self.leg.done = True
             for t in self.leg.timers:
                 t.cancel()
+            self.done = True
             self.fail(0)
             for ch in (self.first, self.local2, self.agent):
                 if ch is not None:
                     e.hangup(ch, cause, request=True)
-            self.done = True
             e.call_ended()
             return
         if self.customer is not None and not self.customer.hungup:
             for t in self.timers:
                 t.cancel()
-            self.customer_bye()
-            return
-        self._hangup_first(cause)
+            if self.customer.state == UP:
+                self.customer_bye()
+                return
+            e.dial_event("DialEnd", self.first, self.customer, [("DialStatus", "CANCEL")])
+            e.hangup(self.customer, 0)
+        self._teardown()

@@ -298,11 +298,14 @@ class Simulator:
         self.kick()
         return True
 
-    def set_customer(self, number: str, outcome: str = "answer", delay: float = 3.0) -> None:
-        """How a dialled customer reacts: answer | noanswer | busy | congestion after `delay` s."""
+    def set_customer(
+        self, number: str, outcome: str = "answer", delay: float = 3.0, talk_time: float | None = None
+    ) -> None:
+        """How a dialled customer reacts: answer | noanswer | busy | congestion after `delay` s; an
+        answering customer hangs up after `talk_time` s."""
         if outcome not in ("answer", "noanswer", "busy", "congestion"):
             raise ValueError(f"unknown customer outcome {outcome!r}")
-        self.engine.customer_outcomes[number] = (outcome, delay)
+        self.engine.customer_outcomes[number] = (outcome, delay, talk_time)
 
     def place_call(
         self,

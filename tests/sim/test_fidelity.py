@@ -99,12 +99,12 @@ async def queue_add(ami: RawAmi, agent: str, penalty: int, aid: str) -> None:
 UNSTABLE = {"AgentComplete", "BridgeLeave"}
 
 
-def _norm(seq: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+def _norm(seq: list[tuple[str, ...]], unstable: set[str] = UNSTABLE) -> list[tuple[str, ...]]:
     out = list(seq)
     i = 0
     while i < len(out):
         j = i
-        while j < len(out) and out[j][0] in UNSTABLE:
+        while j < len(out) and out[j][0] in unstable:
             j += 1
         if j - i > 1:
             out[i:j] = sorted(out[i:j])
@@ -331,3 +331,93 @@ async def test_05a_mixmonitor_writes_wav_and_events(rigs: list[Rig], tmp_path) -
     start = ami.frames.index(r)
     assert d(ami.frames[start + 1])["Event"] == "MixMonitorStop"  # reply before the event it caused
     compare("05a-mixmonitor", ami.frames)
+
+
+def _originate(aid: str, context: str, task: str, *extra: tuple[str, str]) -> tuple[tuple[str, str], ...]:
+    return (
+        ("Action", "Originate"),
+        ("ActionID", aid),
+        ("Channel", "Local/agent1@agents"),
+        ("Context", context),
+        ("Exten", "13812345678"),
+        ("Priority", "1"),
+        ("CallerID", "4008001234"),
+        ("Timeout", "30000"),
+        ("Async", "true"),
+        ("Variable", f"CTI_TASK={task}"),
+        *extra,
+        ("ChannelId", f"cti-{task}"),
+    )
+
+
+# OriginateResponse sits before or after Newstate Up / the first Newexten on Local;1 depending on the
+# run (06b vs 06d), so it is checked on its own.
+ORIG_SKIP = SKIP | {"OriginateResponse"}
+# Local;2's NewCallerid (the customer's number, sent when ;1 dials out) raced its BridgeEnter: 06a vs 06d.
+ORIG_UNSTABLE = UNSTABLE | {"BridgeEnter", "NewCallerid"}
+
+
+@pytest.mark.parametrize(
+    ("capture", "context", "task", "outcome"),
+    [
+        ("06a-originate-callback-answered", "callback", "cb-0001", "answer"),
+        ("06b-originate-customer-noanswer", "callback", "cb-0002", "noanswer"),
+        ("06d-originate-callback-did", "callback-did", "cb-0004", "answer"),
+    ],
+)
+async def test_06_local_originate_callback(
+    rigs: list[Rig], capture: str, context: str, task: str, outcome: str
+) -> None:
+    rig = await make_rig({})
+    rigs.append(rig)
+    sim, ami = rig.sim, rig.ami
+    sim.set_answer("agent1", "auto", delay=2.0)
+    sim.set_customer("13812345678", outcome, delay=3.0, talk_time=5.0)
+    extra = (("Variable", "CTI_DID=4008001234"),) if context == "callback-did" else ()
+    r = await ami.action(*_originate("ami-002", context, task, *extra))
+    assert r == [
+        ("Response", "Success"),
+        ("ActionID", "ami-002"),
+        ("Message", "Originate successfully queued"),
+    ]
+    await sim.advance(40)
+    await ami.drain_for()
+    want = {k: _norm(v, ORIG_UNSTABLE) for k, v in per_channel(capture_frames(capture), ORIG_SKIP).items()}
+    got = {k: _norm(v, ORIG_UNSTABLE) for k, v in per_channel(ami.frames, ORIG_SKIP).items()}
+    for ch in want:
+        assert got.get(ch) == want[ch], f"{capture} {ch}:\nwant {want[ch]}\ngot  {got.get(ch)}"
+    resp = first(ami.frames, "OriginateResponse")
+    cap_resp = first(capture_frames(capture), "OriginateResponse")
+    assert [(k, v) for k, v in resp if k != "Timestamp"] == [(k, v) for k, v in cap_resp if k != "Timestamp"]
+    uids = {d(f)["Channel"]: d(f)["Uniqueid"] for f in ami.frames if d(f).get("Event") == "Newchannel"}
+    assert uids["Local/agent1@agents-00000000;1"] == f"cti-{task}"
+    assert uids["Local/agent1@agents-00000000;2"] == f"cti-{task};2"
+    assert {d(f)["Linkedid"] for f in ami.frames if d(f).get("Event") == "Newchannel"} == {f"cti-{task}"}
+
+
+async def test_10_agent_registration(rigs: list[Rig]) -> None:
+    rig = await make_rig({})
+    rigs.append(rig)
+    sim, ami = rig.sim, rig.ami
+    await queue_add(ami, "agent3", 0, "ami-002")
+    sim.register("agent3", True)
+    await sim.advance(2)
+    sim.register("agent3", False)
+    await sim.advance(2)
+    await ami.drain_for()
+    cap = capture_frames("10-agent-registration")
+    pick = ("QueueMemberAdded", "PeerStatus", "ContactStatus", "QueueMemberStatus")
+
+    def seq(frames):  # type: ignore[no-untyped-def]
+        out = []
+        for f in frames:
+            m = d(f)
+            if m.get("Event") in pick:
+                out.append(
+                    (m["Event"], m.get("Status", ""), m.get("PeerStatus", ""), m.get("ContactStatus", ""))
+                )
+        return out
+
+    assert seq(ami.frames) == seq(cap)
+    for ev in pick:
+        assert keys(first(ami.frames, ev)) == keys(first(cap, ev)), ev
