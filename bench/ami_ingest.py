@@ -268,6 +268,9 @@ if __name__ == "__main__":
     ap.add_argument("--json", action="store_true", help="print one JSON object (the default output)")
     ap.add_argument("--rss-only", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    from cti.log import configure
+
+    configure("json", "warning")  # stdout carries exactly one JSON object
     if args.rss_only:
         result: dict[str, Any] = state_rss(args.rss_only)  # type: ignore[assignment]
     else:

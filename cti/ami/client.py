@@ -327,25 +327,33 @@ class AMIClient:
         finally:
             self._drop_connection(exc)
 
-    async def _dispatch(self, msg: Message) -> None:
+    def _route_reply(self, msg: Message) -> bool:
+        """Hand a reply or list item to the action waiting for it; True if it was one."""
         aid = msg.get("ActionID")
-        if aid is not None and isinstance(aid, str):
-            p = self._pending.get(aid)
-            if p is not None:
-                if "Response" in msg and p.response is None:
-                    p.response = msg
-                    if msg.get("EventList") == "start":
-                        p.listing = True
-                    else:
-                        self._resolve(p, Reply(msg))
-                    return
-                if p.listing and "Event" in msg:
-                    if msg.get("EventList") == "Complete":
-                        assert p.response is not None
-                        self._resolve(p, Reply(p.response, p.items, msg))
-                    else:
-                        p.items.append(msg)
-                    return
+        if aid is None or not isinstance(aid, str):
+            return False
+        p = self._pending.get(aid)
+        if p is None:
+            return False
+        if "Response" in msg and p.response is None:
+            p.response = msg
+            if msg.get("EventList") == "start":
+                p.listing = True
+            else:
+                self._resolve(p, Reply(msg))
+            return True
+        if p.listing and "Event" in msg:
+            if msg.get("EventList") == "Complete":
+                assert p.response is not None
+                self._resolve(p, Reply(p.response, p.items, msg))
+            else:
+                p.items.append(msg)
+            return True
+        return False  # e.g. OriginateResponse: an event that carries the ActionID of its action
+
+    async def _dispatch(self, msg: Message) -> None:
+        if "ActionID" in msg and self._route_reply(msg):
+            return
         if "Event" not in msg:
             return  # a reply to an action that already timed out: nobody is waiting
         for handler, is_async in self._handlers:
