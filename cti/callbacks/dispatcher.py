@@ -156,8 +156,8 @@ class Dispatcher:
             return DispatchResult("no_agent")
         waiting = await _maybe_await(self._waiting_inbound())
         answered = await _maybe_await(self._inbound_answered()) if self._inbound_answered else None
-        if self._answered_mark is None and answered is not None:
-            self._answered_mark = answered
+        if answered is not None and (self._answered_mark is None or answered < self._answered_mark):
+            self._answered_mark = answered  # first look, or live state restarted its count
         since = None if answered is None else answered - (self._answered_mark or 0)
         if not inbound_first_allows(
             waiting_inbound=waiting,
