@@ -502,3 +502,24 @@ async def test_run_loop_dispatches_and_stops_on_cancel(db, pool):
     with pytest.raises(asyncio.CancelledError):
         await task
     assert len(ami.sent) == 3
+
+
+async def test_two_processes_seeing_the_same_events_record_the_outcome_once(db_url, db):
+    cid = await add(db, "13812345678", T0)
+    pools = [await asyncpg.create_pool(db_url, min_size=1, max_size=2) for _ in range(2)]
+    try:
+        clock = ManualClock(T0)
+        ami, sinks = FakeAmi(), [ListSink(), ListSink()]
+        ds = [make(pools[i], clock, ami, sinks[i], worker=f"cti-{i}") for i in range(2)]
+        await ds[0].dispatch_once()
+        req = ami.sent[0]
+        for frame in (originate_success(req, "a1"), customer_dial_end(req, "NOANSWER")):
+            await asyncio.gather(ds[0].handle_ami(frame), ds[1].handle_ami(frame))
+    finally:
+        for p in pools:
+            await p.close()
+    results = [e for s in sinks for e in s.of_type("callback_attempt_result")]
+    retries = [e for s in sinks for e in s.of_type("callback_retry")]
+    assert len(results) == 1 and len(retries) == 1
+    row = await cb_row(db, cid)
+    assert row["status"] == "open" and row["attempts"] == 1
