@@ -27,6 +27,20 @@ def _tv(ts: float) -> str:
     return d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{d.microsecond // 1000:03d}+0000"
 
 
+def _exclude(events: tuple[str, ...], prefixes: tuple[str, ...]) -> Callable[[Event], bool]:
+    """eventfilter(action(exclude),name(...)) and eventfilter(action(exclude),header(Channel),
+    method(starts_with)) = prefix, as user ctifilter in manager.conf."""
+    names = frozenset(events)
+
+    def keep(ev: Event) -> bool:
+        if ev.name in names:
+            return False
+        ch = next((v for k, v in ev.pairs if k == "Channel"), "")
+        return not (ch and ch.startswith(prefixes))
+
+    return keep
+
+
 def event_bytes(ev: Event) -> bytes:
     if not ev.data:
         ev.data = encode(
@@ -76,6 +90,8 @@ class AmiServer:
         self.server: asyncio.base_events.Server | None = None
         self.port = 0
         self.user_filters: dict[str, list[Callable[[Event], bool]]] = {}
+        for user, (events, prefixes) in sim.scenario.ami_excludes.items():
+            self.user_filters[user] = [_exclude(events, prefixes)]
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         self.server = await asyncio.start_server(self._client, host, port, limit=1 << 20)

@@ -656,8 +656,8 @@ class Engine:
         entry.legs.append(leg)
         masked = caller.vars.get("CTI_MASKED", "")
         if masked:  # the pre-dial handler on the agent leg (COMMON.md contract)
-            self.set_callerid(ch, masked, masked)
             ch.conn_num, ch.conn_name = masked, masked
+            self.set_callerid(ch, masked, masked)
         else:
             ch.conn_num, ch.conn_name = caller.cid_num, caller.cid_name
         self.dial_event(
@@ -1096,8 +1096,8 @@ class InboundCall:
         ch.call = self
         masked = caller.vars.get("CTI_MASKED", "")
         if masked:
-            e.set_callerid(ch, masked, masked)
             ch.conn_num, ch.conn_name = masked, masked
+            e.set_callerid(ch, masked, masked)
         else:
             ch.conn_num, ch.conn_name = caller.cid_num, caller.cid_name
         e.dial_event("DialBegin", caller, ch, [("DialString", f"PJSIP/{ep.id}")])

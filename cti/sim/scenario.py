@@ -166,6 +166,8 @@ class Scenario:
     caller: CallerProfile = CallerProfile()
     auto_login: bool = False  # the simulator itself QueueAdds agents on shift (no CTI attached)
     ami_users: dict[str, tuple[str, str]] = field(default_factory=lambda: {"cti": ("cti", "all")})
+    # manager.conf eventfilter equivalents per user: events to drop, Channel prefixes to drop
+    ami_excludes: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=dict)
     missing_sounds: tuple[str, ...] = ("no-such-prompt",)
 
     @property
@@ -219,6 +221,10 @@ def parse_scenario(data: dict[str, Any], name: str = "inline") -> Scenario:
     users = data.get("ami_users")
     if users:
         sc.ami_users = {u: (str(v["secret"]), str(v.get("read", "all"))) for u, v in users.items()}
+        sc.ami_excludes = {
+            u: (tuple(v.get("exclude_events", ())), tuple(v.get("exclude_channel_prefixes", ())))
+            for u, v in users.items()
+        }
 
     arr = data.get("arrivals", {})
     hourly = arr.get("hourly", [0.0] * 24)

@@ -374,3 +374,85 @@ async def test_callback_originate_contract(sim: Simulator, outcome: str, reason_
     assert sim.channels() == []  # everything hung up
     linked = {d(f)["Linkedid"] for f in c.frames if d(f).get("Event") == "Newchannel"}
     assert linked == {"cti-cb-42-1"}
+
+
+async def test_user_eventfilters_like_ctifilter() -> None:
+    from cti.sim.scenario import parse_scenario
+
+    sc = parse_scenario(
+        {
+            "ami_users": {
+                "cti": {"secret": "cti", "read": "all"},
+                "ctifilter": {
+                    "secret": "ctifilter",
+                    "read": "call,agent",
+                    "exclude_events": ["DeviceStateChange"],
+                    "exclude_channel_prefixes": ["Local/"],
+                },
+            }
+        }
+    )
+    sim = Simulator(sc)
+    sim.add_agent("agent1", "Agent One")
+    await sim.start()
+    try:
+        full, filt = await RawAmi.connect(sim.ami_port), await RawAmi.connect(sim.ami_port)
+        await full.login()
+        await filt.login("ctifilter", "ctifilter")
+        sim.set_answer("agent1", "auto", delay=2.0)
+        sim.set_customer("13812345678", "answer", delay=3.0, talk_time=5.0)
+        await full.action(
+            ("Action", "Originate"),
+            ("ActionID", "o1"),
+            ("Channel", "Local/agent1@agents"),
+            ("Context", "callback"),
+            ("Exten", "13812345678"),
+            ("Priority", "1"),
+            ("CallerID", "4008001234"),
+            ("Async", "true"),
+        )
+        await sim.advance(30)
+        await full.drain_for()
+        await filt.drain_for()
+        ev_full = {d(f).get("Event") for f in full.frames}
+        ev_filt = [d(f) for f in filt.frames if "Event" in d(f)]
+        assert {"OriginateResponse", "LocalBridge", "DeviceStateChange"} <= ev_full
+        assert ev_filt and all(e["Event"] not in ("DeviceStateChange", "OriginateResponse") for e in ev_filt)
+        assert not any(e.get("Channel", "").startswith("Local/") for e in ev_filt)
+        assert any(e.get("Channel", "").startswith("PJSIP/agent1-") for e in ev_filt)
+    finally:
+        await sim.close()
+
+
+def test_cli_runs_a_scenario_and_prints_the_summary(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from cti.cli import main
+
+    root = Path(__file__).resolve().parents[2]
+    res = CliRunner().invoke(
+        main,
+        [
+            "sim",
+            "--scenario",
+            str(root / "scenarios/quiet_morning.toml"),
+            "--speed",
+            "max",
+            "--ami-port",
+            "0",
+            "--agi-url",
+            "agi://127.0.0.1:1",
+            "--json",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.output.strip().splitlines()[-1])
+    assert summary["offered"] > 0 and summary["answered"] > 0
+    assert set(summary) >= {"offered", "answered", "answered_within_two_rings", "abandoned"}
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[arrivals]\nhourly = [1]\n")
+    res = CliRunner().invoke(main, ["sim", "--scenario", str(bad), "--speed", "max"])
+    assert res.exit_code != 0 and "arrivals.hourly" in res.output
