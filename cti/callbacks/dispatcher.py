@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping, Set
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import structlog
 
@@ -55,7 +56,9 @@ async def _maybe_await(v: Any) -> Any:
 
 @dataclass(frozen=True)
 class DispatchResult:
-    status: Literal["dispatched", "no_agent", "inbound_first", "idle", "not_sent", "unknown", "rejected"]
+    status: Literal[
+        "dispatched", "no_agent", "inbound_first", "idle", "not_sent", "unknown", "rejected", "closed"
+    ]
     callback_id: int | None = None
     attempt: int | None = None
     agent: str | None = None
@@ -101,6 +104,7 @@ class Dispatcher:
         poll_s: float = 1.0,
         resolve_after_s: float | None = None,
         max_agent_failures: int = 5,
+        timezone: str = "Asia/Shanghai",
     ) -> None:
         self._pool = pool
         self._policy = policy
@@ -123,6 +127,7 @@ class Dispatcher:
             resolve_after_s if resolve_after_s is not None else ring.agent_timeout_s + cb.customer_ring_s + 30
         )
         self._max_agent_failures = max_agent_failures
+        self._tz = ZoneInfo(timezone)
         self._answered_mark: int | None = None
         self._early: dict[str, Observation] = {}  # Failure OriginateResponse seen before we knew its ActionID
 
@@ -149,6 +154,8 @@ class Dispatcher:
 
     async def dispatch_once(self) -> DispatchResult:
         """One dispatch decision. Sends at most one Originate."""
+        if not self._policy.service_hours.is_open(self._clock.now().astimezone(self._tz).time()):
+            return DispatchResult("closed")  # nobody is called back at night (R-NIGHT: due by 08:30)
         async with self._pool.acquire() as conn:
             busy = await self._busy_agents(conn)
         agent = await _maybe_await(self._free_agent(frozenset(busy)))

@@ -22,7 +22,7 @@ from tests.peak.fakes import ListSink
 
 POLICY = load_policy()
 CB = POLICY.callbacks
-T0 = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
+T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # 20:00 in Shanghai, within service hours
 DID = "4008001234"
 AGENTS = [f"agent{i}" for i in range(1, 41)]
 
@@ -523,3 +523,15 @@ async def test_two_processes_seeing_the_same_events_record_the_outcome_once(db_u
     assert len(results) == 1 and len(retries) == 1
     row = await cb_row(db, cid)
     assert row["status"] == "open" and row["attempts"] == 1
+
+
+async def test_nobody_is_called_back_outside_service_hours(db, pool):
+    # 23:30 in Shanghai is 15:30 UTC; service hours are 06:00-22:00 local
+    late = datetime(2026, 11, 23, 15, 30, tzinfo=UTC)
+    await add(db, "13812345678", late - timedelta(minutes=5), kind="night")
+    clock = ManualClock(late)
+    ami = FakeAmi()
+    d = make(pool, clock, ami)
+    assert (await d.dispatch_once()).status == "closed"
+    clock.advance(7 * 3600)  # 06:30 local
+    assert (await d.dispatch_once()).status == "dispatched" and len(ami.sent) == 1
