@@ -685,20 +685,19 @@ class AmiServer:
             channel_id=get(f, "ChannelId"),
             variables=variables,
             application=get(f, "Application") or "",
+            data=get(f, "Data") or "",
         )
         call = OriginateCall(self.sim.engine, req)
-        if req.application or (
-            req.context
-            and req.context not in ("callback", "callback-did")
-            and not chan.lower().startswith("local/")
-        ):
+        pjsip = chan.upper().startswith("PJSIP/")
+        if pjsip and not req.application and req.context not in ("callback", "callback-did", "agents"):
+            # 09: a PJSIP channel with a missing Context/Exten fails synchronously
             s.send([("Response", "Error"), *head, ("Message", "Extension does not exist.")])
             return
         if not truthy(get(f, "Async")):
             if not call.reachable():
                 s.send([("Response", "Error"), *head, ("Message", "Originate failed")])
                 return
-            req.action_id = None
+            req.send_response = False  # OriginateResponse is only sent for Async originates
         s.send([("Response", "Success"), *head, ("Message", "Originate successfully queued")])
         self.sim.engine.after(0, call.start)
 

@@ -1055,9 +1055,10 @@ class InboundCall:
             self._hangup_dialplan()
 
     def _hangup_dialplan(self) -> None:
+        """Hangup(): an explicit soft hangup, then the channel goes (as Local;1 in 06b)."""
         self._app("Hangup", "")
         self._finish()
-        self.e.hangup(self.caller, 16, soft=False)
+        self.e.hangup(self.caller, 16, soft=True)
 
     # queue / preferred agent
     def _to_queue(self) -> None:
@@ -1270,10 +1271,18 @@ class InboundCall:
         self._app("NoOp", f"QUEUESTATUS={status}")
         self._hangup_dialplan()
 
-    def external_hangup(self, cause: int = 16) -> None:
-        """AMI Hangup on the caller channel."""
+    def external_hangup(self, cause: int = 16, channel: Channel | None = None) -> None:
+        """AMI Hangup on the caller channel, or on the agent leg (talking or still ringing)."""
         e = self.e
         if self.done:
+            return
+        if channel is not None and channel is not self.caller:
+            if channel is self.agent_ch:
+                self.agent_bye()
+                return
+            leg = getattr(channel, "leg", None)
+            if isinstance(leg, RingLeg) and not leg.done:
+                e.leg_timeout(leg)  # the phone stopped ringing without an answer
             return
         if self.agent_ch is not None:
             self.caller_bye()

@@ -61,9 +61,6 @@ class FrameParser:
 
     def feed(self, data: bytes) -> list[Pairs]:
         self._buf += data
-        if b"\r" in data:
-            # Normalise CRLF -> LF once per chunk; a CR split from its LF is handled on the next feed.
-            pass
         out: list[Pairs] = []
         while True:
             text = bytes(self._buf)

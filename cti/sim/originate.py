@@ -26,6 +26,8 @@ class OriginateRequest:
     channel_id: str | None = None
     variables: dict[str, str] = field(default_factory=dict)
     application: str = ""
+    data: str = ""
+    send_response: bool = True
 
 
 def split_callerid(cid: str) -> tuple[str, str]:
@@ -74,6 +76,8 @@ class OriginateCall:
     def fail(self, reason: int) -> None:
         e = self.e
         self.done = True
+        if not self.req.send_response:
+            return
         e.emit(
             "OriginateResponse",
             "call",
@@ -254,6 +258,12 @@ class OriginateCall:
         assert ch is not None
         ctx, exten = self.req.context, self.req.exten
         ch.context, ch.exten = ctx, exten
+        if self.req.application:  # Originate Application=...: run it, then hang up
+            app = self.req.application
+            e.newexten(ch, 1, app, self.req.data)
+            ch.app, ch.appdata = app, self.req.data
+            self.timers.append(e.after(5.0, self._teardown))
+            return
         if ctx not in ("callback", "callback-did") or not exten:
             e.newexten(ch, 1, "NoOp", f"no extension {exten} in {ctx}")
             self._teardown()
@@ -375,7 +385,7 @@ class OriginateCall:
             e.hangup(first, 16)
         e.call_ended()
 
-    def external_hangup(self, cause: int = 16) -> None:
+    def external_hangup(self, cause: int = 16, channel: Channel | None = None) -> None:
         """AMI Hangup on one of the legs."""
         e = self.e
         if self.done:

@@ -339,7 +339,7 @@ class Simulator:
     def hangup_channel(self, ch: Channel, cause: int = 16) -> None:
         call = ch.call
         if call is not None and hasattr(call, "external_hangup"):
-            call.external_hangup(cause)
+            call.external_hangup(cause, ch)
         else:
             self.engine.hangup(ch, cause, request=True)
         self.kick()

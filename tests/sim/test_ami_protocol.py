@@ -456,3 +456,51 @@ def test_cli_runs_a_scenario_and_prints_the_summary(tmp_path) -> None:  # type: 
     bad.write_text("[arrivals]\nhourly = [1]\n")
     res = CliRunner().invoke(main, ["sim", "--scenario", str(bad), "--speed", "max"])
     assert res.exit_code != 0 and "arrivals.hourly" in res.output
+
+
+async def test_events_userevent_hangup_redirect(sim: Simulator) -> None:
+    c = await RawAmi.connect(sim.ami_port)
+    await c.login()
+    r = await c.action(("Action", "Events"), ("ActionID", "e1"), ("EventMask", "off"))
+    assert r == [("Response", "Success"), ("ActionID", "e1"), ("Events", "Off")]
+    r = await c.action(("Action", "Events"), ("ActionID", "e2"), ("EventMask", "on"))
+    assert r == [("Response", "Success"), ("ActionID", "e2"), ("Events", "On")]
+    r = await c.action(
+        ("Action", "UserEvent"), ("ActionID", "u1"), ("UserEvent", "CtiPing"), ("Note", "你好")
+    )
+    assert r == [("Response", "Success"), ("ActionID", "u1")]
+    ue = await c.wait(lambda f: d(f).get("Event") == "UserEvent")
+    assert [k for k, _ in ue][:4] == ["Event", "Privilege", "Timestamp", "UserEvent"]
+    assert d(ue)["Privilege"] == "user,all" and d(ue)["Note"] == "你好"
+    # 09: a PJSIP channel with no usable Context/Exten fails synchronously
+    r = await c.action(
+        ("Action", "Originate"), ("ActionID", "x"), ("Channel", "PJSIP/agent1"), ("Async", "true")
+    )
+    assert d(r)["Message"] == "Extension does not exist."
+    # Redirect a waiting caller to agent2, then the agent hangs up over AMI
+    for a in ("agent1", "agent2"):
+        sim.login(a)
+    sim.set_answer("agent1", "never")
+    sim.set_answer("agent2", "auto", delay=2.0)
+    sim.place_call(caller="13812345678", did="4008001234", behaviour={"patience": 100, "talk_time": 60})
+    await sim.advance(3)
+    assert sim.queue_callers() == ["PJSIP/trunk-00000000"]
+    r = await c.action(
+        ("Action", "Redirect"),
+        ("ActionID", "rd"),
+        ("Channel", "PJSIP/trunk-00000000"),
+        ("Context", "agents"),
+        ("Exten", "agent2"),
+        ("Priority", "1"),
+    )
+    assert d(r)["Message"] == "Redirect successful"
+    await sim.advance(5)
+    assert sim.queue_callers() == []
+    up = [ch for ch in sim.channels() if ch["channel"].startswith("PJSIP/agent2-")]
+    assert up and up[0]["bridge"]
+    r = await c.action(("Action", "Hangup"), ("ActionID", "h"), ("Channel", up[0]["channel"]))
+    assert r == [("Response", "Success"), ("ActionID", "h"), ("Message", "Channel Hungup")]
+    await sim.advance(1)
+    assert sim.channels() == []
+    r = await c.action(("Action", "Hangup"), ("ActionID", "h2"), ("Channel", "PJSIP/trunk-00000000"))
+    assert r == [("Response", "Error"), ("ActionID", "h2"), ("Message", "No such channel")]
