@@ -421,3 +421,94 @@ async def test_10_agent_registration(rigs: list[Rig]) -> None:
     assert seq(ami.frames) == seq(cap)
     for ev in pick:
         assert keys(first(ami.frames, ev)) == keys(first(cap, ev)), ev
+
+
+def _captured_shapes() -> dict[str, set[tuple[str, ...]]]:
+    shapes: dict[str, set[tuple[str, ...]]] = {}
+    for path in sorted(CAP.glob("*/ami*.txt")):
+        for f in capture_frames(path.parent.name, path.name):
+            ev = d(f).get("Event")
+            if ev:
+                shapes.setdefault(ev, set()).add(tuple(keys(f)))
+    return shapes
+
+
+async def test_every_event_the_simulator_sends_has_a_captured_shape(rigs: list[Rig], tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Header names and order of every event, for a busy mix of flows, equal one seen on the real PBX."""
+    rig = await make_rig({"route": route_01})
+    rigs.append(rig)
+    sim, ami = rig.sim, rig.ami
+    await queue_add(ami, "agent1", 0, "q1")
+    await queue_add(ami, "agent2", 1, "q2")
+    sim.set_answer("agent1", "never")
+    sim.set_answer("agent2", "auto", delay=3.0)
+    sim.place_call(caller="13812345678", did="4008001234", name="张三", behaviour={"talk_time": 5})
+    sim.place_call(caller="13987654321", did="4008001234", name="李四", behaviour={"patience": 12})
+    await sim.advance(5)
+    sim.place_call(caller="13600000000", did="4008001234", behaviour={"patience": 3})
+    await sim.advance(7)
+    await ami.action(
+        ("Action", "MixMonitor"),
+        ("ActionID", "m"),
+        ("Channel", "PJSIP/trunk-00000000"),
+        ("File", str(tmp_path / "a.wav")),
+    )
+    await sim.advance(2)
+    await ami.action(("Action", "StopMixMonitor"), ("ActionID", "s"), ("Channel", "PJSIP/trunk-00000000"))
+    await ami.action(
+        ("Action", "QueuePause"),
+        ("ActionID", "p"),
+        ("Interface", "PJSIP/agent2"),
+        ("Paused", "1"),
+        ("Reason", "lunch"),
+    )
+    await ami.action(
+        ("Action", "QueuePenalty"), ("ActionID", "pe"), ("Interface", "PJSIP/agent2"), ("Penalty", "3")
+    )
+    sim.set_answer("agent3", "auto", delay=1.0)
+    sim.register("agent3", True)
+    sim.set_customer("13700000000", "busy", delay=1.0)
+    for chan, ctx, aid in (
+        ("Local/agent3@agents", "callback", "o1"),
+        ("PJSIP/agent3", "callback-did", "o2"),
+        ("PJSIP/agent9", "callback", "o3"),
+    ):
+        await ami.action(
+            ("Action", "Originate"),
+            ("ActionID", aid),
+            ("Channel", chan),
+            ("Context", ctx),
+            ("Exten", "13700000000"),
+            ("Priority", "1"),
+            ("CallerID", "4008001234"),
+            ("Variable", "CTI_DID=4008001234"),
+            ("Async", "true"),
+        )
+        await sim.advance(20)
+    await ami.action(
+        ("Action", "QueueRemove"), ("ActionID", "r"), ("Queue", "sales"), ("Interface", "PJSIP/agent2")
+    )
+    sim.register("agent3", False)
+    await sim.advance(5)
+    await ami.drain_for()
+    shapes = _captured_shapes()
+    seen = set()
+    for f in ami.frames:
+        ev = d(f).get("Event")
+        if ev is None or ev == "UserEvent":
+            continue
+        seen.add(ev)
+        assert ev in shapes, f"{ev} never captured"
+        assert tuple(keys(f)) in shapes[ev], f"{ev}: {keys(f)}"
+    assert {
+        "AgentRingNoAnswer",
+        "QueueCallerAbandon",
+        "MixMonitorStop",
+        "LocalBridge",
+        "OriginateResponse",
+        "QueueMemberPenalty",
+        "QueueMemberRemoved",
+        "PeerStatus",
+        "ContactStatus",
+        "QueueMemberPause",
+    } <= seen
