@@ -512,3 +512,65 @@ async def test_every_event_the_simulator_sends_has_a_captured_shape(rigs: list[R
         "ContactStatus",
         "QueueMemberPause",
     } <= seen
+
+
+def sent_actions(capture: str) -> list[tuple[float, list[tuple[str, str]]]]:
+    """(seconds of day, action pairs) for every action the capture harness sent after Login."""
+    out: list[tuple[float, list[tuple[str, str]]]] = []
+    cur: list[tuple[str, str]] | None = None
+    t = 0.0
+    for line in (CAP / capture / "ami.txt").read_text(encoding="utf-8").splitlines():
+        m = re.match(r"^# (\d\d):(\d\d):(\d\d\.\d+) SENT", line)
+        if m:
+            t = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
+            cur = []
+            out.append((t, cur))
+        elif line.startswith("#> ") and cur is not None:
+            k, _, v = line[3:].partition(": ")
+            cur.append((k, v))
+        else:
+            cur = None
+    return [(t, a) for t, a in out if dict(a)["Action"] not in ("Login", "Logoff")]
+
+
+async def test_07_actions_replayed_with_a_live_call(rigs: list[Rig]) -> None:
+    rig = await make_rig({"route": route_queue_only})
+    rigs.append(rig)
+    sim, ami = rig.sim, rig.ami
+    call_t0 = 10 * 3600 + 49 * 60 + 3.178  # Newchannel of the caller in the capture
+    sim.set_answer("agent1", "auto", delay=4.0)
+    placed = False
+    now = 0.0
+    cap_replies = {d(f).get("ActionID"): f for f in capture_frames("07-actions") if f[0][0] == "Response"}
+    for t, action in sent_actions("07-actions"):
+        if t >= call_t0 and not placed:
+            sim.place_call(
+                caller="13812345678",
+                did="4008001234",
+                name="张三",
+                behaviour={"talk_time": 25.5, "hangup_first": "caller"},
+            )
+            placed, now = True, call_t0
+        if placed and t > now:
+            await sim.advance(t - now)
+            now = t
+        aid = dict(action).get("ActionID")
+        reply = await ami.action(*action) if aid else None
+        if aid is None:
+            await ami.send(*action)
+            continue
+        want = cap_replies[aid]
+        assert keys(reply) == keys(want), dict(action)
+        if ("Message" in d(want) and d(want).get("Response") == "Error") or dict(action)["Action"] in (
+            "QueueAdd",
+            "QueueRemove",
+            "QueuePause",
+            "QueuePenalty",
+            "Setvar",
+            "Getvar",
+            "QueueLog",
+        ):
+            assert reply == want, dict(action)
+    await sim.advance(40)
+    await ami.drain_for()
+    compare("07-actions", ami.frames, ["PJSIP/trunk-00000000", "PJSIP/agent1-00000001"])
