@@ -181,17 +181,28 @@ class Scenario:
         return base + sum(ad.rate(t_s) for ad in self.ads)
 
     def agents_table(self) -> list[dict[str, Any]]:
-        """Rows to seed the CTI `agents` table: id, name, interface, did, group."""
+        """Rows for the CTI `agents` table (db/002): id, name, interface, did, group_name."""
         return [
             {
                 "id": a.id,
                 "name": a.name,
                 "interface": a.interface,
                 "did": a.did or None,
-                "group": a.group or None,
+                "group_name": a.group or "default",
             }
             for a in self.agents
         ]
+
+
+async def seed_agents(conn: Any, scenario: Scenario) -> int:
+    """Insert the scenario's agents into `agents` (asyncpg connection); existing ids are left alone."""
+    rows = scenario.agents_table()
+    await conn.executemany(
+        "INSERT INTO agents (id, name, interface, did, group_name) VALUES ($1, $2, $3, $4, $5) "
+        "ON CONFLICT (id) DO NOTHING",
+        [(r["id"], r["name"], r["interface"], r["did"], r["group_name"]) for r in rows],
+    )
+    return len(rows)
 
 
 def _hhmm(v: str, where: str) -> time:

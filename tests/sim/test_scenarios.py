@@ -58,3 +58,14 @@ def test_bad_scenarios_are_rejected_with_the_field_named() -> None:
         parse_scenario({"agents": [{"id": "agent1", "profile": "nope"}]})
     with pytest.raises(ScenarioError, match="strategy"):
         parse_scenario({"queues": [{"name": "sales", "strategy": "wrandom"}]})
+
+
+async def test_scenario_agents_seed_the_agents_table(db) -> None:  # type: ignore[no-untyped-def]
+    from cti.sim.scenario import seed_agents
+
+    sc = load_scenario(ROOT / "scenarios/tv_evening.toml")
+    assert await seed_agents(db, sc) == 40
+    assert await seed_agents(db, sc) == 40  # idempotent
+    rows = await db.fetch("SELECT id, interface, did, group_name FROM agents ORDER BY did")
+    assert len(rows) == 40
+    assert tuple(rows[0]) == ("agent1", "PJSIP/agent1", "4008001001", "evening")
