@@ -105,6 +105,7 @@ class Dispatcher:
         resolve_after_s: float | None = None,
         max_agent_failures: int = 5,
         timezone: str = "Asia/Shanghai",
+        extra_variables: Callable[[int, int, str], Mapping[str, str]] | None = None,
     ) -> None:
         self._pool = pool
         self._policy = policy
@@ -128,6 +129,9 @@ class Dispatcher:
         )
         self._max_agent_failures = max_agent_failures
         self._tz = ZoneInfo(timezone)
+        # (callback_id, attempt, customer number) -> more Originate variables, e.g. CTI_MASKED for the
+        # agent's display and CTI_RECORD for MixMonitor; appended after CTI_DID and CTI_CALLBACK_ID
+        self._extra_variables = extra_variables
         self._answered_mark: int | None = None
         self._early: dict[str, Observation] = {}  # Failure OriginateResponse seen before we knew its ActionID
 
@@ -228,6 +232,9 @@ class Dispatcher:
             channel_id=channel_id,
             timeout_ms=int(self._policy.ring.agent_timeout_s * 1000),
             context=self._context,
+            extra_variables=tuple(self._extra_variables(row["id"], attempt, row["number"]).items())
+            if self._extra_variables
+            else (),
         )
         return await self._send(req, agent)
 

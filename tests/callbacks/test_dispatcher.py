@@ -535,3 +535,18 @@ async def test_nobody_is_called_back_outside_service_hours(db, pool):
     assert (await d.dispatch_once()).status == "closed"
     clock.advance(7 * 3600)  # 06:30 local
     assert (await d.dispatch_once()).status == "dispatched" and len(ami.sent) == 1
+
+
+async def test_extra_variables_follow_the_contract_ones(db, pool):
+    from cti.masking import mask_number
+
+    clock = ManualClock(T0)
+    cid = await add(db, "13812345678", T0)
+    ami = FakeAmi()
+    d = Dispatcher(
+        pool, policy=POLICY, clock=clock, events=ListSink(), free_agent=free_agents(),
+        originate=ami.originate, waiting_inbound=lambda: 0, default_did=DID,
+        extra_variables=lambda cb, attempt, number: {"CTI_MASKED": mask_number(number)},
+    )  # fmt: skip
+    await d.dispatch_once()
+    assert ami.sent[0].headers()["Variable"] == f"CTI_DID={DID},CTI_CALLBACK_ID={cid},CTI_MASKED=138****5678"
