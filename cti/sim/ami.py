@@ -125,13 +125,20 @@ class AmiServer:
             default=0,
         )
 
-    async def drain(self) -> None:
+    async def drain(self, timeout: float = 5.0) -> None:
+        """Backpressure for fast mode; a client that reads nothing for `timeout` s is dropped, as
+        Asterisk drops a session after manager.conf writetimeout."""
         for s in list(self.sessions):
             if not s.writer.transport.is_closing() and s.writer.transport.get_write_buffer_size() > 1 << 20:
                 try:
-                    await s.writer.drain()
+                    await asyncio.wait_for(s.writer.drain(), timeout)
                 except (ConnectionError, OSError):
                     pass
+                except TimeoutError:
+                    s.closing = True
+                    s.writer.transport.abort()
+                    if s in self.sessions:
+                        self.sessions.remove(s)
 
     def security(
         self,

@@ -38,7 +38,7 @@ class Simulator:
         seed: int | None = None,
         auth_fail_delay: float = 1.0,
         arrivals: bool = False,
-        ring_cycle_s: float = 5.0,
+        ring_cycle_s: float | None = None,
         record_events: bool = False,
     ) -> None:
         self.scenario = scenario or Scenario()
@@ -53,6 +53,13 @@ class Simulator:
             self.mode = "manual"
         self.clock = clock
         start = clock.time() if clock is not None else self.scenario.start.timestamp()
+        if ring_cycle_s is None:  # one ring = the policy's cadence (China: 1 s on + 4 s off)
+            try:
+                from cti.policy import load_policy
+
+                ring_cycle_s = load_policy().ring.cycle_s
+            except Exception:  # a broken policy file must not stop the PBX; Asterisk's cn cadence
+                ring_cycle_s = 5.0
         self.engine = Engine(
             self.scenario, start=start, seed=seed, agi_url=agi_url, ring_cycle_s=ring_cycle_s
         )
