@@ -69,3 +69,51 @@ async def test_scenario_agents_seed_the_agents_table(db) -> None:  # type: ignor
     rows = await db.fetch("SELECT id, interface, did, group_name FROM agents ORDER BY did")
     assert len(rows) == 40
     assert tuple(rows[0]) == ("agent1", "PJSIP/agent1", "4008001001", "evening")
+
+
+async def test_shifts_register_phones_and_auto_login_and_breaks() -> None:
+    sc = parse_scenario(
+        {
+            "sim": {"start": "2026-11-23T08:50:00+08:00", "duration_s": 1800, "auto_login": True, "seed": 3},
+            "arrivals": {"hourly": [0] * 8 + [240, 240] + [0] * 14},
+            "shifts": {"morning": {"start": "09:00", "end": "12:00"}},
+            "profiles": {
+                "agent": {
+                    "default": {
+                        "answer_delay": 2,
+                        "talk_time": 30,
+                        "break_chance": 1.0,
+                        "break_duration": 60,
+                        "break_reason": "tea",
+                    }
+                },
+                "caller": {"patience": 20},
+            },
+            "agents": [
+                {"id": "agent1", "name": "Agent One", "shift": "morning"},
+                {"id": "agent2", "name": "Agent Two", "shift": "morning"},
+            ],
+        }
+    )
+    sim = Simulator(sc, speed="max", arrivals=True, agi_url=dead_agi(), record_events=True)
+    await sim.start()
+    try:
+        await sim.run_until_finished(timeout=60)
+    finally:
+        await sim.close()
+    shift_start = sc.start.timestamp() + 600
+    reach = [e for e in sim.events if e.name == "PeerStatus" and dict(e.pairs)["PeerStatus"] == "Reachable"]
+    assert len(reach) == 2 and all(shift_start <= e.ts < shift_start + 61 for e in reach)
+    added = [e for e in sim.events if e.name == "QueueMemberAdded"]
+    assert len(added) == 2
+    connects = [e for e in sim.events if e.name == "AgentConnect"]
+    assert connects and min(e.ts for e in connects) >= shift_start
+    breaks = [dict(e.pairs) for e in sim.events if e.name == "QueueMemberPause"]
+    assert any(b["PausedReason"] == "tea" and b["Paused"] == "1" for b in breaks)
+    assert any(b["Paused"] == "0" for b in breaks)
+    early = [
+        e
+        for e in sim.events
+        if e.name == "VarSet" and dict(e.pairs)["Variable"] == "QUEUESTATUS" and e.ts < shift_start
+    ]
+    assert early and all(dict(e.pairs)["Value"] == "JOINEMPTY" for e in early)  # nobody logged in yet
