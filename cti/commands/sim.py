@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 
 import click
 
@@ -52,8 +53,12 @@ def sim(scenario_path: str, speed: str, ami_port: int, agi_url: str, seed: int |
             f"scenario {scenario.name} ({len(scenario.agents)} agents), speed {speed}",
             err=True,
         )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C still prints the summary so far
+            loop.add_signal_handler(sig, stop.set)
         try:
-            while not s.finished.is_set():
+            while not s.finished.is_set() and not stop.is_set():
                 if s.mode == "scaled" and s.now >= s.end_time and s.engine.calls_active == 0:
                     break
                 try:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from cti.clock import Clock, ManualClock, ScaledClock, SystemClock
@@ -22,7 +22,7 @@ from cti.sim.ami import AmiServer, event_bytes
 from cti.sim.engine import CallSpec, Engine, Event, InboundCall
 from cti.sim.model import NOT_INUSE, Channel
 from cti.sim.numbers import caller_name, caller_number
-from cti.sim.scenario import AgentConfig, AgentProfile, Dist, Scenario
+from cti.sim.scenario import AgentConfig, AgentProfile, Scenario
 
 
 class Simulator:
@@ -551,10 +551,3 @@ class Simulator:
                 e.queue_add(qn, a.interface, penalty=a.penalty, member_name=a.id, state_interface=a.interface)
             elif not on and present and e.member_status(q.members[a.interface]) == NOT_INUSE:
                 e.queue_remove(qn, a.interface)
-
-
-def scenario_start_for(clock: Clock | None, scenario: Scenario) -> datetime:
-    return clock.now() if clock is not None else scenario.start
-
-
-_ = (Dist, timedelta)
