@@ -31,7 +31,9 @@ class Message(dict[str, "str | list[str]"]):
     """One AMI frame: header name -> value (a list for repeated headers). Case-sensitive, like the
     wire; use `.get()` with the exact spelling Asterisk uses (`Uniqueid`, `Linkedid`, `ActionID`)."""
 
-    __slots__ = ()
+    # `raw`: the frame's bytes as received (set by Decoder; absent on messages built in code). Hashing
+    # them is the cheapest stable identity of an event (cti.ami.events.digest).
+    __slots__ = ("raw",)
 
     @property
     def name(self) -> str:
@@ -148,7 +150,9 @@ class Decoder:
             except UnicodeDecodeError:
                 self.decode_errors += 1
                 text = chunk.decode("utf-8", "replace")
-            out.append(parse_frame(text))
+            msg = parse_frame(text)
+            msg.raw = chunk
+            out.append(msg)
         return out
 
 

@@ -31,6 +31,9 @@ def event_ts(msg: Mapping[str, Any]) -> float | None:
 
 def digest(msg: Mapping[str, Any]) -> str:
     """Content hash of a frame: same headers and values in the same order -> same digest."""
+    raw = getattr(msg, "raw", None)
+    if raw is not None:  # the bytes as received: same frame, same bytes
+        return hashlib.blake2b(raw, digest_size=12).hexdigest()
     try:
         data = orjson.dumps(msg)
     except orjson.JSONEncodeError:  # a lone surrogate: hash the escaped form instead
@@ -62,15 +65,15 @@ class KeyMaker:
 
 
 def to_event(msg: Mapping[str, Any], ts: float, key: str) -> Event:
-    name = _first(msg.get("Event")) or "Response"
+    g = msg.get
     return Event(
-        ts=datetime.fromtimestamp(ts, UTC),
-        source="ami",
-        type=name,
-        payload=msg,
-        key=key,
-        uniqueid=_first(msg.get("Uniqueid")),
-        linkedid=_first(msg.get("Linkedid")),
-        agent=_first(msg.get("MemberName")),
-        queue=_first(msg.get("Queue")),
+        datetime.fromtimestamp(ts, UTC),
+        "ami",
+        _first(g("Event")) or "Response",
+        msg,
+        key,
+        _first(g("Uniqueid")),
+        _first(g("Linkedid")),
+        _first(g("MemberName")),
+        _first(g("Queue")),
     )
