@@ -261,3 +261,42 @@ async def test_scaled_clock_runs_in_wall_time() -> None:
         assert done and 13 <= done[0].ts - t0 < 20
     finally:
         await sim.close()
+
+
+async def test_hangup_route_and_paused_member_is_skipped(make) -> None:  # type: ignore[no-untyped-def]
+    sim = await make({"route": routed(CTI_ROUTE="hangup")})
+    sim.login("agent1")
+    sim.place_call(caller="13800000001", did="4008001234")
+    await sim.advance(3)
+    apps = [e["Application"] for e in names(sim, "Newexten", Channel="PJSIP/trunk-00000000")]
+    assert apps[-2:] == ["NoOp", "Hangup"] and "Queue" not in apps
+    assert names(sim, "Hangup", Channel="PJSIP/trunk-00000000")[0]["Cause"] == "16"
+    assert sim.stats.hangup_route == 1
+
+
+async def test_paused_member_is_not_rung(make) -> None:  # type: ignore[no-untyped-def]
+    sim = await make({})
+    sim.login("agent1")
+    sim.login("agent2", penalty=5)
+    assert sim.pause_at_phone("agent1", True, "lunch") is None
+    sim.set_answer("agent2", "auto", delay=1.0)
+    sim.place_call(caller="13800000001", did="4008001234", behaviour={"talk_time": 2})
+    await sim.advance(10)
+    assert [e["MemberName"] for e in names(sim, "AgentCalled")] == ["agent2"]
+    assert sim.pause_at_phone("agent9", True) == "Interface not found"
+
+
+def test_caller_numbers_are_chinese_formats() -> None:
+    import random
+    import re
+
+    from cti.sim.numbers import HOSTILE, caller_name, caller_number
+
+    rng = random.Random(1)
+    nums = [caller_number(rng, 0.3) for _ in range(500)]
+    mobile = [n for n in nums if re.fullmatch(r"1[3-9]\d{9}", n)]
+    land = [n for n in nums if re.fullmatch(r"0\d{2,3}[2-8]\d{6,7}", n)]
+    assert len(mobile) + len(land) == 500 and 100 < len(land) < 200
+    names_ = [caller_name(rng, 0.5, 0.2) for _ in range(300)]
+    assert any(n in HOSTILE for n in names_) and "" in names_
+    assert any(re.fullmatch(r"[\u4e00-\u9fff]{2,3}", n) for n in names_)
