@@ -12,6 +12,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+import structlog
+
 from cti.sim import frames
 from cti.sim.engine import Event
 from cti.sim.frames import Pairs, encode, get, get_all, truthy
@@ -19,6 +21,7 @@ from cti.sim.frames import Pairs, encode, get, get_all, truthy
 if TYPE_CHECKING:
     from cti.sim.simulator import Simulator
 
+log = structlog.get_logger(__name__)
 SESSION_IDS = itertools.count(0x7F5E0C001460, 0x10000)
 
 
@@ -244,7 +247,11 @@ class AmiServer:
             )
             return
         self.sim.sync_clock()
-        handler(s, frame, head)
+        try:
+            handler(s, frame, head)
+        except Exception:  # answer instead of dropping the session on a simulator bug
+            log.exception("sim.ami_action_failed", action=action)
+            s.send([("Response", "Error"), *head, ("Message", f"Internal simulator error in {action}")])
         self.sim.kick()
 
     async def _login(self, s: AmiSession, frame: Pairs, head: Pairs) -> None:

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
+
 from cti.clock import Clock, ManualClock, ScaledClock, SystemClock
 from cti.sim import agi as agi_mod
 from cti.sim.ami import AmiServer, event_bytes
@@ -23,6 +25,8 @@ from cti.sim.engine import CallSpec, Engine, Event, InboundCall
 from cti.sim.model import NOT_INUSE, Channel
 from cti.sim.numbers import caller_name, caller_number
 from cti.sim.scenario import AgentConfig, AgentProfile, Scenario
+
+log = structlog.get_logger(__name__)
 
 
 class Simulator:
@@ -174,7 +178,10 @@ class Simulator:
                 continue
             t = e.next_time()
             if t != float("inf") and t <= self._limit():
-                e.run_next()
+                try:
+                    e.run_next()
+                except Exception:  # a bug in one call's flow must not stop the whole PBX
+                    log.exception("sim.event_failed", now=e.now)
                 n += 1
                 if n % 256 == 0:
                     await asyncio.sleep(0)
@@ -245,7 +252,10 @@ class Simulator:
         finally:
             self._agi_busy -= 1
         self.sync_clock()
-        call.agi_finished(status, hungup)
+        try:
+            call.agi_finished(status, hungup)
+        except Exception:
+            log.exception("sim.agi_continue_failed", channel=call.caller.name)
         self._wake.set()
 
     # ------------------------------------------------------------------ test / demo control
