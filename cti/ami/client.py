@@ -22,6 +22,7 @@ import os
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 
@@ -129,6 +130,22 @@ class AMIClient:
         self._lost: asyncio.Event = asyncio.Event()
         self._closing = False
 
+    @classmethod
+    def from_settings(cls, ami: Any, clock: Clock | None = None) -> AMIClient:
+        """From `Settings.ami` (host, port, username, secret, action_timeout_s, ping_interval_s,
+        reconnect_max_s). The secret stays a SecretStr until this point."""
+        return cls(
+            ami.host,
+            ami.port,
+            ami.username,
+            ami.secret.get_secret_value(),
+            action_timeout=ami.action_timeout_s,
+            ping_interval=ami.ping_interval_s,
+            ping_timeout=min(ami.action_timeout_s, ami.ping_interval_s),
+            backoff_max=ami.reconnect_max_s,
+            clock=clock,
+        )
+
     # ---- subscription -------------------------------------------------------------------
     def subscribe(self, handler: EventHandler) -> Callable[[], None]:
         """Call `handler(msg)` for every event in arrival order; returns an unsubscribe function."""
@@ -146,12 +163,29 @@ class AMIClient:
         return self._connected.is_set()
 
     # ---- lifecycle ----------------------------------------------------------------------
-    async def start(self) -> None:
-        """Connect and log in once (raising on failure), then keep the connection up until close()."""
+    async def start(self, *, retry: bool = False) -> None:
+        """Connect and log in, then keep the connection up until close().
+
+        retry=False: the first failure raises (NotConnected, AuthenticationError).
+        retry=True: keep trying with backoff until connected (Asterisk may start after us); a refused
+        login still raises at once, because waiting will not fix a wrong secret."""
         if self._supervisor is not None:
             raise RuntimeError("AMIClient already started")
         self._closing = False
-        await self._connect_once()
+        attempt = 0
+        while True:
+            try:
+                await self._connect_once()
+                break
+            except AuthenticationError:
+                raise
+            except AMIError as e:
+                if not retry:
+                    raise
+                self.last_error = e
+                log.warning("ami not reachable yet", error=str(e), attempt=attempt + 1)
+                await self.clock.sleep(self._backoff(attempt))
+                attempt += 1
         self._supervisor = asyncio.create_task(self._supervise(), name="ami-supervisor")
 
     async def close(self) -> None:

@@ -49,8 +49,9 @@ class AMIListener:
         """Extra synchronous consumer (e.g. live facts), called after the state was updated."""
         self._hooks.append(fn)
 
-    async def start(self) -> None:
-        await self.client.start()
+    async def start(self, *, retry: bool = False) -> None:
+        """Connect (see AMIClient.start); the first resync has happened when this returns."""
+        await self.client.start(retry=retry)
 
     async def close(self) -> None:
         await self.client.close()

@@ -256,3 +256,35 @@ async def test_action_before_login_is_refused_by_server_shape(ami: FakeAMI) -> N
     c = client_for(ami)
     with pytest.raises(NotConnected):
         await c.action("Ping", timeout=0.1)
+
+
+async def test_start_with_retry_waits_for_a_late_asterisk() -> None:
+    probe = await FakeAMI().start()
+    port = probe.port
+    await probe.stop()  # nothing listens on `port` yet
+    c = AMIClient("127.0.0.1", port, "cti", "secret", ping_interval=0, backoff_initial=0.05, backoff_max=0.1)
+    task = asyncio.create_task(c.start(retry=True))
+    await asyncio.sleep(0.3)
+    assert not task.done() and c.last_error is not None  # still trying, not crashed
+    late = FakeAMI(port=0)
+    late._server = await asyncio.start_server(late._serve, "127.0.0.1", port)
+    late.port = port
+    try:
+        await asyncio.wait_for(task, 3)
+        assert c.connected and late.logins == 1
+    finally:
+        await c.close()
+        await late.stop()
+
+
+async def test_from_settings_logs_in_with_the_configured_secret(ami: FakeAMI) -> None:
+    from cti.config import AmiSettings
+
+    c = AMIClient.from_settings(
+        AmiSettings(port=ami.port, username="cti", secret="secret", ping_interval_s=1)
+    )
+    await c.start()
+    try:
+        assert ami.logins == 1 and c.ping_interval == 1 and c.ping_timeout == 1
+    finally:
+        await c.close()
