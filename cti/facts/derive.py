@@ -54,6 +54,7 @@ class CallFact:
     talk_ended_at: float | None = None
     hung_up_first: str | None = None  # caller | agent | transfer
     abandoned: bool = False
+    left_queue_at: float | None = None  # QueueCallerLeave/Abandon: answered, gave up or timed out
     abandon_wait_s: float | None = None
     abandon_position: int | None = None
     agents_logged_in: int | None = None  # members logged in to the queue when the call was offered
@@ -65,6 +66,18 @@ class CallFact:
     @property
     def caller_masked(self) -> str:
         return mask_number(self.caller_num)
+
+    @property
+    def outcome(self) -> str:
+        """answered | abandoned (hung up while queued) | timeout (left the queue unanswered, e.g.
+        Queue()'s 60 s) | unqueued (never reached a queue: night, callback offer, IVR hangup)."""
+        if self.answered_by is not None:
+            return "answered"
+        if self.abandoned:
+            return "abandoned"
+        if self.offered_at is not None:
+            return "timeout"
+        return "unqueued"
 
 
 @dataclass(slots=True)
@@ -248,11 +261,17 @@ class _Deriver:
             if v is not None:
                 c.asterisk["complete_" + k] = v
 
+    def on_QueueCallerLeave(self, ts: float, p: Mapping[str, Any]) -> None:
+        c = self._call(p)
+        if c is not None:
+            c.left_queue_at = ts
+
     def on_QueueCallerAbandon(self, ts: float, p: Mapping[str, Any]) -> None:
         c = self._call(p)
         if c is None:
             return
         c.abandoned = True
+        c.left_queue_at = ts
         c.abandon_position = _i(p, "Position")
         c.abandon_wait_s = ts - c.offered_at if c.offered_at is not None else None
         v = _i(p, "HoldTime")
@@ -300,6 +319,11 @@ class _Deriver:
             if key not in members:
                 s.logout_at = ts
                 del self.sessions[key]
+        for key, m in members.items():
+            if key not in self.sessions:
+                # logged in before our window: counted as logged in, but its session row belongs to
+                # the window that saw its QueueMemberAdded, so none is emitted here
+                self.sessions[key] = Session(_s(m, "Name"), key[0], key[1], float(_i(m, "LoginTime") or ts))
 
     # ---- agents ----------------------------------------------------------------------
     def on_QueueMemberAdded(self, ts: float, p: Mapping[str, Any]) -> None:

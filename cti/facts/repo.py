@@ -55,7 +55,7 @@ async def rebuild(conn: asyncpg.Connection, since: datetime, ring: RingCadence) 
                 c.queue, to_dt(c.offered_at), c.answered_by, to_dt(c.answered_at), _num(c.time_to_answer_s),
                 _num(c.hold_s), c.rings_to_answer, _num(c.talk_s), c.hung_up_first, c.abandoned,
                 _num(c.abandon_wait_s), c.abandon_position, c.agents_logged_in, c.recording_file,
-                to_dt(c.ended_at), c.gap, json.dumps(c.asterisk),
+                to_dt(c.ended_at), c.gap, json.dumps(c.asterisk), c.outcome, to_dt(c.left_queue_at),
             )
             for c in facts.calls.values()
         ]  # fmt: skip
@@ -63,8 +63,9 @@ async def rebuild(conn: asyncpg.Connection, since: datetime, ring: RingCadence) 
             """INSERT INTO call_facts (linkedid, started_at, did, caller_num, caller_masked, queue,
                offered_at, answered_by, answered_at, time_to_answer_s, hold_s, rings_to_answer, talk_s,
                hung_up_first, abandoned, abandon_wait_s, abandon_position, agents_logged_in,
-               recording_file, ended_at, gap, asterisk)
-               VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22::jsonb)
+               recording_file, ended_at, gap, asterisk, outcome, left_queue_at)
+               VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,
+                       $22::jsonb,$23,$24)
                ON CONFLICT (linkedid) DO NOTHING""",
             calls,
         )

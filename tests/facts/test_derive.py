@@ -57,7 +57,8 @@ def test_01_answered_call() -> None:
         "complete_TalkTime": 8,
     }
     assert c.rings_to_answer == 1  # rang 3.0 s; China cadence 1 s on + 4 s off: first ring cycle
-    assert c.hung_up_first == "caller" and not c.abandoned and not c.gap
+    assert c.hung_up_first == "caller" and not c.abandoned and not c.gap and c.outcome == "answered"
+    assert c.left_queue_at == pytest.approx(t("10:45:54.063"), abs=MS)
     (r,) = f.rings
     assert (r.agent, r.outcome) == ("agent1", "answered")
     assert r.started_at == pytest.approx(t("10:45:51.056"), abs=MS)
@@ -95,6 +96,7 @@ def test_03_two_abandons() -> None:
     f = facts_of("03")
     a, b = sorted(f.calls.values(), key=lambda c: c.started_at)
     assert a.abandoned and b.abandoned and a.answered_by is None and b.answered_by is None
+    assert a.outcome == b.outcome == "abandoned"
     assert a.abandon_wait_s == pytest.approx(1795430811.166669 - 1795430796.663025, abs=1e-6)
     assert round(a.abandon_wait_s) == a.asterisk["abandon_HoldTime"] == 15
     assert b.caller_num == "13987654321" and b.abandon_position == 1
@@ -134,3 +136,44 @@ def test_07_pause_with_reason_and_duration_and_logout() -> None:
 def test_derivation_is_deterministic() -> None:
     ev = stream("02") + stream("03")
     assert derive(ev, RING) == derive(list(ev), RING)
+
+
+def test_queue_timeout_and_unqueued_outcomes() -> None:
+    base = {"Channel": "PJSIP/trunk-00000000", "Uniqueid": "9.0", "Linkedid": "9.0"}
+    ev = [
+        (
+            1.0,
+            "Newchannel",
+            {**base, "Event": "Newchannel", "CallerIDNum": "13812345678", "Exten": "4008001234"},
+        ),
+        (2.0, "QueueCallerJoin", {**base, "Event": "QueueCallerJoin", "Queue": "sales", "Position": "1"}),
+        (62.0, "QueueCallerLeave", {**base, "Event": "QueueCallerLeave", "Queue": "sales", "Position": "1"}),
+        (63.0, "Hangup", {**base, "Event": "Hangup"}),
+        (
+            70.0,
+            "Newchannel",
+            {"Event": "Newchannel", "Uniqueid": "9.1", "Linkedid": "9.1", "Exten": "4008001234"},
+        ),
+        (75.0, "Hangup", {"Event": "Hangup", "Uniqueid": "9.1", "Linkedid": "9.1"}),
+    ]
+    f = derive(ev, RING)
+    assert f.calls["9.0"].outcome == "timeout" and f.calls["9.0"].left_queue_at == 62.0
+    assert f.calls["9.1"].outcome == "unqueued" and f.calls["9.1"].ended_at == 75.0
+
+
+def test_resync_gap_closes_what_asterisk_no_longer_has_and_counts_known_members() -> None:
+    base = {"Uniqueid": "9.0", "Linkedid": "9.0"}
+    member = {"Event": "QueueMember", "Queue": "sales", "Name": "agent7", "Location": "PJSIP/agent7",
+              "LoginTime": "5", "Paused": "0"}  # fmt: skip
+    ev = [
+        (10.0, "Newchannel", {**base, "Event": "Newchannel", "CallerIDNum": "13812345678"}),
+        (20.0, "resync", {"QueueStatus": [member], "CoreShowChannels": []}),
+        (30.0, "Newchannel", {"Event": "Newchannel", "Uniqueid": "9.5", "Linkedid": "9.5"}),
+        (31.0, "QueueCallerJoin", {"Event": "QueueCallerJoin", "Uniqueid": "9.5", "Linkedid": "9.5",
+                                   "Queue": "sales"}),
+    ]  # fmt: skip
+    f = derive(ev, RING)
+    lost = f.calls["9.0"]
+    assert lost.gap and lost.ended_at == 20.0  # hung up while we were disconnected
+    assert f.calls["9.5"].agents_logged_in == 1 and not f.calls["9.5"].gap
+    assert f.sessions == []  # agent7's login row belongs to the window that saw it log in

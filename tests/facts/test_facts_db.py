@@ -75,7 +75,9 @@ async def test_captures_to_fact_rows_and_identical_rebuild(
     assert c1["answered_by"] == "agent1" and c1["hung_up_first"] == "caller" and c1["rings_to_answer"] == 1
     assert abs(float(c1["talk_s"]) - 8.092) < 0.002 and abs(float(c1["hold_s"]) - 3.009) < 0.002
     assert rows["1795430822.0"]["hung_up_first"] == "agent"
+    assert c1["outcome"] == "answered"
     abandoned = [r for r in rows.values() if r["abandoned"]]
+    assert {r["outcome"] for r in abandoned} == {"abandoned"}
     assert sorted(round(float(r["abandon_wait_s"])) for r in abandoned) == [15, 18]
     rna = await db.fetch("SELECT agent, ring_ms FROM agent_ring_no_answer")
     assert [tuple(r) for r in rna] == [("agent1", 10000), ("agent1", 10000)]
