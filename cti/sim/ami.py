@@ -68,10 +68,29 @@ class AmiSession:
         self.login_ts = 0.0
         self.closing = False
         self.filters: list[Callable[[Event], bool]] = []
+        self.pending: list[bytes] = []
 
     def send(self, pairs: Pairs) -> None:
-        if not self.closing:
-            self.writer.write(encode(pairs))
+        self.push(encode(pairs))
+
+    def push(self, data: bytes) -> None:
+        """Queue bytes; everything queued in one loop iteration goes out in one write (fewer syscalls)."""
+        if self.closing:
+            return
+        if not self.pending:
+            self.server.schedule_flush(self)
+        self.pending.append(data)
+
+    def flush(self) -> None:
+        if self.pending and not self.closing:
+            data = b"".join(self.pending) if len(self.pending) > 1 else self.pending[0]
+            self.pending.clear()
+            try:
+                self.writer.write(data)
+            except (RuntimeError, ConnectionError, OSError):
+                self.closing = True
+        else:
+            self.pending.clear()
 
     def wants(self, ev: Event) -> bool:
         return (
@@ -93,6 +112,8 @@ class AmiServer:
         self.server: asyncio.base_events.Server | None = None
         self.port = 0
         self.user_filters: dict[str, list[Callable[[Event], bool]]] = {}
+        self._dirty: list[AmiSession] = []
+        self._flush_scheduled = False
         for user, (events, prefixes) in sim.scenario.ami_excludes.items():
             self.user_filters[user] = [_exclude(events, prefixes)]
 
@@ -113,10 +134,22 @@ class AmiServer:
             except TimeoutError:
                 pass
 
+    def schedule_flush(self, s: AmiSession) -> None:
+        self._dirty.append(s)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._flush_scheduled = False
+        dirty, self._dirty = self._dirty, []
+        for s in dirty:
+            s.flush()
+
     def broadcast(self, ev: Event) -> None:
         for s in self.sessions:
             if s.wants(ev):
-                s.writer.write(event_bytes(ev))
+                s.push(event_bytes(ev))
 
     def buffered(self) -> int:
         return max(
@@ -165,7 +198,7 @@ class AmiServer:
         ev = Event(name, "security", now, pairs)
         for other in self.sessions:
             if other is not exclude and other.wants(ev):
-                other.writer.write(event_bytes(ev))
+                other.push(event_bytes(ev))
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         s = AmiSession(self, reader, writer)
@@ -207,6 +240,7 @@ class AmiServer:
             return
         if low == "logoff":
             s.send([("Response", "Goodbye"), *head, ("Message", "Thanks for all the fish.")])
+            s.flush()
             await s.writer.drain()
             s.closing = True
             s.writer.close()
@@ -266,6 +300,7 @@ class AmiServer:
             s.user = None
             await asyncio.sleep(self.auth_fail_delay)
             s.send([("Response", "Error"), *head, ("Message", "Authentication failed")])
+            s.flush()
             await s.writer.drain()
             s.closing = True
             s.writer.close()

@@ -38,7 +38,7 @@ READ_CLASSES = (
 
 def encode(pairs: Iterable[tuple[str, str]]) -> bytes:
     """One frame: `Name: value` lines joined by CRLF plus the empty line."""
-    return ("".join(f"{k}: {v}\r\n" for k, v in pairs) + "\r\n").encode("utf-8")
+    return ("".join([f"{k}: {v}\r\n" for k, v in pairs]) + "\r\n").encode("utf-8")
 
 
 def parse_read_classes(spec: str) -> frozenset[str]:

@@ -108,6 +108,8 @@ class Endpoint:
     def device_state(self) -> int:
         if not self.channels:
             return NOT_INUSE if self.registered else UNAVAILABLE
+        if self.id == "trunk":  # inbound legs are never "dialled"; thousands of them at peak
+            return INUSE
         up = ringing = False
         for c in self.channels:
             if c.state == UP:
