@@ -11,6 +11,7 @@ import asyncio
 import random
 import re
 import shlex
+import zlib
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -59,7 +60,7 @@ def env_block(call: InboundCall, url: str, script: str) -> bytes:
         ("agi_priority", str(ch.priority)),
         ("agi_enhanced", "0.0"),
         ("agi_accountcode", ""),
-        ("agi_threadid", str(140042663818944 + (hash(ch.uniqueid) & 0xFFFF) * 64)),
+        ("agi_threadid", str(140042663818944 + (zlib.crc32(ch.uniqueid.encode()) & 0xFFFF) * 64)),
     ]
     return ("".join(f"{k}: {v}\n" for k, v in lines) + "\n").encode("utf-8")
 
@@ -180,6 +181,12 @@ class AgiSession:
             if len(words) < 6:
                 return usage("RECORD FILE")
             secs = self.call.spec.message_s
+            try:  # the caller stops talking, or RECORD FILE's timeout (ms) cuts them off
+                limit = int(words[5]) / 1000.0
+            except ValueError:
+                limit = 0.0
+            if limit > 0:
+                secs = min(secs, limit)
             fmt = words[3]
             try:
                 write_wav(f"{words[2]}.{fmt}", secs)
