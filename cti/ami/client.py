@@ -295,7 +295,7 @@ class AMIClient:
             raise
         self._writer = writer
         self._lost = asyncio.Event()
-        self._reader_task = asyncio.create_task(self._read_loop(reader, decoder), name="ami-reader")
+        self._reader_task = asyncio.create_task(self._read_loop(reader, decoder, writer), name="ami-reader")
         # Login goes out before we call ourselves connected: actions queued by others wait for it
         self._connected.set()
         try:
@@ -306,10 +306,10 @@ class AMIClient:
                 check=False,
             )
         except (ConnectionLost, ActionTimeout, NotConnected) as e:
-            self._drop_connection(e)
+            await self._abandon(e)
             raise NotConnected(f"AMI login to {self.host}:{self.port} got no answer: {e}") from e
         if reply.response.first("Response") != "Success":
-            self._drop_connection(AMIError("login refused"))
+            await self._abandon(AMIError("login refused"))
             raise AuthenticationError(
                 f"AMI login as {self._username!r} refused by {self.host}:{self.port}: "
                 f"{reply.response.first('Message')}"
@@ -321,7 +321,7 @@ class AMIClient:
                 await hook(self)
         except Exception as e:
             # e.g. the resync could not finish: state would be wrong, so this connection is no good
-            self._drop_connection(e)
+            await self._abandon(e)
             if isinstance(e, AMIError):
                 raise
             raise AMIError(f"on_connect hook failed: {e!r}") from e
@@ -344,7 +344,19 @@ class AMIClient:
                     log.warning("ami frames before login ignored", n=len(out) - 1)
                 return banner
 
-    async def _read_loop(self, reader: asyncio.StreamReader, decoder: Decoder) -> None:
+    async def _abandon(self, exc: BaseException) -> None:
+        """Give up the connection being set up: close it and wait for its reader to finish, so a
+        late end-of-file from it can never touch the next connection."""
+        self._drop_connection(exc)
+        task, self._reader_task = self._reader_task, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def _read_loop(
+        self, reader: asyncio.StreamReader, decoder: Decoder, writer: asyncio.StreamWriter
+    ) -> None:
         exc: BaseException = ConnectionLost("connection closed by Asterisk")
         try:
             while True:
@@ -359,7 +371,8 @@ class AMIClient:
         except (OSError, ProtocolError) as e:
             exc = ConnectionLost(f"AMI connection error: {e}")
         finally:
-            self._drop_connection(exc)
+            if self._writer is writer:  # still the current connection (not one already replaced)
+                self._drop_connection(exc)
 
     def _route_reply(self, msg: Message) -> bool:
         """Hand a reply or list item to the action waiting for it; True if it was one."""
