@@ -252,7 +252,9 @@ def _agent_connect(st: State, ev: Ev, ts: float) -> None:
 def _agent_complete(st: State, ev: Ev, ts: float) -> None:
     m = _members_named(st, _s(ev, "Queue"), _s(ev, "MemberName"), _s(ev, "Interface"))
     if m is not None:
-        if m.in_call is None or m.in_call == _s(ev, "Uniqueid"):
+        # a late AgentComplete of an older call must not end the current one; an unknown/stale
+        # marker (a resync that could not name the caller) is cleared
+        if m.in_call is not None and (m.in_call == _s(ev, "Uniqueid") or m.in_call not in st.channels):
             m.in_call = None
         m.wrapup_until = ts + m.wrapup_s if m.wrapup_s > 0 else None
 

@@ -136,3 +136,22 @@ def test_snapshot_from_capture_07_lists() -> None:
     assert live.agent_status("agent1")[0].in_call
     assert live.free_agents("sales") == ["agent2"]
     assert live.state.channels["1795430943.0"].created == pytest.approx(ts - 5)
+
+
+def test_in_call_from_snapshot_without_channels_ends_with_agent_complete() -> None:
+    member = {"Event": "QueueMember", "Queue": "sales", "Name": "agent1", "Location": "PJSIP/agent1",
+              "Status": "2", "InCall": "1", "Paused": "0"}  # fmt: skip
+    live = LiveState(from_snapshot([member], [], 100.0))
+    assert live.agent_status("agent1")[0].in_call
+    done = {"Event": "AgentComplete", "Queue": "sales", "MemberName": "agent1", "Interface": "PJSIP/agent1"}
+    live.apply({**done, "Uniqueid": "5.0", "Reason": "caller"}, 101.0)
+    live.apply({"Event": "QueueMemberStatus", "Queue": "sales", "MemberName": "agent1",
+                "Interface": "PJSIP/agent1", "Status": "1", "Paused": "0", "InCall": "0"}, 101.1)  # fmt: skip
+    assert live.free_agents("sales") == ["agent1"]
+
+
+def test_late_agent_complete_of_an_older_call_keeps_the_current_one() -> None:
+    live = run(capture_events("01")[: at(capture_events("01"), lambda m: m.name == "AgentConnect") + 1])
+    done = {"Event": "AgentComplete", "Queue": "sales", "MemberName": "agent1", "Interface": "PJSIP/agent1"}
+    live.apply({**done, "Uniqueid": "older.0", "Reason": "caller"}, 1795430755.0)
+    assert live.agent_status("agent1")[0].in_call
