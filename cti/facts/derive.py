@@ -159,11 +159,12 @@ class _Deriver:
         uid, lid = _s(p, "Uniqueid"), _s(p, "Linkedid")
         lid = lid or uid
         self.channels[uid] = lid
-        if lid not in self.live_calls and lid not in self.f.calls:
-            c = CallFact(linkedid=lid, started_at=ts)
+        c = self.f.calls.get(lid)
+        if c is None:
+            c = self.f.calls[lid] = CallFact(linkedid=lid, started_at=ts)
+        if lid not in self.live_calls:  # new, or a new leg of a call we thought over (it is not)
             self.live_calls[lid] = c
-            self.f.calls[lid] = c
-        c = self.f.calls[lid]
+            c.ended_at = None
         if uid == lid:
             c.caller_uniqueid = uid
             c.caller_num = _s(p, "CallerIDNum")
