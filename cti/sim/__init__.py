@@ -14,7 +14,8 @@ Known differences from the captures (asterisk-captures/, kept on purpose or not 
   MEMBERINTERFACE/MEMBERNAME, QUEUEPOSITION, ANSWEREDTIME/DIALEDTIME, DIALSTATUS); Asterisk's ~100
   internal ones per call (RTPAUDIOQOS*, BRIDGEPEER, QUEUE* stats, SIPDOMAIN...) are not.
 - No Cdr, RTCPSent, ChallengeSent or PJSIP SuccessfulAuth events (no SIP/RTP underneath).
-- DeviceStateChange is sent for PJSIP/<endpoint> only, not for Queue:<q>_avail / _pause_ pseudo devices.
+- DeviceStateChange covers PJSIP/<endpoint> and the Queue:<q>, Queue:<q>_avail, Queue:<q>_pause_<iface>
+  pseudo devices (sequence checked against 01-03), not Local/... devices.
 - Cross-channel order is fixed (one of the orders seen in the captures); only per-channel order is
   guaranteed by Asterisk anyway. QueueMemberStatus(INUSE) always follows AgentConnect with InCall 1 (01).
 - Virtual time stands still during a FastAGI session in manual/fast mode: prompts take no time.

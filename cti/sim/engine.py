@@ -104,6 +104,8 @@ class Queue:
     entries: list[QueueEntry] = field(default_factory=list)
     rr_last: int = -1
     free: set[Member] = field(default_factory=set)
+    avail_dev: str = ""
+    dev: str = "NOT_INUSE"
     completed: int = 0
     abandoned: int = 0
     connected: int = 0
@@ -330,12 +332,39 @@ class Engine:
         if key != m.last_emitted or force:
             m.last_emitted = key
             self.emit("QueueMemberStatus", "agent", m.event_fields(st))
+        self._queue_devices(m.queue)
 
     def member_event(self, name: str, m: Member) -> None:
         st = self.member_status(m)
         self._refresh_free(m, st)
         m.last_emitted = (st, m.paused, m.in_call, m.calls_taken, m.paused_reason)
+        pause_dev = "INUSE" if m.paused else "NOT_INUSE"
+        if name != "QueueMemberRemoved" and pause_dev != m.pause_dev:
+            m.pause_dev = pause_dev
+            self.emit(
+                "DeviceStateChange",
+                "call",
+                [("Device", f"Queue:{m.queue}_pause_{m.interface}"), ("State", pause_dev)],
+            )
         self.emit(name, "agent", m.event_fields(st))
+        self._queue_devices(m.queue)
+
+    def _queue_devices(self, qname: str) -> None:
+        """Queue:<q>_avail is NOT_INUSE while some member could take a call (captures 01-03)."""
+        q = self.queues.get(qname)
+        if q is None:
+            return
+        avail = "NOT_INUSE" if q.free else "INUSE"
+        if avail != q.avail_dev and (q.members or q.avail_dev):
+            q.avail_dev = avail
+            self.emit("DeviceStateChange", "call", [("Device", f"Queue:{q.name}_avail"), ("State", avail)])
+
+    def _queue_callers_device(self, q: Queue) -> None:
+        """Queue:<q> is RINGING while callers wait, NOT_INUSE when the last one leaves."""
+        dev = "RINGING" if q.entries else "NOT_INUSE"
+        if dev != q.dev:
+            q.dev = dev
+            self.emit("DeviceStateChange", "call", [("Device", f"Queue:{q.name}"), ("State", dev)])
 
     def hangup(
         self,
@@ -550,6 +579,7 @@ class Engine:
         entry = QueueEntry(call, q, self.now, len(q.entries) + 1)
         q.entries.append(entry)
         call.entry = entry
+        self._queue_callers_device(q)
         self.emit(
             "QueueCallerJoin",
             "agent",
@@ -787,6 +817,7 @@ class Engine:
         self.varset(caller, "MEMBERNAME", m.name)
         pos = q.entries.index(entry) + 1
         q.entries.remove(entry)
+        self._queue_callers_device(q)
         self.emit(
             "QueueCallerLeave",
             "agent",
@@ -828,6 +859,7 @@ class Engine:
         self._cancel_legs(entry)
         pos = q.entries.index(entry) + 1
         q.entries.remove(entry)
+        self._queue_callers_device(q)
         self.emit("MusicOnHoldStop", "call", call.caller.snapshot(), call.caller.name)
         self.emit(
             "QueueCallerLeave",
@@ -851,6 +883,7 @@ class Engine:
         self._cancel_legs(entry)
         pos = q.entries.index(entry) + 1
         q.entries.remove(entry)
+        self._queue_callers_device(q)
         self.emit("MusicOnHoldStop", "call", caller.snapshot(), caller.name)
         self.emit(
             "QueueCallerLeave",
@@ -887,6 +920,7 @@ class Engine:
             caller.name,
         )
         q.entries.remove(entry)
+        self._queue_callers_device(q)
         q.abandoned += 1
         self.stats.abandoned += 1
         self.emit(

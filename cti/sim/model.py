@@ -140,6 +140,7 @@ class Member:
     wrapup_until: float = 0.0
     ringing: bool = False
     last_emitted: tuple[Any, ...] = ()
+    pause_dev: str = ""
 
     def event_fields(self, status: int) -> Pairs:
         return [

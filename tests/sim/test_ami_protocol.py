@@ -95,7 +95,10 @@ async def test_queue_actions_reply_like_asterisk(sim: Simulator) -> None:
         )
         assert r == cap[aid]
         # the reply precedes the event it caused
-        assert d(c.frames[c.frames.index(r) + 1]).get("Event") == "QueueMemberAdded"
+        added = await c.wait(
+            lambda f, a=agent: d(f).get("Event") == "QueueMemberAdded" and d(f)["MemberName"] == a
+        )
+        assert c.frames.index(r) < c.frames.index(added)
     steps = [
         (
             ("Action", "QueuePause"),

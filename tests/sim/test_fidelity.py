@@ -119,6 +119,16 @@ def compare(capture: str, got_frames, channels: list[str] | None = None) -> None
         assert got.get(ch) == want[ch], f"{capture} {ch}:\nwant {want[ch]}\ngot  {got.get(ch)}"
 
 
+def queue_devices(frames) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    """Queue:<q>, Queue:<q>_avail, Queue:<q>_pause_<iface> device states, in order."""
+    out = []
+    for f in frames:
+        m = d(f)
+        if m.get("Event") == "DeviceStateChange" and m["Device"].startswith("Queue:"):
+            out.append((m["Device"], m["State"]))
+    return out
+
+
 def first(frames, event: str, **match: str):  # type: ignore[no-untyped-def]
     for f in frames:
         m = d(f)
@@ -142,6 +152,7 @@ async def test_01_inbound_answered(rigs: list[Rig]) -> None:
     await sim.advance(20)
     await ami.drain_for()
     compare("01-inbound-answered", ami.frames)
+    assert queue_devices(ami.frames) == queue_devices(capture_frames("01-inbound-answered"))
     # header names and order, per event type, equal the capture's
     cap = capture_frames("01-inbound-answered")
     for ev in (
@@ -207,6 +218,7 @@ async def test_02_ring_no_answer_autopause(rigs: list[Rig]) -> None:
     await sim.advance(40)
     await ami.drain_for()
     compare("02-ring-no-answer", ami.frames)
+    assert queue_devices(ami.frames) == queue_devices(capture_frames("02-ring-no-answer"))
     rna = d(first(ami.frames, "AgentRingNoAnswer"))
     assert rna["RingTime"] == "10000"  # milliseconds
     pause = d(first(ami.frames, "QueueMemberPause"))
@@ -228,6 +240,7 @@ async def test_03_two_callers_abandon(rigs: list[Rig]) -> None:
     await sim.advance(30)
     await ami.drain_for()
     compare("03-caller-abandon", ami.frames, ["PJSIP/trunk-00000000", "PJSIP/agent1-00000001"])
+    assert queue_devices(ami.frames) == queue_devices(capture_frames("03-caller-abandon"))
     ab = [d(f) for f in ami.frames if d(f).get("Event") == "QueueCallerAbandon"]
     assert [(a["Position"], a["OriginalPosition"], a["HoldTime"]) for a in ab] == [
         ("1", "1", "15"),
