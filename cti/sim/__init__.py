@@ -11,8 +11,8 @@ or standalone: ``cti sim --scenario scenarios/tv_evening.toml --speed 10``.
 
 Known differences from the captures (asterisk-captures/, kept on purpose or not yet modelled):
 - Only the VarSets a CTI reads are emitted (__CTI_DNIS, CTI_* set over AGI, AGISTATUS, QUEUESTATUS,
-  MEMBERINTERFACE/MEMBERNAME, QUEUEPOSITION, ANSWEREDTIME/DIALEDTIME, DIALSTATUS); Asterisk's ~100
-  internal ones per call (RTPAUDIOQOS*, BRIDGEPEER, QUEUE* stats, SIPDOMAIN...) are not.
+  MEMBERINTERFACE/MEMBERNAME, QUEUEPOSITION, ANSWEREDTIME/DIALEDTIME, DIALSTATUS, MIXMONITOR_FILENAME);
+  Asterisk's ~100 internal ones per call (RTPAUDIOQOS*, BRIDGEPEER, QUEUE* stats, SIPDOMAIN...) are not.
 - No Cdr, RTCPSent, ChallengeSent or PJSIP SuccessfulAuth events (no SIP/RTP underneath).
 - DeviceStateChange covers PJSIP/<endpoint> and the Queue:<q>, Queue:<q>_avail, Queue:<q>_pause_<iface>
   pseudo devices (sequence checked against 01-03), not Local/... devices.

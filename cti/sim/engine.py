@@ -965,6 +965,7 @@ class Engine:
     # ------------------------------------------------------------------ recordings
     def start_recording(self, ch: Channel, path: str) -> None:
         ch.recording = (path, self.now)
+        self.varset(ch, "MIXMONITOR_FILENAME", path)
         self.emit("MixMonitorStart", "call", ch.snapshot(), ch.name)
 
     def finish_recording(self, ch: Channel, stopped: bool) -> None:

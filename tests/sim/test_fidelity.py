@@ -341,6 +341,10 @@ async def test_05a_mixmonitor_writes_wav_and_events(rigs: list[Rig], tmp_path) -
     await sim.advance(10)
     await ami.drain_for()
     assert path.stat().st_size == 80044  # 5.00 s, 8 kHz 16-bit mono, as in 05a
+    fn = first(ami.frames, "VarSet", Variable="MIXMONITOR_FILENAME")
+    assert d(fn)["Value"] == str(path) and ami.frames.index(fn) < ami.frames.index(
+        first(ami.frames, "MixMonitorStart")
+    )
     start = ami.frames.index(r)
     assert d(ami.frames[start + 1])["Event"] == "MixMonitorStop"  # reply before the event it caused
     compare("05a-mixmonitor", ami.frames)
