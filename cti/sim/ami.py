@@ -343,6 +343,26 @@ class AmiServer:
             s.read = frames.parse_read_classes(mask) & frames.parse_read_classes(self.users[s.user or ""][1])
         s.send([("Response", "Success"), *head, ("Events", "On")])
 
+    def a_coresettings(self, s: AmiSession, f: Pairs, head: Pairs) -> None:
+        s.send(
+            [
+                ("Response", "Success"),
+                *head,
+                ("AMIversion", "11.0.0"),
+                ("AsteriskVersion", "22.10.1"),
+                ("SystemName", ""),
+                ("CoreMaxCalls", "0"),
+                ("CoreMaxLoadAvg", "0.000000"),
+                ("CoreRunUser", ""),
+                ("CoreRunGroup", ""),
+                ("CoreMaxFilehandles", "0"),
+                ("CoreRealTimeEnabled", "No"),
+                ("CoreCDRenabled", "Yes"),
+                ("CoreHTTPenabled", "No"),
+                ("SoundsSearchCustomDir", "No"),
+            ]
+        )
+
     def a_corestatus(self, s: AmiSession, f: Pairs, head: Pairs) -> None:
         e = self.sim.engine
         st = datetime.fromtimestamp(e.start_time, UTC)

@@ -507,3 +507,12 @@ async def test_events_userevent_hangup_redirect(sim: Simulator) -> None:
     assert sim.channels() == []
     r = await c.action(("Action", "Hangup"), ("ActionID", "h2"), ("Channel", "PJSIP/trunk-00000000"))
     assert r == [("Response", "Error"), ("ActionID", "h2"), ("Message", "No such channel")]
+
+
+async def test_00_system_replies(sim: Simulator) -> None:
+    cap = {d(f).get("ActionID"): f for f in capture_frames("00-system") if f[0][0] == "Response"}
+    c = await RawAmi.connect(sim.ami_port)
+    await c.login()
+    assert await c.action(("Action", "CoreSettings"), ("ActionID", "ami-002")) == cap["ami-002"]
+    r = await c.action(("Action", "CoreStatus"), ("ActionID", "ami-003"))
+    assert keys(r) == keys(cap["ami-003"]) and d(r)["CoreCurrentCalls"] == "0"
