@@ -80,5 +80,6 @@ def sim(scenario_path: str, speed: str, ami_port: int, agi_url: str, seed: int |
             f"offered {summary['offered']}, answered {summary['answered']} "
             f"({summary['answered_within_two_rings']} within two rings), abandoned {summary['abandoned']}, "
             f"queue timeouts {summary['queue_timeouts']}, peak concurrent calls "
-            f"{summary['max_concurrent_calls']}"
+            f"{summary['max_concurrent_calls']}; answered {summary['answered_pct']}% of offered, "
+            f"{summary['two_ring_pct']}% of those within two rings, average wait {summary['avg_wait_s']} s"
         )

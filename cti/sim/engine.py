@@ -130,6 +130,9 @@ class Stats:
     hangup_route: int = 0
     max_concurrent_calls: int = 0
     events: int = 0
+    wait_total: float = 0.0  # seconds from queue/Dial entry to answer, over answered calls
+    max_wait: float = 0.0
+    joinempty: int = 0
 
 
 class Engine:
@@ -571,6 +574,7 @@ class Engine:
     def queue_join(self, call: InboundCall, q: Queue) -> None:
         ch = call.caller
         if not q.cfg.joinempty and not any(self._usable(m) for m in q.members.values()):
+            self.stats.joinempty += 1
             call.queue_done("JOINEMPTY")
             return
         if q.cfg.maxlen and len(q.entries) >= q.cfg.maxlen:
@@ -844,6 +848,8 @@ class Engine:
         if hold <= q.cfg.servicelevel:
             q.in_sl += 1
         self.stats.answered += 1
+        self.stats.wait_total += hold
+        self.stats.max_wait = max(self.stats.max_wait, hold)
         if call.joined_queue_at is not None and self.now - call.joined_queue_at <= 2 * self.ring_cycle_s:
             self.stats.answered_two_rings += 1
         m.in_call = True
@@ -1184,6 +1190,9 @@ class InboundCall:
         e.emit("Newstate", "call", ag.snapshot(), ag.name)
         e.dial_event("DialEnd", self.caller, ag, [("DialStatus", "ANSWER")])
         e.stats.answered += 1
+        waited = e.now - (self.joined_queue_at or e.now)
+        e.stats.wait_total += waited
+        e.stats.max_wait = max(e.stats.max_wait, waited)
         if self.joined_queue_at is not None and e.now - self.joined_queue_at <= 2 * e.ring_cycle_s:
             e.stats.answered_two_rings += 1
         e.device_changed(leg.endpoint)
