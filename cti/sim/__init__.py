@@ -9,6 +9,14 @@ Use in-process::
 
 or standalone: ``cti sim --scenario scenarios/tv_evening.toml --speed 10``.
 
+Control and truth for tests (all on Simulator): add_agent, register(agent, on), login(agent, queue,
+penalty), pause_at_phone(agent, paused, reason), set_answer(agent, 'auto'|'never'|'manual', delay),
+answer(agent), set_customer(number, 'answer'|'noanswer'|'busy'|'congestion', delay, talk_time),
+place_call(caller, did, name, behaviour={patience, dtmf, talk_time, hangup_first, message_s}, at),
+advance(s) / settle(), channels(), queue_members(q), queue_callers(q), agents (rows for the `agents`
+table; `cti.sim.scenario.seed_agents(conn, scenario)` inserts them), subscribe(fn), events (with
+record_events=True), stats / summary(). Time modes: see cti.sim.simulator.
+
 Known differences from the captures (asterisk-captures/, kept on purpose or not yet modelled):
 - Only the VarSets a CTI reads are emitted (__CTI_DNIS, CTI_* set over AGI, AGISTATUS, QUEUESTATUS,
   MEMBERINTERFACE/MEMBERNAME, QUEUEPOSITION, ANSWEREDTIME/DIALEDTIME, DIALSTATUS, MIXMONITOR_FILENAME);
@@ -31,6 +39,8 @@ Known differences from the captures (asterisk-captures/, kept on purpose or not 
   preferred agent's Dial).
 - AMI Hangup on a ringing agent leg is handled like a ring timeout (AgentRingNoAnswer, autopause).
 - AGI 520 usage texts other than SET VARIABLE's are approximations (only that one was captured).
+- Dialplan Hangup() on the inbound channel sends SoftHangupRequest 16 + Hangup 16, as Local;1 did in 06b
+  (no capture shows it on a trunk channel). Challenge (MD5) login is not offered; plain Login only.
 """
 
 from cti.sim.scenario import Scenario, ScenarioError, load_scenario
