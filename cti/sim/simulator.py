@@ -171,6 +171,7 @@ class Simulator:
     async def _drive(self) -> None:
         e = self.engine
         n = 0
+        manual_clock = self.clock if isinstance(self.clock, ManualClock) else None
         while not self._stopping:
             if self._agi_busy and self.mode != "scaled":
                 self._wake.clear()
@@ -182,6 +183,8 @@ class Simulator:
                     e.run_next()
                 except Exception:  # a bug in one call's flow must not stop the whole PBX
                     log.exception("sim.event_failed", now=e.now)
+                if manual_clock is not None and e.now > manual_clock.time():
+                    manual_clock.advance(e.now - manual_clock.time())
                 n += 1
                 if n % 256 == 0:
                     await asyncio.sleep(0)
@@ -208,10 +211,9 @@ class Simulator:
             self._idle.clear()
 
     def _advance_clock(self, t: float) -> None:
-        delta = t - self.engine.now
         self.engine.now = t
-        if isinstance(self.clock, ManualClock) and delta > 0:
-            self.clock.advance(delta)
+        if isinstance(self.clock, ManualClock) and t > self.clock.time():
+            self.clock.advance(t - self.clock.time())
 
     async def advance(self, seconds: float = 0.0) -> None:
         """Manual mode: run everything due in the next `seconds` of virtual time (AGI sessions included)."""

@@ -117,3 +117,24 @@ async def test_shifts_register_phones_and_auto_login_and_breaks() -> None:
         if e.name == "VarSet" and dict(e.pairs)["Variable"] == "QUEUESTATUS" and e.ts < shift_start
     ]
     assert early and all(dict(e.pairs)["Value"] == "JOINEMPTY" for e in early)  # nobody logged in yet
+
+
+async def test_manual_clock_moves_with_advance() -> None:
+    from datetime import UTC, datetime
+
+    from cti.clock import ManualClock
+
+    clock = ManualClock(datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
+    sim = Simulator(clock=clock, agi_url=dead_agi(), record_events=True)
+    sim.add_agent("agent1", "Agent One")
+    await sim.start()
+    try:
+        sim.login("agent1")
+        sim.set_answer("agent1", "auto", delay=4.0)
+        sim.place_call(caller="13800000001", did="4008001234", behaviour={"talk_time": 10})
+        await sim.advance(30)
+        assert clock.time() == sim.now == datetime(2026, 11, 23, 12, 0, 30, tzinfo=UTC).timestamp()
+        connect = next(e for e in sim.events if e.name == "AgentConnect")
+        assert connect.ts == clock.time() - 30 + 0.5 + 4.0  # Answer() 0.5 s, then 4 s of ringing
+    finally:
+        await sim.close()
