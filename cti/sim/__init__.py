@@ -31,10 +31,10 @@ Known differences from the captures (asterisk-captures/, kept on purpose or not 
   05b: 7.06 s of audio over 8.6 s).
 - Local channel optimisation, transfers, AMI over HTTP, Async AGI are not modelled (nor captured).
 - Redirect supports sending a waiting caller to `agents,<agentN>` only.
-- Originate: agent-first flows (PJSIP/agentN or Local/agentN@agents, then `callback`/`callback-did`) are
-  modelled; customer-first (PJSIP/<number>@pstn, 06c cases 2-3) answers OriginateResponse Failure
-  Reason 0 at once instead of ringing the customer. `Async: false` replies at once (Asterisk waits for
-  the answer) and sends no OriginateResponse.
+- Originate: agent-first (PJSIP/agentN or Local/agentN@agents, then `callback`/`callback-did`) and
+  customer-first (PJSIP/<number>@pstn, then `agents,agentN`) are modelled; other dial strings to the
+  trunk fail with Reason 0. `Async: false` replies at once (Asterisk waits for the answer) and sends no
+  OriginateResponse.
 - Callers do not hang up while the FastAGI script runs; patience counts from QueueCallerJoin (or the
   preferred agent's Dial).
 - AMI Hangup on a ringing agent leg is handled like a ring timeout (AgentRingNoAnswer, autopause).

@@ -728,7 +728,7 @@ class AmiServer:
         e.finish_recording(ch, stopped=True)
 
     def a_originate(self, s: AmiSession, f: Pairs, head: Pairs) -> None:
-        from cti.sim.originate import OriginateCall, OriginateRequest
+        from cti.sim.originate import CustomerFirstCall, OriginateCall, OriginateRequest, is_customer_first
 
         chan = get(f, "Channel")
         if not chan:
@@ -756,7 +756,11 @@ class AmiServer:
             application=get(f, "Application") or "",
             data=get(f, "Data") or "",
         )
-        call = OriginateCall(self.sim.engine, req)
+        call: OriginateCall | CustomerFirstCall
+        if is_customer_first(chan):
+            call = CustomerFirstCall(self.sim.engine, req)
+        else:
+            call = OriginateCall(self.sim.engine, req)
         pjsip = chan.upper().startswith("PJSIP/")
         if pjsip and not req.application and req.context not in ("callback", "callback-did", "agents"):
             # 09: a PJSIP channel with a missing Context/Exten fails synchronously

@@ -591,3 +591,41 @@ async def test_07_actions_replayed_with_a_live_call(rigs: list[Rig]) -> None:
     await sim.advance(40)
     await ami.drain_for()
     compare("07-actions", ami.frames, ["PJSIP/trunk-00000000", "PJSIP/agent1-00000001"])
+
+
+async def test_06c_originate_failure_reasons_replayed(rigs: list[Rig]) -> None:
+    rig = await make_rig({})
+    rigs.append(rig)
+    sim, ami = rig.sim, rig.ami
+    sim.set_answer("agent1", "never")
+    outcomes = {"ami-003": ("noanswer", 20.0), "ami-004": ("busy", 0.5)}
+    cap_replies = {
+        d(f).get("ActionID"): f
+        for f in capture_frames("06c-originate-failure-reasons")
+        if f[0][0] == "Response"
+    }
+    now = None
+    for t, action in sent_actions("06c-originate-failure-reasons"):
+        if now is not None:
+            await sim.advance(t - now)
+        now = t
+        aid = dict(action)["ActionID"]
+        if aid in outcomes:
+            sim.set_customer("13812345678", outcomes[aid][0], delay=outcomes[aid][1])
+        assert await ami.action(*action) == cap_replies[aid]
+    await sim.advance(15)
+    await ami.drain_for()
+    want = per_channel(capture_frames("06c-originate-failure-reasons"), SKIP)
+    got = per_channel(ami.frames, SKIP)
+    for ch in want:
+        assert got.get(ch) == want[ch], f"{ch}:\nwant {want[ch]}\ngot  {got.get(ch)}"
+    resp = [d(f) for f in ami.frames if d(f).get("Event") == "OriginateResponse"]
+    assert [(r["ActionID"], r["Response"], r["Reason"], r["Channel"]) for r in resp] == [
+        ("ami-002", "Failure", "3", "Local/agent1@agents"),
+        ("ami-003", "Failure", "3", "PJSIP/13812345678@pstn"),
+        ("ami-004", "Failure", "0", "PJSIP/13812345678@pstn"),
+        ("ami-005", "Failure", "0", "PJSIP/agent3"),
+        ("ami-006", "Failure", "0", "PJSIP/nosuchendpoint"),
+    ]
+    busy = d(first(ami.frames, "Hangup", Channel="PJSIP/pstn-00000002"))
+    assert (busy["Cause"], busy["Cause-txt"], busy["TechCause"]) == ("17", "User busy", "486")
