@@ -516,3 +516,29 @@ async def test_00_system_replies(sim: Simulator) -> None:
     assert await c.action(("Action", "CoreSettings"), ("ActionID", "ami-002")) == cap["ami-002"]
     r = await c.action(("Action", "CoreStatus"), ("ActionID", "ami-003"))
     assert keys(r) == keys(cap["ami-003"]) and d(r)["CoreCurrentCalls"] == "0"
+
+
+async def test_customer_first_originate_answered_then_agent(sim: Simulator) -> None:
+    c = await RawAmi.connect(sim.ami_port)
+    await c.login()
+    sim.set_customer("13812345678", "answer", delay=2.0, talk_time=6.0)
+    sim.set_answer("agent1", "auto", delay=1.0)
+    await c.action(
+        ("Action", "Originate"),
+        ("ActionID", "cf"),
+        ("Channel", "PJSIP/13812345678@pstn"),
+        ("Context", "agents"),
+        ("Exten", "agent1"),
+        ("Priority", "1"),
+        ("CallerID", "4008001234"),
+        ("Timeout", "8000"),
+        ("Async", "true"),
+        ("ChannelId", "cti-cf-1"),
+    )
+    await sim.advance(5)
+    resp = d(await c.wait(lambda f: d(f).get("Event") == "OriginateResponse"))
+    assert (resp["Response"], resp["Reason"], resp["Uniqueid"]) == ("Success", "4", "cti-cf-1")
+    assert {ch["channel"].split("-")[0] for ch in sim.channels()} == {"PJSIP/pstn", "PJSIP/agent1"}
+    assert all(ch["bridge"] for ch in sim.channels())
+    await sim.advance(10)
+    assert sim.channels() == []
