@@ -9,6 +9,7 @@ import signal
 import click
 
 from cti.sim import ScenarioError, Simulator, load_scenario
+from cti.sim.runner import run_scenario
 
 
 @click.command()
@@ -46,28 +47,21 @@ def sim(scenario_path: str, speed: str, ami_port: int, agi_url: str, seed: int |
             raise click.BadParameter("a positive number or 'max'", param_hint="--speed")
 
     async def go() -> dict[str, object]:
-        s = Simulator(scenario, speed=spd, ami_port=ami_port, agi_url=agi_url, seed=seed, arrivals=True)
-        await s.start()
-        click.echo(
-            f"simulated Asterisk: AMI on 127.0.0.1:{s.ami_port}, FastAGI to {agi_url}, "
-            f"scenario {scenario.name} ({len(scenario.agents)} agents), speed {speed}",
-            err=True,
-        )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C still prints the summary so far
             loop.add_signal_handler(sig, stop.set)
-        try:
-            while not s.finished.is_set() and not stop.is_set():
-                if s.mode == "scaled" and s.now >= s.end_time and s.engine.calls_active == 0:
-                    break
-                try:
-                    await asyncio.wait_for(s.finished.wait(), 1.0)
-                except TimeoutError:
-                    pass
-        finally:
-            await s.close()
-        return s.summary()
+
+        def started(s: Simulator) -> None:
+            click.echo(
+                f"simulated Asterisk: AMI on 127.0.0.1:{s.ami_port}, FastAGI to {agi_url}, "
+                f"scenario {scenario.name} ({len(scenario.agents)} agents), speed {speed}",
+                err=True,
+            )
+
+        return await run_scenario(
+            scenario, speed=spd, ami_port=ami_port, agi_url=agi_url, seed=seed, stop=stop, on_started=started
+        )
 
     try:
         summary = asyncio.run(go())
