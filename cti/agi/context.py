@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from cti.agi.recordings import RecordingWriter
 from cti.clock import Clock, SystemClock
 from cti.config import Settings
 from cti.policy import Policy, load_policy
@@ -20,6 +21,17 @@ from cti.routing.snapshot import RoutingSnapshot, SnapshotSource, no_live_state
 from cti.store.events import Event
 
 log = structlog.get_logger(__name__)
+
+
+async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 8) -> Any:
+    """The pool AGI handlers share. synchronous_commit=off: a recording row lost in the last few ms
+    before a PostgreSQL crash is rebuilt from the `route` event (the event store keeps it); waiting
+    for a WAL flush on every call would be most of the route latency."""
+    import asyncpg
+
+    return await asyncpg.create_pool(
+        dsn, min_size=min_size, max_size=max_size, server_settings={"synchronous_commit": "off"}
+    )
 
 
 class EventSink(Protocol):
@@ -95,10 +107,15 @@ class AgiContext:
     snapshot: SnapshotSource = no_live_state
     callback_advisor: CallbackAdvisor = never_offer
     directory: DirectoryCache = field(init=False)
-    spool_dir_hint: str | None = None
+    recordings: RecordingWriter | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.directory = DirectoryCache(self.pool)
+        self.recordings = RecordingWriter(self.pool) if self.pool is not None else None
+
+    async def aclose(self) -> None:
+        if self.recordings is not None:
+            await self.recordings.close()
 
     async def emit(
         self,

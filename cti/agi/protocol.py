@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 
 MAX_ENV_LINES = 256  # a real block has ~25 lines plus agi_arg_N; more is not Asterisk
-MAX_LINE_BYTES = 8192
+MAX_LINE_BYTES = 65536  # also bounds the whole agi_ block (read in one piece)
 
 
 class AgiProtocolError(Exception):
@@ -78,6 +78,25 @@ class Environment:
             out.append(self.values[f"agi_arg_{i}"])
             i += 1
         return out
+
+
+def parse_environment_block(block: str) -> Environment:
+    """The whole agi_ block at once (everything before the empty line, newlines included)."""
+    parser = EnvironmentParser()
+    for line in block.split("\n"):
+        if line:
+            parser.feed_line(line)
+    parser.feed_line("")
+    return parser.environment
+
+
+def parse_200(line: str) -> Reply | None:
+    """Fast path for the common `200 result=...` line; None for anything else."""
+    m = _REPLY_200.match(line)
+    if m is None:
+        return None
+    endpos = m.group(3)
+    return Reply(200, m.group(1), m.group(2), int(endpos) if endpos is not None else None)
 
 
 class EnvironmentParser:
@@ -155,10 +174,13 @@ def quote(value: object) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+_NEEDS_QUOTING = re.compile(r'[\s"\\]')
+
+
 def command_line(*words: object, quoted: tuple[object, ...] = ()) -> str:
     """`GET VARIABLE` + quoted args -> one line. Words are trusted tokens (command names, numbers)."""
     for w in words:
-        if any(c in str(w) for c in ' \t\r\n"\\'):
+        if _NEEDS_QUOTING.search(str(w)):
             raise ValueError(f"command word {w!r} needs quoting; pass it in `quoted`")
     parts = [str(w) for w in words] + [quote(q) for q in quoted]
     return " ".join(parts)

@@ -92,7 +92,8 @@ class FastAgiServer:
 
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            env = await asyncio.wait_for(read_environment(reader), self.header_timeout_s)
+            async with asyncio.timeout(self.header_timeout_s):
+                env = await read_environment(reader)
         except (AgiHangup, TimeoutError, AgiProtocolError) as e:
             # health checks and port scanners: not a call, nothing to fall back for
             self.stats.probes += 1
@@ -102,24 +103,39 @@ class FastAgiServer:
         session = AgiSession(reader, writer, env)
         script = env.script
         spec = self.registry.get(script)
-        bound = log.bind(script=script, uniqueid=session.uniqueid)
         if spec is None:
-            bound.warning("unknown AGI script; call sent to the queue")
+            log.warning(
+                "unknown AGI script; call sent to the queue", script=script, uniqueid=session.uniqueid
+            )
             await self._fallback(session, "unknown_script", "")
             return
         timeout = spec.timeout_s or self.session_timeout_s
+        # asyncio.timeout, not wait_for: no extra task per session (the hot path)
+        timed_out = False
         try:
-            await asyncio.wait_for(spec.run(session, self.ctx), timeout)
+            async with asyncio.timeout(timeout) as deadline:
+                await spec.run(session, self.ctx)
             self.stats.completed += 1
         except AgiHangup as e:
             self.stats.hangups += 1
-            bound.info("caller hung up during AGI", detail=str(e))
+            log.info("caller hung up during AGI", script=script, uniqueid=session.uniqueid, detail=str(e))
         except TimeoutError:
-            bound.error("AGI handler timed out; call sent to the queue", timeout_s=timeout)
-            await self._fallback(session, "timeout", f"no decision within {timeout} s")
+            timed_out = deadline.expired()
+            if not timed_out:  # a TimeoutError raised inside the handler (a DB call): an ordinary failure
+                log.exception(
+                    "AGI handler failed; call sent to the queue", script=script, uniqueid=session.uniqueid
+                )
+                await self._fallback(session, "error", "TimeoutError inside the handler")
         except Exception as e:
-            bound.exception("AGI handler failed; call sent to the queue")
+            log.exception(
+                "AGI handler failed; call sent to the queue", script=script, uniqueid=session.uniqueid
+            )
             await self._fallback(session, "error", f"{type(e).__name__}: {e}")
+        if timed_out:
+            log.error(
+                "AGI handler timed out; call sent to the queue", script=script, uniqueid=session.uniqueid
+            )
+            await self._fallback(session, "timeout", f"no decision within {timeout} s")
 
     async def _fallback(self, session: AgiSession, reason: str, detail: str) -> None:
         """Leave the call somewhere safe: the default queue, masked. Then record that it happened."""

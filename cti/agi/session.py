@@ -15,10 +15,11 @@ from cti.agi.protocol import (
     AgiHangup,
     AgiProtocolError,
     Environment,
-    EnvironmentParser,
     Reply,
     ReplyParser,
     command_line,
+    parse_200,
+    parse_environment_block,
 )
 
 
@@ -36,10 +37,16 @@ async def read_line(reader: asyncio.StreamReader) -> str:
 
 
 async def read_environment(reader: asyncio.StreamReader) -> Environment:
-    parser = EnvironmentParser()
-    while not parser.done:
-        parser.feed_line(await read_line(reader))
-    return parser.environment
+    """The agi_ block in one read (up to the empty line), not one await per line."""
+    try:
+        raw = await reader.readuntil(b"\n\n")
+    except asyncio.IncompleteReadError as e:
+        raise AgiHangup("connection closed inside the agi_ block") from e
+    except asyncio.LimitOverrunError as e:
+        raise AgiProtocolError(f"agi_ block longer than {MAX_LINE_BYTES} bytes") from e
+    except ConnectionError as e:
+        raise AgiHangup(f"connection lost: {e}") from e
+    return parse_environment_block(raw[:-2].decode("utf-8", "replace").replace("\r", ""))
 
 
 class AgiSession:
@@ -72,8 +79,20 @@ class AgiSession:
         return reply
 
     async def _read_reply(self, line: str) -> Reply:
+        try:
+            first = await read_line(self.reader)
+        except AgiHangup:
+            self.hung_up = True
+            self._pending = None
+            raise
+        fast = parse_200(first)  # nearly every reply: one line, no parser object
+        if fast is not None:
+            return fast
         parser = ReplyParser(line)
         try:
+            got = parser.feed_line(first)
+            if got is not None:
+                return got
             while True:
                 got = parser.feed_line(await read_line(self.reader))
                 if got is not None:

@@ -38,6 +38,7 @@ async def start_server() -> AsyncIterator[Callable[..., object]]:
     yield start
     for s in servers:
         await s.close()
+        await s.ctx.aclose()
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ Asterisk. Channel variables live in `vars`; DTMF answers for GET DATA come from 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,10 +54,12 @@ class FakeChannel:
             if got is not None:
                 return got
         words = [a.upper() for a in argv]
-        if words[:2] == ["GET", "VARIABLE"] or words[:3] == ["GET", "FULL", "VARIABLE"]:
-            name = argv[2] if words[1] == "VARIABLE" else argv[3]
-            if words[1] == "FULL":
-                name = name.removeprefix("${").removesuffix("}")
+        if words[:3] == ["GET", "FULL", "VARIABLE"]:
+            # Asterisk substitutes ${...} (unset -> empty) and always answers result=1
+            value = re.sub(r"\$\{([^${}]+)\}", lambda m: self.vars.get(m.group(1), ""), argv[3])
+            return [f"200 result=1 ({value})"]
+        if words[:2] == ["GET", "VARIABLE"]:
+            name = argv[2]
             if name in self.vars:
                 return [f"200 result=1 ({self.vars[name]})"]
             return ["200 result=0"]

@@ -77,6 +77,7 @@ async def rig(pool: asyncpg.Pool, tmp_path: Path) -> AsyncIterator[Callable[...,
 
     yield make
     for r in made:
+        await r.ctx.aclose()
         await r.sim.close()
         if r.server is not None:
             await r.server.close()
@@ -136,6 +137,7 @@ async def test_agent_leg_sees_only_the_masked_number_and_every_answered_call_is_
     assert any(f.get("ConnectedLineNum") == MASKED for f in agent_frames)
     # ... while the caller's channel and our database keep the real number
     assert r.events("Newchannel", Channel="PJSIP/trunk-00000000")[0]["CallerIDNum"] == CALLER
+    await r.ctx.recordings.flush()
     rec = await pool.fetchrow("SELECT * FROM recordings")
     assert rec["number"] == CALLER
     (start,) = r.events("MixMonitorStart")

@@ -1,8 +1,9 @@
 """`route`: decide where an inbound call goes and tell the dialplan through channel variables.
 
-Reads: agi_callerid / agi_uniqueid from the environment, CTI_DNIS (the DID, set by the dialplan),
-CTI_REQUESTED_AGENT (an IVR choice, optional), CHANNEL(linkedid). One database round trip (the
-caller's orders, and the recording row for day calls); the agent directory is cached.
+Reads: agi_callerid / agi_uniqueid from the environment, then in one GET FULL VARIABLE: CTI_DNIS
+(the DID, set by the dialplan), CTI_REQUESTED_AGENT (an IVR choice, optional), CHANNEL(linkedid).
+One read-only query (the caller's orders) runs concurrently with that round trip; the agent
+directory is cached; the recording row goes to a batched writer (cti/agi/recordings.py).
 Sets: CALLERID(name) (masked, as in capture 01), CTI_MASKED, CTI_QUEUE, CTI_PREFERRED,
 CTI_PREFERRED_TIMEOUT, CTI_RECORD, then CTI_ROUTE last: if the session dies before that, the
 dialplan sees no CTI_ROUTE and falls back to the queue (capture 08a: AGISTATUS alone can't tell).
@@ -10,6 +11,7 @@ dialplan sees no CTI_ROUTE and falls back to the queue (capture 08a: AGISTATUS a
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import datetime
 from typing import Any
@@ -19,7 +21,6 @@ import structlog
 from cti.agi.context import AgiContext
 from cti.agi.session import AgiSession
 from cti.routing.inbound import (
-    DEFAULT_QUEUE,
     InboundCall,
     NumberKind,
     Order,
@@ -34,20 +35,15 @@ log = structlog.get_logger(__name__)
 _SAFE_ID = re.compile(r"[^0-9A-Za-z._-]")
 _AGENT_CHOICE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
-# Day calls: insert the recording row and read the caller's orders in one round trip.
-_DAY_QUERY = """
-WITH rec AS (
-    INSERT INTO recordings (linkedid, uniqueid, path, number, did, queue, created_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7)
-    ON CONFLICT (linkedid) DO UPDATE SET uniqueid = recordings.uniqueid
-    RETURNING path
-)
-SELECT rec.path AS rec_path, o.id, o.owner_agent, o.status, o.created_at, o.parent_order_id, o.duplicate_of
-FROM rec
-LEFT JOIN customers c ON c.number = $4
-LEFT JOIN LATERAL (
-    SELECT * FROM orders WHERE customer_id = c.id ORDER BY created_at, id LIMIT 200
-) o ON true
+_VARS = "${CTI_DNIS}|${CTI_REQUESTED_AGENT}|${CHANNEL(linkedid)}"
+
+# The caller's orders, for R-FIRST-OWNER: read-only, no commit on the call's path.
+_ORDERS = """
+SELECT o.id, o.owner_agent, o.status, o.created_at, o.parent_order_id, o.duplicate_of
+FROM customers c JOIN orders o ON o.customer_id = c.id
+WHERE c.number = $1
+ORDER BY o.created_at, o.id
+LIMIT 200
 """
 
 
@@ -63,24 +59,32 @@ async def handle(session: AgiSession, ctx: AgiContext) -> None:
     env = session.env
     uniqueid = env.get("agi_uniqueid")
     number = classify_number(env.get("agi_callerid"))
-    did = await session.get_variable("CTI_DNIS") or env.get("agi_dnid") or env.get("agi_extension") or None
-    requested = await session.get_variable("CTI_REQUESTED_AGENT")
-    linkedid = await session.get_variable("CHANNEL(linkedid)") or uniqueid
+    now = ctx.clock.now()
+    tz = ctx.settings.tz
+    day = is_service_hours(ctx.policy, now, tz)
+    # the customer lookup runs while we talk to Asterisk: its latency hides behind the round trips
+    lookup = (
+        asyncio.create_task(_orders(ctx, number.number, uniqueid))
+        if day and ctx.pool is not None and number.number
+        else None
+    )
+    try:
+        # one round trip for the three values; `|` cannot occur in a DID or a Linkedid, so a stray
+        # one can only sit in the IVR choice, which is then rejected as malformed below
+        got = (await session.get_full_variable(_VARS) or "").split("|")
+        did = got[0] or env.get("agi_dnid") or None
+        requested = "|".join(got[1:-1]) if len(got) >= 3 else ""
+        linkedid = (got[-1] if len(got) >= 3 else "") or uniqueid
+        orders = await lookup if lookup is not None else ()
+    finally:
+        if lookup is not None and not lookup.done():
+            lookup.cancel()
     if requested and not _AGENT_CHOICE.match(requested):
         log.warning("ignoring malformed CTI_REQUESTED_AGENT", uniqueid=uniqueid, value=requested[:40])
         requested = None
     if number.kind is not NumberKind.VALID:
         # never the raw value in a log: it may be a number, or anything a carrier or attacker sent
         log.info("caller number unusable; no customer lookup", uniqueid=uniqueid, kind=number.kind)
-
-    now = ctx.clock.now()
-    tz = ctx.settings.tz
-    day = is_service_hours(ctx.policy, now, tz)
-    record_path: str | None = None
-    orders: tuple[Order, ...] = ()
-    if day:
-        path = recording_path(ctx.settings.recording.path_pattern, now.astimezone(tz), linkedid, uniqueid)
-        record_path, orders = await _record_and_orders(ctx, linkedid, uniqueid, path, number.number, did, now)
 
     call = InboundCall(number=number, did=did, requested_agent=requested or None, orders=orders)
     snapshot = ctx.snapshot()
@@ -93,13 +97,21 @@ async def handle(session: AgiSession, ctx: AgiContext) -> None:
         tz,
         offer_callback=day and ctx.callback_advisor(snapshot, now),
     )
+    record_path: str | None = None
+    if decision.route is not Route.NIGHT:
+        record_path = recording_path(
+            ctx.settings.recording.path_pattern, now.astimezone(tz), linkedid, uniqueid
+        )
 
     await session.set_variable("CALLERID(name)", decision.masked)
-    for name, value in decision.variables(record_path if decision.route is not Route.NIGHT else None).items():
+    for name, value in decision.variables(record_path).items():
         await session.set_variable(name, value)
     await session.set_variable("CTI_ROUTE", decision.route.value)
 
-    log.info(
+    if record_path is not None and ctx.recordings is not None:
+        ctx.recordings.add((linkedid, uniqueid, record_path, number.number, did, decision.queue, now))
+    # debug: every decision is already an event row; an info line per call would cost more than routing
+    log.debug(
         "route decided",
         uniqueid=uniqueid,
         route=decision.route,
@@ -123,6 +135,7 @@ async def handle(session: AgiSession, ctx: AgiContext) -> None:
             "did": did,
             "record": record_path,
             "live_state": snapshot.live,
+            "orders_seen": len(orders),
         },
         key=f"agi:route:{uniqueid}" if uniqueid else None,
         uniqueid=uniqueid,
@@ -132,21 +145,16 @@ async def handle(session: AgiSession, ctx: AgiContext) -> None:
     )
 
 
-async def _record_and_orders(
-    ctx: AgiContext,
-    linkedid: str,
-    uniqueid: str,
-    path: str,
-    number: str | None,
-    did: str | None,
-    now: datetime,
-) -> tuple[str | None, tuple[Order, ...]]:
-    if ctx.pool is None:
-        return path, ()
-    args = (linkedid, uniqueid, path, number, did, DEFAULT_QUEUE, now)
-    rows: list[Any] = await ctx.pool.fetch(_DAY_QUERY, *args)
-    rec_path = rows[0]["rec_path"] if rows else path
-    orders = tuple(
+async def _orders(ctx: AgiContext, number: str, uniqueid: str) -> tuple[Order, ...]:
+    """The caller's orders; a failed lookup routes without an owner rather than not at all."""
+    try:
+        rows: list[Any] = await ctx.pool.fetch(_ORDERS, number)
+    except Exception as e:
+        log.warning(
+            "customer lookup failed; routing without the order owner", uniqueid=uniqueid, error=str(e)
+        )
+        return ()
+    return tuple(
         Order(
             id=r["id"],
             owner_agent=r["owner_agent"],
@@ -156,6 +164,4 @@ async def _record_and_orders(
             duplicate_of=r["duplicate_of"],
         )
         for r in rows
-        if r["id"] is not None
     )
-    return rec_path, orders
