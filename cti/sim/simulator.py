@@ -115,8 +115,11 @@ class Simulator:
                 await self._driver
             except asyncio.CancelledError:
                 pass
-        for t in list(self._agi_tasks):
+        tasks = list(self._agi_tasks)
+        for t in tasks:
             t.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
         await self.ami.close()
 
     @property
