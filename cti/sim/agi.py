@@ -82,14 +82,22 @@ class AgiSession:
             return ch.cid_name if ch.cid_name != "<unknown>" else ""
         if up == "CALLERID(ALL)":
             return f'"{ch.cid_name}" <{ch.cid_num}>'
+        if up in ("CALLERID(DNID)", "DNID"):
+            return ch.dnid
+        if up == "CONNECTEDLINE(NUM)":
+            return ch.conn_num if ch.conn_num != "<unknown>" else ""
+        if up == "CONNECTEDLINE(NAME)":
+            return ch.conn_name if ch.conn_name != "<unknown>" else ""
+        if up in ("CHANNEL(NAME)", "CHANNEL"):
+            return ch.name
+        if up == "CHANNEL(LINKEDID)":
+            return ch.linkedid
         if name in ch.vars:
             return ch.vars[name]
         if name == "EXTEN":
             return ch.exten
         if name == "UNIQUEID":
             return ch.uniqueid
-        if name == "CHANNEL":
-            return ch.name
         return self.e.globals.get(name)
 
     def set_var(self, name: str, value: str) -> None:
