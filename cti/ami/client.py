@@ -71,6 +71,7 @@ class Reply:
     response: Message
     items: list[Message] = field(default_factory=list)
     complete: Message | None = None
+    action_id: str = ""  # the ActionID we sent (an OriginateResponse event carries it later)
 
     @property
     def ok(self) -> bool:
@@ -272,6 +273,7 @@ class AMIClient:
                 ) from None
         finally:
             self._pending.pop(action_id, None)
+        reply.action_id = action_id
         if check and reply.response.first("Response") == "Error":
             raise ActionError(name, reply.response)
         return reply
@@ -382,7 +384,7 @@ class AMIClient:
         p = self._pending.get(aid)
         if p is None:
             return False
-        if "Response" in msg and p.response is None:
+        if "Response" in msg and "Event" not in msg and p.response is None:
             p.response = msg
             if msg.get("EventList") == "start":
                 p.listing = True

@@ -61,6 +61,31 @@ async def test_defect1_originate_without_async_resolves_and_connection_survives(
         await c.close()
 
 
+async def test_async_originate_reply_then_originate_response_event(ami: FakeAMI) -> None:
+    def originate(conn, m):  # type: ignore[no-untyped-def]
+        return [
+            {"Response": "Success", "ActionID": "$ID", "Message": "Originate successfully queued"},
+            {"Event": "OriginateResponse", "Privilege": "call,all", "ActionID": "$ID", "Response": "Success",
+             "Channel": "PJSIP/agent1-00000001", "Reason": "4", "Uniqueid": "cti-cb-1-1"},
+        ]  # fmt: skip
+
+    ami.handlers["Originate"] = originate
+    events: list[Message] = []
+    c = client_for(ami)
+    c.subscribe(events.append)
+    await c.start()
+    try:
+        r = await c.action(
+            "Originate", {"Channel": "PJSIP/agent1", "Async": "true", "ChannelId": "cti-cb-1-1"}
+        )
+        assert r.response["Message"] == "Originate successfully queued"
+        await wait_for(lambda: any(e.name == "OriginateResponse" for e in events))
+        (o,) = [e for e in events if e.name == "OriginateResponse"]
+        assert o["ActionID"] == r.action_id and o["Reason"] == "4"
+    finally:
+        await c.close()
+
+
 async def test_defect2_action_in_flight_fails_on_disconnect_and_is_never_resent(ami: FakeAMI) -> None:
     ami.hold.add("Originate")
     c = client_for(ami, action_timeout=5.0)
