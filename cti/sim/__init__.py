@@ -12,7 +12,8 @@ or standalone: ``cti sim --scenario scenarios/tv_evening.toml --speed 10``.
 Control and truth for tests (all on Simulator): add_agent, register(agent, on), login(agent, queue,
 penalty), pause_at_phone(agent, paused, reason), set_answer(agent, 'auto'|'never'|'manual', delay),
 answer(agent), set_customer(number, 'answer'|'noanswer'|'busy'|'congestion', delay, talk_time),
-place_call(caller, did, name, behaviour={patience, dtmf, talk_time, hangup_first, message_s}, at),
+place_call(caller, did, name, behaviour={patience, dtmf, talk_time, hangup_first, message_s,
+ivr_hangup_after}, at),
 advance(s) / settle(), channels(), queue_members(q), queue_callers(q), agents (rows for the `agents`
 table; `cti.sim.scenario.seed_agents(conn, scenario)` inserts them), subscribe(fn), events (with
 record_events=True), stats / summary(). Time modes: see cti.sim.simulator.
@@ -35,8 +36,9 @@ Known differences from the captures (asterisk-captures/, kept on purpose or not 
   customer-first (PJSIP/<number>@pstn, then `agents,agentN`) are modelled; other dial strings to the
   trunk fail with Reason 0. `Async: false` replies at once (Asterisk waits for the answer) and sends no
   OriginateResponse.
-- Callers do not hang up while the FastAGI script runs; patience counts from QueueCallerJoin (or the
-  preferred agent's Dial).
+- Patience counts from QueueCallerJoin (or the preferred agent's Dial). A caller can hang up during the
+  FastAGI script after N commands (behaviour `ivr_hangup_after`, scenario `ivr_hangup_chance`): the
+  server then reads `HANGUP`, later commands get 511, AGISTATUS=HANGUP (texts from res_agi; not captured).
 - AMI Hangup on a ringing agent leg is handled like a ring timeout (AgentRingNoAnswer, autopause).
 - AGI 520 usage texts other than SET VARIABLE's are approximations (only that one was captured).
 - Dialplan Hangup() on the inbound channel sends SoftHangupRequest 16 + Hangup 16, as Local;1 did in 06b

@@ -33,6 +33,7 @@ USAGE = {
     "RECORD FILE": "Record to a file until a given dtmf digit in the sequence is received.",
     "VERBOSE": "Sends message to the console via verbose message system.",
 }
+DEAD = "511 Command Not Permitted on a dead channel or intercepted by a dialplan module"
 VAR_RE = re.compile(r"\$\{([^${}]+)\}")
 
 
@@ -71,7 +72,8 @@ class AgiSession:
         self.call = call
         self.script = script
         self.rng = rng
-        self.hungup = False
+        self.hungup = False  # the channel hung up (HANGUP command or the caller): 511 from now on
+        self.commands = 0
 
     def get_var(self, name: str) -> str | None:
         ch = self.call.caller
@@ -205,6 +207,8 @@ class AgiSession:
             return "200 result=1", *ok
         if up[:1] == ["HANGUP"]:
             self.hungup = True
+            ch = self.call.caller
+            self.e.emit("SoftHangupRequest", "call", [*ch.snapshot(), ("Cause", "16")], ch.name)
             return "200 result=1", *ok
         return "510 Invalid or unknown command", 510, "Invalid or unknown command"
 
@@ -240,10 +244,12 @@ async def run_session(
     except (OSError, TimeoutError):
         return "FAILURE", False
     session = AgiSession(engine, call, script, rng)
+    sighup_sent = False
+    quit_after = call.spec.ivr_hangup_after
     try:
         writer.write(env_block(call, url, script))
         await writer.drain()
-        while not session.hungup:
+        while True:
             try:
                 raw = await asyncio.wait_for(reader.readline(), timeout)
             except TimeoutError:
@@ -253,10 +259,20 @@ async def run_session(
             line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
             if not line.strip():
                 continue
-            reply = session.exec_logged(line)
+            if session.hungup:
+                reply = DEAD
+            else:
+                reply = session.exec_logged(line)
+                session.commands += 1
             writer.write((reply + "\n").encode("utf-8"))
+            if not session.hungup and quit_after is not None and session.commands >= quit_after:
+                session.hungup = True  # the caller gives up in the IVR
+                call.ivr_hangup()
+            if session.hungup and not sighup_sent:
+                writer.write(b"HANGUP\n")  # AGISIGHUP: the channel is gone, the script may still talk
+                sighup_sent = True
             await writer.drain()
-        if not session.hungup:
+        if not sighup_sent:
             writer.write(b"HANGUP\n")  # AGISIGHUP after the script ended (capture 01)
             await writer.drain()
     except (ConnectionError, OSError):
@@ -267,4 +283,4 @@ async def run_session(
             await writer.wait_closed()
         except (ConnectionError, OSError):
             pass
-    return "SUCCESS", session.hungup
+    return ("HANGUP" if session.hungup else "SUCCESS"), session.hungup

@@ -73,6 +73,7 @@ class CallSpec:
     talk_time: float | None = None  # None: from the answering agent's profile
     hangup_first: str | None = None  # 'caller' | 'agent' | None (agent profile decides)
     message_s: float = 5.0
+    ivr_hangup_after: int | None = None  # the caller hangs up after this many FastAGI commands
 
 
 @dataclass(eq=False)
@@ -133,6 +134,7 @@ class Stats:
     wait_total: float = 0.0  # seconds from queue/Dial entry to answer, over answered calls
     max_wait: float = 0.0
     joinempty: int = 0
+    ivr_hangups: int = 0
 
 
 class Engine:
@@ -1072,8 +1074,9 @@ class InboundCall:
         if self.done or self.caller.hungup:
             return
         e.varset(self.caller, "AGISTATUS", status)
-        if hungup:
-            self._hangup_dialplan()
+        if hungup:  # AGISTATUS=HANGUP: the dialplan stops, the channel goes
+            self._finish()
+            e.hangup(self.caller, 16)
             return
         script = self.agi_script
         if script == "route":
@@ -1353,5 +1356,10 @@ class InboundCall:
             self.e.call_ended()
 
     # AGI-facing helpers
+    def ivr_hangup(self) -> None:
+        """The caller hangs up while the FastAGI script runs."""
+        self.e.stats.ivr_hangups += 1
+        self.e.emit("HangupRequest", "call", self.caller.snapshot(), self.caller.name)
+
     def next_dtmf(self) -> str:
         return self.dtmf.pop(0) if self.dtmf else ""

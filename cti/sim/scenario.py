@@ -89,6 +89,7 @@ class CallerProfile:
     name_chance: float = 0.3
     hostile_name_chance: float = 0.0
     landline_chance: float = 0.2
+    ivr_hangup_chance: float = 0.0  # hangs up during the FastAGI script (after 1-3 commands)
 
 
 @dataclass(frozen=True)
@@ -308,6 +309,7 @@ def parse_scenario(data: dict[str, Any], name: str = "inline") -> Scenario:
         name_chance=float(c.get("name_chance", 0.3)),
         hostile_name_chance=float(c.get("hostile_name_chance", 0.0)),
         landline_chance=float(c.get("landline_chance", 0.2)),
+        ivr_hangup_chance=float(c.get("ivr_hangup_chance", 0.0)),
     )
 
     agents = []

@@ -349,6 +349,7 @@ class Simulator:
             dtmf=list(b.pop("dtmf", prof.dtmf)),
             talk_time=b.pop("talk_time", None),
             hangup_first=b.pop("hangup_first", None),
+            ivr_hangup_after=b.pop("ivr_hangup_after", None),
             message_s=float(b.pop("message_s", prof.message_s)),
         )
         if b:
@@ -432,6 +433,7 @@ class Simulator:
             "abandoned": s.abandoned,
             "queue_timeouts": s.timed_out,
             "queue_joinempty": s.joinempty,
+            "ivr_hangups": s.ivr_hangups,
             "answered_pct": round(100.0 * s.answered / s.offered, 1) if s.offered else 0.0,
             "two_ring_pct": round(100.0 * s.answered_two_rings / s.answered, 1) if s.answered else 0.0,
             "avg_wait_s": round(s.wait_total / s.answered, 1) if s.answered else 0.0,
@@ -543,6 +545,9 @@ class Simulator:
                 patience=prof.patience.sample(self.rng),
                 dtmf=list(prof.dtmf),
                 message_s=prof.message_s,
+                ivr_hangup_after=self.rng.randint(1, 3)
+                if self.rng.random() < prof.ivr_hangup_chance
+                else None,
             )
             e.place_call(spec)
         self._arrival()

@@ -300,3 +300,44 @@ def test_caller_numbers_are_chinese_formats() -> None:
     names_ = [caller_name(rng, 0.5, 0.2) for _ in range(300)]
     assert any(n in HOSTILE for n in names_) and "" in names_
     assert any(re.fullmatch(r"[\u4e00-\u9fff]{2,3}", n) for n in names_)
+
+
+async def test_caller_hangs_up_during_the_agi_script(make) -> None:  # type: ignore[no-untyped-def]
+    lines: list[str] = []
+
+    async def route(env: dict[str, str], cmd: Cmd) -> None:
+        lines.append(await cmd("ANSWER"))
+        lines.append(await cmd('STREAM FILE welcome ""'))
+        lines.append(await cmd("SET VARIABLE CTI_ROUTE queue"))  # answered by the SIGHUP line first
+        lines.append(await cmd("VERBOSE x 1"))
+
+    sim = await make({"route": route})
+    sim.login("agent1")
+    sim.place_call(caller="13800000001", did="4008001234", behaviour={"ivr_hangup_after": 2})
+    await sim.advance(5)
+    dead = "511 Command Not Permitted on a dead channel or intercepted by a dialplan module"
+    assert lines == ["200 result=0", "200 result=0 endpos=16000", "HANGUP", dead]
+    assert [v["Value"] for v in names(sim, "VarSet", Variable="AGISTATUS")] == ["HANGUP"]
+    assert not names(sim, "QueueCallerJoin") and sim.channels() == []
+    assert [
+        e["Event"]
+        for e in (dict(ev.pairs) | {"Event": ev.name} for ev in sim.events)
+        if e.get("Channel") == "PJSIP/trunk-00000000"
+    ][-3:] == ["HangupRequest", "VarSet", "Hangup"]
+    assert sim.summary()["ivr_hangups"] == 1
+
+
+async def test_agi_hangup_command_ends_the_call(make) -> None:  # type: ignore[no-untyped-def]
+    lines: list[str] = []
+
+    async def route(env: dict[str, str], cmd: Cmd) -> None:
+        lines.append(await cmd("HANGUP"))
+        lines.append(await cmd("NOOP"))
+
+    sim = await make({"route": route})
+    sim.login("agent1")
+    sim.place_call(caller="13800000001", did="4008001234")
+    await sim.advance(5)
+    assert lines == ["200 result=1", "HANGUP"]
+    assert names(sim, "SoftHangupRequest", Channel="PJSIP/trunk-00000000")
+    assert not names(sim, "QueueCallerJoin") and sim.channels() == []
