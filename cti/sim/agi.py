@@ -33,7 +33,7 @@ USAGE = {
     "RECORD FILE": "Record to a file until a given dtmf digit in the sequence is received.",
     "VERBOSE": "Sends message to the console via verbose message system.",
 }
-DEAD = "511 Command Not Permitted on a dead channel or intercepted by a dialplan module"
+DEAD = "511 Command Not Permitted on a dead channel or intercept routine"
 VAR_RE = re.compile(r"\$\{([^${}]+)\}")
 
 

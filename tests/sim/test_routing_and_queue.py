@@ -315,7 +315,7 @@ async def test_caller_hangs_up_during_the_agi_script(make) -> None:  # type: ign
     sim.login("agent1")
     sim.place_call(caller="13800000001", did="4008001234", behaviour={"ivr_hangup_after": 2})
     await sim.advance(5)
-    dead = "511 Command Not Permitted on a dead channel or intercepted by a dialplan module"
+    dead = "511 Command Not Permitted on a dead channel or intercept routine"
     assert lines == ["200 result=0", "200 result=0 endpos=16000", "HANGUP", dead]
     assert [v["Value"] for v in names(sim, "VarSet", Variable="AGISTATUS")] == ["HANGUP"]
     assert not names(sim, "QueueCallerJoin") and sim.channels() == []
