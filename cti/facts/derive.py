@@ -136,6 +136,8 @@ def _epoch(ts: datetime | float) -> float:
     return ts if isinstance(ts, float | int) else ts.timestamp()
 
 
+# answered > no_answer > busy/congestion/... (other DialStatus) > cancel > the leg just hung up
+_RANK = {"answered": 5, "no_answer": 4, "cancel": 2, "hangup": 1}
 _RECORDING_VARS = ("MIXMONITOR_FILENAME", "CTI_RECORD", "__CTI_RECORD")
 
 
@@ -145,7 +147,9 @@ class _Deriver:
         self.f = Facts()
         self.live_calls: dict[str, CallFact] = {}
         self.channels: dict[str, str] = {}  # uniqueid -> linkedid, for live channels
-        self.rings: dict[str, Ring] = {}  # agent leg uniqueid -> open ring
+        self.rings: dict[str, Ring] = {}  # agent leg uniqueid -> its ring, until the call ends
+        self.last_hangup: dict[str, float] = {}  # linkedid -> latest Hangup time so far
+        self.completed: set[str] = set()  # linkedids with an AgentComplete (it names who hung up)
         self.sessions: dict[tuple[str, str], Session] = {}  # (queue, interface)
         self.pauses: dict[tuple[str, str], Pause] = {}
 
@@ -214,8 +218,13 @@ class _Deriver:
         self.f.rings.append(r)
 
     def _end_ring(self, uid: str, ts: float, outcome: str) -> Ring | None:
-        r = self.rings.pop(uid, None)
-        if r is not None:
+        """Several events end one ring (AgentRingNoAnswer, two DialEnds, the leg's Hangup) and they
+        come on different channels, so in any order: the most specific outcome wins, with its time."""
+        r = self.rings.get(uid)
+        if r is None:
+            return None
+        new, old = _RANK.get(outcome, 3), _RANK.get(r.outcome or "", 0)
+        if new > old or (new == old and r.ended_at is not None and ts < r.ended_at):
             r.ended_at, r.outcome = ts, outcome
         return r
 
@@ -229,7 +238,7 @@ class _Deriver:
     def on_DialEnd(self, ts: float, p: Mapping[str, Any]) -> None:
         status = _s(p, "DialStatus")
         if status and status != "ANSWER":  # the answer is AgentConnect's (it names the member)
-            self._end_ring(_s(p, "DestUniqueid"), ts, status.lower())
+            self._end_ring(_s(p, "DestUniqueid"), ts, "no_answer" if status == "NOANSWER" else status.lower())
 
     def on_AgentConnect(self, ts: float, p: Mapping[str, Any]) -> None:
         r = self._end_ring(_s(p, "DestUniqueid"), ts, "answered")
@@ -253,6 +262,7 @@ class _Deriver:
         if c is None:
             return
         reason = _s(p, "Reason")
+        self.completed.add(c.linkedid)
         c.hung_up_first = reason or None
         c.talk_ended_at = ts
         if c.answered_at is not None:
@@ -289,14 +299,20 @@ class _Deriver:
         c = self.live_calls.get(lid)
         if c is None:
             return
-        if c.answered_at is not None and c.talk_ended_at is None:
-            # answered outside a queue (no AgentComplete): the first leg to hang up ended the talk
-            c.talk_ended_at = ts
-            c.talk_s = ts - c.answered_at
-            c.hung_up_first = "caller" if uid == c.caller_uniqueid else "agent"
+        if c.answered_at is not None and lid not in self.completed:
+            # no AgentComplete (yet): the earliest leg hangup ends the talk; AgentComplete overrides
+            if c.talk_ended_at is None or ts < c.talk_ended_at:
+                c.talk_ended_at = ts
+                c.talk_s = ts - c.answered_at
+                c.hung_up_first = "caller" if uid == c.caller_uniqueid else "agent"
+        last = self.last_hangup[lid] = max(ts, self.last_hangup.get(lid, ts))
         if not any(v == lid for v in self.channels.values()):
-            c.ended_at = ts
+            c.ended_at = last  # the latest hangup, whatever order the legs' Hangups arrived in
             del self.live_calls[lid]
+            del self.last_hangup[lid]
+            self.completed.discard(lid)
+            for u in [u for u, r in self.rings.items() if r.linkedid == lid]:
+                del self.rings[u]
 
     def on_resync(self, ts: float, p: Mapping[str, Any]) -> None:
         # events may be missing around a reconnect: flag what was live, and close what the
@@ -307,6 +323,10 @@ class _Deriver:
             if not any(u in live_uids for u, v in self.channels.items() if v == lid):
                 c.ended_at = ts
                 del self.live_calls[lid]
+                self.last_hangup.pop(lid, None)
+                self.completed.discard(lid)
+                for u in [u for u, r in self.rings.items() if r.linkedid == lid]:
+                    del self.rings[u]
                 for u in [u for u, v in self.channels.items() if v == lid]:
                     del self.channels[u]
         members = {(_s(m, "Queue"), _s(m, "Location")): m for m in p.get("QueueStatus", ())
