@@ -17,11 +17,32 @@ from cti.sim import Simulator
 from cti.sim.scenario import AgentProfile, Dist, QueueConfig, Scenario
 
 
-async def run(calls: int, agents: int) -> dict[str, float | int]:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    dead_port = s.getsockname()[1]
-    s.close()
+async def _route_server() -> tuple[asyncio.base_events.Server, int]:
+    """A minimal FastAGI `route` script: two SET VARIABLEs, then half-close."""
+
+    async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while (await reader.readline()) not in (b"\n", b""):
+            pass
+        for cmd in (b'SET VARIABLE CALLERID(name) "138****0000"\n', b"SET VARIABLE CTI_ROUTE queue\n"):
+            writer.write(cmd)
+            await reader.readline()
+        writer.write_eof()
+        await reader.read()
+        writer.close()
+
+    server = await asyncio.start_server(client, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+async def run(calls: int, agents: int, with_agi: bool = False) -> dict[str, float | int]:
+    agi_server = None
+    if with_agi:
+        agi_server, dead_port = await _route_server()
+    else:
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        dead_port = s.getsockname()[1]
+        s.close()
     sc = Scenario(queues=(QueueConfig(name="sales", strategy="rrmemory", joinempty=True),))
     prof = AgentProfile(answer_delay=Dist("uniform", 1.0, 4.0), talk_time=Dist("uniform", 600.0, 900.0))
     sim = Simulator(sc, speed="max", agi_url=f"agi://127.0.0.1:{dead_port}", seed=1)
@@ -62,9 +83,12 @@ async def run(calls: int, agents: int) -> dict[str, float | int]:
     writer.close()
     rd.cancel()
     await sim.close()
+    if agi_server is not None:
+        agi_server.close()
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {
         "calls": calls,
+        "fastagi": "route server (2 commands per call)" if with_agi else "refused (AGISTATUS=FAILURE)",
         "events": events,
         "events_received_by_client": received,
         "wall_s": round(wall, 3),
@@ -80,8 +104,9 @@ def main() -> None:
     ap.add_argument("--json", action="store_true", help="print one JSON object (default)")
     ap.add_argument("--calls", type=int, default=1500)
     ap.add_argument("--agents", type=int, default=800)
+    ap.add_argument("--with-agi", action="store_true", help="answer each call's FastAGI `route` session")
     a = ap.parse_args()
-    print(json.dumps(asyncio.run(run(a.calls, a.agents))))
+    print(json.dumps(asyncio.run(run(a.calls, a.agents, a.with_agi))))
 
 
 if __name__ == "__main__":
