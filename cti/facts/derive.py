@@ -141,7 +141,9 @@ _RANK = {"answered": 5, "no_answer": 4, "cancel": 2, "hangup": 1}
 _RECORDING_VARS = ("MIXMONITOR_FILENAME", "CTI_RECORD", "__CTI_RECORD")
 
 
-class _Deriver:
+class Deriver:
+    """Incremental form of `derive`: `feed(ts, type, payload)` in log order, then `.facts`."""
+
     def __init__(self, ring: RingCadence) -> None:
         self.ring = ring
         self.f = Facts()
@@ -152,6 +154,10 @@ class _Deriver:
         self.completed: set[str] = set()  # linkedids with an AgentComplete (it names who hung up)
         self.sessions: dict[tuple[str, str], Session] = {}  # (queue, interface)
         self.pauses: dict[tuple[str, str], Pause] = {}
+
+    @property
+    def facts(self) -> Facts:
+        return self.f
 
     def feed(self, ts: float, typ: str, p: Mapping[str, Any]) -> None:
         h = getattr(self, "on_" + typ, None)
@@ -392,7 +398,7 @@ class _Deriver:
 
 def derive(events: Iterable[tuple[datetime | float, str, Mapping[str, Any]]], ring: RingCadence) -> Facts:
     """Facts from (ts, type, payload) in log order."""
-    d = _Deriver(ring)
+    d = Deriver(ring)
     for ts, typ, payload in events:
         d.feed(_epoch(ts), typ, payload)
     return d.f

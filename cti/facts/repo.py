@@ -3,36 +3,32 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 import asyncpg
 
-from cti.facts.derive import Facts, RingCadence, derive, to_dt
+from cti.facts.derive import Deriver, Facts, RingCadence, to_dt
 
 
 def _num(v: float | None) -> Decimal | None:
     return None if v is None else Decimal(f"{v:.3f}")
 
 
-async def _events_since(
-    conn: asyncpg.Connection, since: datetime
-) -> AsyncIterator[tuple[datetime, str, Any]]:
-    # order by seq: the order the listener received them (per-channel order is what Asterisk keeps)
+async def derive_since(conn: asyncpg.Connection, since: datetime, ring: RingCadence) -> Facts:
+    """Stream the AMI events from `since` in arrival order (seq) through the deriver; memory holds
+    the facts, not the events."""
+    d = Deriver(ring)
     async with conn.transaction():
         cur = conn.cursor(
-            "SELECT ts, type, payload FROM events WHERE ts >= $1 AND source = 'ami' ORDER BY seq", since
+            "SELECT ts, type, payload FROM events WHERE ts >= $1 AND source = 'ami' ORDER BY seq",
+            since,
+            prefetch=2000,
         )
         async for r in cur:
             p = r["payload"]
-            yield r["ts"], r["type"], (json.loads(p) if isinstance(p, str) else p)
-
-
-async def derive_since(conn: asyncpg.Connection, since: datetime, ring: RingCadence) -> Facts:
-    rows = [r async for r in _events_since(conn, since)]
-    return derive(rows, ring)
+            d.feed(r["ts"].timestamp(), r["type"], json.loads(p) if isinstance(p, str) else p)
+    return d.facts
 
 
 async def rebuild(conn: asyncpg.Connection, since: datetime, ring: RingCadence) -> dict[str, int]:
