@@ -545,7 +545,7 @@ class AmiServer:
                 [
                     ("Event", "QueueSummary"),
                     ("Queue", q.name),
-                    ("LoggedIn", str(len(q.members))),
+                    ("LoggedIn", str(sum(1 for m in q.members.values() if e.member_status(m) != 5))),
                     ("Available", str(avail)),
                     ("Callers", str(len(q.entries))),
                     ("HoldTime", str(hold)),
