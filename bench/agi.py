@@ -30,6 +30,7 @@ from typing import Any
 import asyncpg
 
 from cti.agi.context import AgiContext, create_pool
+from cti.agi.open_orders import OpenOrderNumbers
 from cti.agi.registry import default_registry
 from cti.agi.server import FastAgiServer
 from cti.clock import ManualClock
@@ -199,7 +200,11 @@ async def main(sessions: int, concurrency: int) -> dict[str, Any]:
     await store.start()
     pool = await create_pool(url)
     settings = Settings(agi={"port": 0, "session_timeout_s": 5.0})
-    ctx = AgiContext(settings=settings, clock=ManualClock(_day()), events=store, pool=pool)
+    open_orders = OpenOrderNumbers(url)
+    await open_orders.start()
+    ctx = AgiContext(
+        settings=settings, clock=ManualClock(_day()), events=store, pool=pool, open_orders=open_orders
+    )
     route = FastAgiServer(ctx, default_registry(), host="127.0.0.1", port=0)
     await route.start()
     result: dict[str, Any] = {}

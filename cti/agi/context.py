@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from cti.agi.open_orders import OpenOrderNumbers
 from cti.agi.recordings import RecordingWriter
 from cti.clock import Clock, SystemClock
 from cti.config import Settings
@@ -106,6 +107,7 @@ class AgiContext:
     pool: Any | None = None  # asyncpg.Pool
     snapshot: SnapshotSource = no_live_state
     callback_advisor: CallbackAdvisor = never_offer
+    open_orders: OpenOrderNumbers | None = None  # None: look every caller up
     directory: DirectoryCache = field(init=False)
     recordings: RecordingWriter | None = field(init=False)
 
@@ -114,6 +116,8 @@ class AgiContext:
         self.recordings = RecordingWriter(self.pool) if self.pool is not None else None
 
     async def aclose(self) -> None:
+        if self.open_orders is not None:
+            await self.open_orders.close()
         if self.recordings is not None:
             await self.recordings.close()
 

@@ -65,7 +65,10 @@ async def handle(session: AgiSession, ctx: AgiContext) -> None:
     # the customer lookup runs while we talk to Asterisk: its latency hides behind the round trips
     lookup = (
         asyncio.create_task(_orders(ctx, number.number, uniqueid))
-        if day and ctx.pool is not None and number.number
+        if day
+        and ctx.pool is not None
+        and number.number
+        and (ctx.open_orders is None or ctx.open_orders.may_have_orders(number.number))
         else None
     )
     try:
