@@ -10,6 +10,7 @@ import click
 
 # name -> "module:attribute" of a click.Command. Add a line here for a new subcommand.
 COMMANDS: dict[str, str] = {
+    "agi": "cti.commands.agi:agi",
     "migrate": "cti.commands.migrate:migrate",
     "check": "cti.commands.check:check",
     "demo": "cti.commands.demo:demo",
