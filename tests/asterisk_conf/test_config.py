@@ -141,3 +141,20 @@ def test_pjsip_only_with_agents_and_trunk_into_the_dialplan() -> None:
 def test_musiconhold_has_the_queue_class() -> None:
     assert _section(CONF / "musiconhold.conf", "default")["mode"] == ["files"]
     assert _section(CONF / "queues.conf", "sales")["musicclass"] == ["default"]
+
+
+def test_deployment_replaces_every_placeholder_and_runs_the_degraded_script_that_exists() -> None:
+    placeholders = set()
+    for conf in CONF.glob("*.conf"):
+        placeholders |= set(re.findall(r"@([A-Z0-9_]+)@", conf.read_text(encoding="utf-8")))
+    entry = (CONF / "docker" / "entrypoint.sh").read_text(encoding="utf-8")
+    (replaced,) = re.findall(r"for var in ([A-Z0-9_ ]+); do", entry)
+    assert placeholders == set(replaced.split())
+    compose = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
+    for var in placeholders:
+        assert f"{var}: ${{{var}:?" in compose, var  # compose refuses to start without it
+    # the dialplan's degraded script is the one in this repository, mounted at /opt/cti
+    (script,) = re.findall(r"^CTI_DEGRADED_AGI=/opt/cti/(\S+)$", DIALPLAN.read_text(), re.M)
+    assert (ROOT / script).is_file() and (ROOT / script).stat().st_mode & 0o111
+    assert "- ./:/opt/cti:ro" in compose and "CTI_SPOOL_DIR: /var/lib/cti/spool" in compose
+    assert "CTI_DATA_DIR: /var/lib/cti" in compose  # cti's spool is <data_dir>/spool: the same directory
