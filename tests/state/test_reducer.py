@@ -155,3 +155,13 @@ def test_late_agent_complete_of_an_older_call_keeps_the_current_one() -> None:
     done = {"Event": "AgentComplete", "Queue": "sales", "MemberName": "agent1", "Interface": "PJSIP/agent1"}
     live.apply({**done, "Uniqueid": "older.0", "Reason": "caller"}, 1795430755.0)
     assert live.agent_status("agent1")[0].in_call
+
+
+@pytest.mark.parametrize(
+    "name", sorted(p.name for p in CAPTURES.iterdir() if p.is_dir() and p.name[0].isdigit())
+)
+def test_every_capture_ends_with_nothing_left_over(name: str) -> None:
+    live = run(capture_events(name))
+    s = live.summary()
+    assert (s["channels"], s["calls"], s["bridges"], s["queued"]) == (0, 0, 0, 0), s
+    assert all(m.in_call is None and not m.ringing for m in live.state.members.values())
