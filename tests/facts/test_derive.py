@@ -216,3 +216,13 @@ def test_facts_do_not_depend_on_cross_channel_order(name: str) -> None:
         assert sorted(got.rings, key=key) == sorted(expected.rings, key=key)
         assert got.pauses == expected.pauses and got.ring_no_answer == expected.ring_no_answer
     assert len(orders) > 10  # the shuffle really produced different arrival orders
+
+
+@pytest.mark.parametrize(
+    "name", sorted(p.name for p in CAPTURES.iterdir() if p.is_dir() and p.name[0].isdigit())
+)
+def test_every_capture_derives_closed_calls_and_rings(name: str) -> None:
+    f = facts_of(name)
+    assert all(c.ended_at is not None and c.ended_at >= c.started_at for c in f.calls.values())
+    assert all(r.outcome is not None and r.ended_at >= r.started_at for r in f.rings)
+    assert all(p.ended_at is None or p.duration_s >= 0 for p in f.pauses)
