@@ -186,7 +186,7 @@ class Deriver:
 
     def on_VarSet(self, ts: float, p: Mapping[str, Any]) -> None:
         var = _s(p, "Variable")
-        if var in ("__CTI_DNIS", "CTI_DNIS"):
+        if var in ("__CTI_DNIS", "CTI_DNIS", "CTI_DID"):  # CTI_DID: a callback Originate's presented DID
             c = self._call(p)
             if c is not None and _s(p, "Value"):
                 c.did = _s(p, "Value")

@@ -226,3 +226,8 @@ def test_every_capture_derives_closed_calls_and_rings(name: str) -> None:
     assert all(c.ended_at is not None and c.ended_at >= c.started_at for c in f.calls.values())
     assert all(r.outcome is not None and r.ended_at >= r.started_at for r in f.rings)
     assert all(p.ended_at is None or p.duration_s >= 0 for p in f.pauses)
+
+
+def test_callback_originate_takes_its_did_from_cti_did() -> None:
+    (c,) = facts_of("06d").calls.values()
+    assert c.linkedid.startswith("cti-cb-") and c.did == "4008001234" and c.outcome == "unqueued"
