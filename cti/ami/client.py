@@ -89,6 +89,45 @@ class _Pending:
         self.listing = False
 
 
+class _Delivery:
+    """One async subscriber: its own ordered queue and task. A handler may await an AMI action (the
+    peak guard's QueuePause, the dispatcher's bookkeeping) without blocking the reader, which must
+    keep reading to deliver that action's reply; awaited inline, the two would deadlock until the
+    action timed out. Bounded: a handler that falls this far behind slows the reader (backpressure)."""
+
+    def __init__(self, handler: EventHandler, maxsize: int) -> None:
+        self.handler = handler
+        self.queue: asyncio.Queue[Message] = asyncio.Queue(maxsize)
+        self.task: asyncio.Task[None] | None = None
+
+    async def put(self, msg: Message) -> None:
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(
+                self._run(), name=f"ami-deliver-{getattr(self.handler, '__name__', '')}"
+            )
+        await self.queue.put(msg)
+
+    async def _run(self) -> None:
+        while True:
+            msg = await self.queue.get()
+            try:
+                await self.handler(msg)  # type: ignore[misc]
+            except Exception:
+                log.exception("ami event handler failed", event=msg.name)
+            finally:
+                self.queue.task_done()
+
+    async def close(self, drain_s: float) -> None:
+        if self.task is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.queue.join(), drain_s)
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+        self.task = None
+
+
 class AMIClient:
     def __init__(
         self,
@@ -121,7 +160,7 @@ class AMIClient:
         self.last_error: BaseException | None = None
         self._ids = (f"cti-{os.getpid()}-{random.getrandbits(24):06x}-{n}" for n in itertools.count(1))
         self._pending: dict[str, _Pending] = {}
-        self._handlers: list[tuple[EventHandler, bool]] = []
+        self._handlers: list[tuple[EventHandler, _Delivery | None]] = []
         self._on_connect: list[ConnectHook] = []
         self._writer: asyncio.StreamWriter | None = None
         self._reader_task: asyncio.Task[None] | None = None
@@ -148,9 +187,12 @@ class AMIClient:
         )
 
     # ---- subscription -------------------------------------------------------------------
-    def subscribe(self, handler: EventHandler) -> Callable[[], None]:
-        """Call `handler(msg)` for every event in arrival order; returns an unsubscribe function."""
-        entry = (handler, inspect.iscoroutinefunction(handler))
+    def subscribe(self, handler: EventHandler, *, queue_max: int = 10000) -> Callable[[], None]:
+        """Call `handler(msg)` for every event in arrival order; returns an unsubscribe function.
+        A sync handler runs inline in the reader; a coroutine handler runs in its own ordered task,
+        so it may itself await actions of this client."""
+        delivery = _Delivery(handler, queue_max) if inspect.iscoroutinefunction(handler) else None
+        entry = (handler, delivery)
         self._handlers.append(entry)
         return lambda: self._handlers.remove(entry) if entry in self._handlers else None
 
@@ -206,6 +248,9 @@ class AMIClient:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self._supervisor = self._ping_task = self._reader_task = None
+        for _, delivery in self._handlers:  # events already read reach their handlers before we stop
+            if delivery is not None:
+                await delivery.close(drain_s=self.action_timeout)
 
     async def __aenter__(self) -> AMIClient:
         await self.start()
@@ -405,12 +450,12 @@ class AMIClient:
             return
         if "Event" not in msg:
             return  # a reply to an action that already timed out: nobody is waiting
-        for handler, is_async in self._handlers:
+        for handler, delivery in self._handlers:
+            if delivery is not None:
+                await delivery.put(msg)
+                continue
             try:
-                if is_async:
-                    await handler(msg)  # type: ignore[misc]
-                else:
-                    handler(msg)
+                handler(msg)
             except Exception:
                 log.exception("ami event handler failed", event=msg.name)
 
