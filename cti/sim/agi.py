@@ -32,6 +32,10 @@ USAGE = {
     "WAIT FOR DIGIT": "Waits up to timeout milliseconds for channel to receive a DTMF digit.",
     "RECORD FILE": "Record to a file until a given dtmf digit in the sequence is received.",
     "VERBOSE": "Sends message to the console via verbose message system.",
+    "SAY DIGITS": "Say a given digit string, returning early if any of the given DTMF digits are received "
+    "on the channel.",
+    "SAY NUMBER": "Say a given number, returning early if any of the given DTMF digits are received on the "
+    "channel.",
 }
 DEAD = "511 Command Not Permitted on a dead channel or intercept routine"
 VAR_RE = re.compile(r"\$\{([^${}]+)\}")
@@ -171,6 +175,16 @@ class AgiSession:
                 if d:
                     self.call.dtmf.insert(0, d)
             return "200 result=0 endpos=16000", *ok
+        if up[:2] in (["SAY", "DIGITS"], ["SAY", "NUMBER"]):
+            cmd = " ".join(up[:2])
+            if len(words) < 4 or not words[2].lstrip("-").isdigit():
+                return usage(cmd)
+            d = self.call.next_dtmf()
+            if d and d[0] in words[3]:  # interrupted by an escape digit: its ASCII code, like STREAM FILE
+                return f"200 result={ord(d[0])}", *ok
+            if d:
+                self.call.dtmf.insert(0, d)
+            return "200 result=0", *ok
         if up[:2] == ["GET", "DATA"]:
             if len(words) < 3:
                 return usage("GET DATA")
