@@ -1,0 +1,191 @@
+"""The CTI process (`cti serve`, and the CTI half of `cti demo`): every part built once, wired, started
+in dependency order and stopped in reverse. Each part is small and owns its own loop; this file only
+connects them.
+
+    store (events) ← AMI listener → live state → routing (FastAGI), peak monitor, dispatcher, web
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import structlog
+from aiohttp import web
+
+from cti.agi.context import AgiContext
+from cti.agi.degraded_import import import_degraded_callbacks
+from cti.agi.server import FastAgiServer
+from cti.ami.client import AMIClient
+from cti.ami.listener import AMIListener
+from cti.callbacks import queries as callback_queries
+from cti.callbacks.abandon import AbandonWatcher
+from cti.callbacks.ami_adapter import ami_action, ami_originate
+from cti.callbacks.dispatcher import Dispatcher
+from cti.clock import Clock, SystemClock
+from cti.config import Settings
+from cti.facts.updater import FactsUpdater
+from cti.peak.guard import PeakPauseGuard
+from cti.peak.live_adapter import QueueView
+from cti.peak.monitor import PeakMonitor
+from cti.peak.service import PeakService
+from cti.policy import Policy
+from cti.routing.inbound import DEFAULT_QUEUE
+from cti.routing.live_adapter import live_snapshot_source
+from cti.state.live import LiveState
+from cti.store.events import EventStore
+from cti.web.app import Services, make_app
+
+log = structlog.get_logger(__name__)
+
+# Pause reasons the CTI itself sets: the peak guard must not undo them as violations.
+CTI_PAUSE_REASONS = frozenset({"ring-no-answer"})
+
+
+@dataclass
+class CtiServer:
+    settings: Settings
+    policy: Policy
+    dsn: str
+    clock: Clock = field(default_factory=SystemClock)
+    queue: str = DEFAULT_QUEUE
+    default_did: str = "4008001234"
+    web_enabled: bool = True
+    facts_interval_s: float = 60.0
+    # filled by start()
+    pool: asyncpg.Pool | None = None
+    store: EventStore | None = None
+    live: LiveState = field(default_factory=LiveState)
+    ami: AMIClient | None = None
+    listener: AMIListener | None = None
+    agi: FastAgiServer | None = None
+    peak: PeakMonitor | None = None
+    dispatcher: Dispatcher | None = None
+    web_runner: web.AppRunner | None = None
+    web_port: int | None = None
+    _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    _facts: FactsUpdater | None = None
+
+    @property
+    def spool_dir(self) -> Path:
+        return Path(self.settings.data_dir) / "spool"
+
+    async def start(self, *, connect: bool = True) -> None:
+        """Start every part; with connect=False the AMI link is left to `connect()` (the demo starts
+        the FastAGI server before the simulated PBX exists, and connects once it does)."""
+        s, clock = self.settings, self.clock
+        self.pool = await asyncpg.create_pool(self.dsn, min_size=2, max_size=10)
+        self.store = EventStore(self.dsn, self.spool_dir, clock=clock)
+        await self.store.start()
+
+        # Network timers (ping, action timeouts, backoff) run on real time even when the rest of the
+        # process runs on a scaled clock: a slow peer is slow in seconds, not in simulated seconds.
+        self.ami = AMIClient.from_settings(s.ami)
+        self.listener = AMIListener(self.ami, self.live, self.store, clock=clock)
+        view = QueueView(self.live, self.policy, queue=self.queue)
+        self.ami.subscribe(view.observe)
+
+        self.peak = PeakMonitor(self.pool, policy=self.policy.peak, clock=clock, figures=view.figures,
+                                events=self.store)  # fmt: skip
+        await self.peak.start()
+        peak = self.peak
+
+        ctx = AgiContext(
+            settings=s, policy=self.policy, clock=clock, events=self.store, pool=self.pool,
+            snapshot=live_snapshot_source(self.live, lambda: self.ami is not None and self.ami.connected),
+            callback_advisor=view.callback_advisor(lambda: peak.in_peak),
+        )  # fmt: skip
+        self.agi = FastAgiServer(ctx)
+        await self.agi.start()
+
+        self.dispatcher = Dispatcher(
+            self.pool, policy=self.policy, clock=clock, events=self.store,
+            free_agent=view.free_agent, originate=ami_originate(self.ami),
+            waiting_inbound=view.waiting_inbound, inbound_answered=view.inbound_answered,
+            default_did=self.default_did, timezone=s.timezone,
+        )  # fmt: skip
+        guard = PeakPauseGuard(self.pool, policy=self.policy, clock=clock, events=self.store,
+                               in_peak=lambda: peak.in_peak, ami_action=ami_action(self.ami),
+                               peak_cause=lambda: peak.state.cause,
+                               exempt_reasons=CTI_PAUSE_REASONS)  # fmt: skip
+        abandon = AbandonWatcher(self.pool, policy=self.policy, clock=clock, events=self.store,
+                                 in_peak=lambda: peak.in_peak)  # fmt: skip
+        for handler in (self.dispatcher.handle_ami, guard.handle_ami, abandon.handle_ami):
+            self.ami.subscribe(handler)
+
+        self._facts = FactsUpdater(self.dsn, self.policy.ring, clock=clock, interval_s=self.facts_interval_s)
+        if self.web_enabled:
+            await self._start_web()
+        if connect:
+            await self.connect()
+
+    async def connect(self) -> None:
+        """Connect AMI (retrying until Asterisk answers), then start the loops that act on it.
+        AMI comes last among the inputs: everything that listens is subscribed before the first event."""
+        assert self.listener is not None and self.peak is not None and self.dispatcher is not None
+        await self.listener.client.start(retry=True)
+        self._tasks += [
+            asyncio.create_task(self.peak.run(), name="peak-monitor"),
+            asyncio.create_task(self.dispatcher.run(), name="callback-dispatcher"),
+            asyncio.create_task(self._import_degraded(), name="degraded-import"),
+        ]
+        assert self._facts is not None
+        self._facts.start()
+        log.info("cti_connected", agi_port=self.agi.port if self.agi else None, web_port=self.web_port,
+                 ami=f"{self.settings.ami.host}:{self.settings.ami.port}")  # fmt: skip
+
+    async def _start_web(self) -> None:
+        assert self.pool is not None
+        s, clock = self.settings, self.clock
+        svc = PeakService(self.pool, clock=clock, policy=self.policy.peak)
+        pool = self.pool
+        app = make_app(Services(
+            pool=pool, live=self.live, clock=clock, peak_status=svc.status, set_peak=svc.set_switch,
+            callback_stats=lambda: callback_queries.callback_stats(pool, now=clock.now()),
+        ))  # fmt: skip
+        self.web_runner = web.AppRunner(app)
+        await self.web_runner.setup()
+        site = web.TCPSite(self.web_runner, s.web.host, s.web.port)
+        await site.start()
+        self.web_port = self.web_runner.addresses[0][1]
+
+    async def _import_degraded(self) -> None:
+        """Night captures the pyst2 script spooled while we were down become callbacks."""
+        while True:
+            try:
+                assert self.pool is not None
+                async with self.pool.acquire() as conn:
+                    n = await import_degraded_callbacks(
+                        conn, self.policy, self.clock.now() - timedelta(days=2)
+                    )
+                if n:
+                    log.info("degraded_callbacks_imported", count=n)
+            except (OSError, asyncpg.PostgresError) as e:
+                log.warning("degraded_import_failed", error=type(e).__name__)
+            await self.clock.sleep(30)
+
+    async def close(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._tasks.clear()
+        if self._facts is not None:
+            await self._facts.close()
+        if self.web_runner is not None:
+            await self.web_runner.cleanup()
+        if self.agi is not None:
+            await self.agi.close()
+        if self.listener is not None:
+            await self.listener.close()
+        if self.store is not None:
+            await self.store.close()
+        if self.pool is not None:
+            await self.pool.close()
+        log.info("cti_stopped")

@@ -1,0 +1,228 @@
+"""A rehearsal: the simulated PBX runs a scenario (a TV-ad evening) against the whole CTI server, on
+one shared clock, and the result is read back from PostgreSQL: offered, answered within two rings,
+callbacks, time to callback, backlog, and lost callers (who were neither answered nor given a callback).
+
+Used by `cti demo` (at a speed a person can watch), `python -m bench.peak` (as fast as the CTI keeps
+up with) and the end-to-end tests. The simulator and the CTI share a ScaledClock: both see the same
+virtual time, so ring cadences, hold times and callback backoff keep their meaning at any speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import structlog
+from pydantic import SecretStr
+
+from cti.app import CtiServer
+from cti.clock import ScaledClock
+from cti.config import Settings
+from cti.facts.repo import rebuild
+from cti.peak import repo as peak_repo
+from cti.policy import Policy
+from cti.sim.scenario import Scenario, seed_agents
+from cti.sim.simulator import Simulator
+
+log = structlog.get_logger(__name__)
+
+AD_LENGTH_S = 60  # a TV spot; the peak tail (policy) follows it
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Rehearsal:
+    scenario: Scenario
+    dsn: str
+    settings: Settings
+    policy: Policy
+    speed: float = 20.0
+    drain_s: float = 3 * 3600.0  # sim seconds after the last arrival to let callbacks finish
+    web: bool = False
+    restart_at_s: float | None = None  # restart the CTI this many sim seconds in (tests, drills)
+    progress: Callable[[dict[str, Any]], None] | None = None
+    sample_every_s: float = 60.0
+    max_backlog: int = 0
+    restarts: int = 0
+    cti: CtiServer | None = None
+    sim: Simulator | None = None
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def _prepare(self) -> None:
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            await seed_agents(conn, self.scenario)
+            for i, ad in enumerate(self.scenario.ads):
+                start = self.scenario.start + timedelta(seconds=ad.at_s)
+                exists = await conn.fetchval(
+                    "SELECT 1 FROM media_airings WHERE starts_at = $1 AND program = $2",
+                    start, f"{self.scenario.name} #{i + 1}",
+                )  # fmt: skip
+                if not exists:
+                    await peak_repo.add_airing(
+                        conn, channel="TV", program=f"{self.scenario.name} #{i + 1}", starts_at=start,
+                        duration_s=AD_LENGTH_S, expected_calls=int(ad.peak_per_min * ad.decay_min),
+                        by="rehearsal",
+                    )  # fmt: skip
+        finally:
+            await conn.close()
+
+    def _cti(self, clock: ScaledClock, ami_port: int, agi_port: int) -> CtiServer:
+        secret = self.scenario.ami_users.get("cti", ("cti", "all"))[0]
+        s = self.settings.model_copy(
+            update={
+                "ami": self.settings.ami.model_copy(update={"host": "127.0.0.1", "port": ami_port,
+                                                             "username": "cti", "secret": SecretStr(secret)}),
+                "agi": self.settings.agi.model_copy(update={"host": "127.0.0.1", "port": agi_port}),
+            }
+        )  # fmt: skip
+        return CtiServer(s, self.policy, self.dsn, clock=clock, web_enabled=self.web,
+                         default_did=self.scenario.dids[0], facts_interval_s=600.0)  # fmt: skip
+
+    async def run(self) -> dict[str, Any]:
+        await self._prepare()
+        clock = ScaledClock(self.scenario.start, self.speed)
+        ami_port, agi_port = free_port(), free_port()
+        wall0 = time.monotonic()
+        self.cti = self._cti(clock, ami_port, agi_port)
+        await self.cti.start(connect=False)  # FastAGI listening before the first call arrives
+        self.sim = Simulator(self.scenario, clock=clock, ami_port=ami_port,
+                             agi_url=f"agi://127.0.0.1:{agi_port}", arrivals=True)  # fmt: skip
+        await self.sim.start()
+        try:
+            await self.cti.connect()
+            await self._watch(clock, ami_port, agi_port)
+        finally:
+            await self.sim.close()
+            await self.cti.close()
+        wall = time.monotonic() - wall0
+        sim_s = (clock.now() - self.scenario.start).total_seconds()
+        return await self.summary(wall, sim_s)
+
+    async def _open_callbacks(self) -> int:
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            return int(
+                await conn.fetchval("SELECT count(*) FROM callbacks WHERE status IN ('open', 'dialing')")
+            )
+        finally:
+            await conn.close()
+
+    async def _watch(self, clock: ScaledClock, ami_port: int, agi_port: int) -> None:
+        assert self.sim is not None
+        end = self.scenario.start + timedelta(seconds=self.scenario.duration_s)
+        give_up = end + timedelta(seconds=self.drain_s)
+        while not self._stop.is_set():
+            await clock.sleep(self.sample_every_s)
+            now = clock.now()
+            backlog = await self._open_callbacks()
+            self.max_backlog = max(self.max_backlog, backlog)
+            elapsed = (now - self.scenario.start).total_seconds()
+            if self.restart_at_s is not None and not self.restarts and elapsed >= self.restart_at_s:
+                await self._restart(clock, ami_port, agi_port)
+            if self.progress:
+                self.progress({"sim_time": now, "callbacks_open": backlog, **self.sim.summary()})
+            arrivals_over = now >= end and self.sim.engine.calls_active == 0
+            if (arrivals_over and backlog == 0) or now >= give_up:
+                break
+
+    async def _restart(self, clock: ScaledClock, ami_port: int, agi_port: int) -> None:
+        """Kill the CTI mid-run and start a new one: nothing may be lost, nobody dialed twice."""
+        assert self.cti is not None
+        log.warning("rehearsal_restarting_cti")
+        await self.cti.close()
+        self.cti = self._cti(clock, ami_port, agi_port)
+        await self.cti.start()
+        self.restarts += 1
+
+    async def summary(self, wall_s: float, sim_s: float) -> dict[str, Any]:
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            await rebuild(conn, self.scenario.start - timedelta(minutes=1), self.policy.ring)
+            return await summarise(conn, self.scenario, self.policy, wall_s=wall_s, sim_s=sim_s,
+                                   max_backlog=self.max_backlog, restarts=self.restarts)  # fmt: skip
+        finally:
+            await conn.close()
+
+
+_INBOUND = "linkedid NOT LIKE 'cti-cb-%' AND started_at >= $1"
+
+
+async def summarise(
+    conn: asyncpg.Connection, scenario: Scenario, policy: Policy, *, wall_s: float, sim_s: float,
+    max_backlog: int = 0, restarts: int = 0,
+) -> dict[str, Any]:  # fmt: skip
+    t0 = scenario.start - timedelta(minutes=1)
+    calls = await conn.fetch(
+        f"SELECT linkedid, caller_num, outcome, rings_to_answer, started_at FROM call_facts WHERE {_INBOUND}",
+        t0,
+    )
+    answered = [c for c in calls if c["outcome"] == "answered"]
+    within = [
+        c
+        for c in answered
+        if c["rings_to_answer"] is not None and c["rings_to_answer"] <= policy.ring.max_rings
+    ]
+    cbs = await conn.fetch(
+        """SELECT c.id, c.number, c.status, c.outcome, c.first_call_at, c.call_count,
+                  (SELECT min(a.agent_answered_at) FROM callback_attempts a
+                    WHERE a.callback_id = c.id AND a.outcome = 'reached') AS reached_at
+           FROM callbacks c WHERE c.first_call_at >= $1""",
+        t0,
+    )
+    numbers_with_callback = {c["number"] for c in cbs}
+    unanswered = [c for c in calls if c["outcome"] != "answered"]
+    lost = [c for c in unanswered if (c["caller_num"] or "") not in numbers_with_callback]
+    waits = sorted((c["reached_at"] - c["first_call_at"]).total_seconds() for c in cbs if c["reached_at"])
+    final = [c for c in cbs if c["status"] not in ("open", "dialing")]
+    twice = await conn.fetchval(
+        """SELECT count(*) FROM (SELECT callback_id, attempt FROM callback_attempts
+                                 GROUP BY callback_id, attempt HAVING count(*) > 1) d"""
+    )
+    double_open = await conn.fetchval(
+        """SELECT count(*) FROM (SELECT number FROM callbacks WHERE status IN ('open','dialing')
+                                 GROUP BY number HAVING count(*) > 1) d"""
+    )
+
+    def pct(xs: list[float], q: float) -> float | None:
+        if not xs:
+            return None
+        return round(xs[min(len(xs) - 1, int(q * len(xs)))], 1)
+
+    return {
+        "scenario": scenario.name,
+        "offered": len(calls),
+        "answered": len(answered),
+        "answered_within_two_rings": len(within),
+        "service_level_two_rings": round(len(within) / len(calls), 3) if calls else None,
+        "abandoned_or_unanswered": len(unanswered),
+        "callbacks_created": len(cbs),
+        "callbacks_completed": sum(1 for c in final if c["reached_at"] is not None),
+        "callbacks_final": len(final),
+        "callbacks_open": len(cbs) - len(final),
+        "callback_wait_p50_s": round(statistics.median(waits), 1) if waits else None,
+        "callback_wait_p95_s": pct(waits, 0.95),
+        "max_backlog": max_backlog,
+        "lost": len(lost),
+        "originates_sent_twice": int(twice),
+        "numbers_with_two_open_callbacks": int(double_open),
+        "cti_restarts": restarts,
+        "sim_seconds": round(sim_s),
+        "wall_seconds": round(wall_s, 1),
+        "wall_s_per_sim_hour": round(wall_s / (sim_s / 3600.0), 1) if sim_s > 0 else None,
+    }
