@@ -9,8 +9,10 @@ server is the real one: PostgreSQL (pool; one round trip per day call: recording
 orders), the cached agent directory, the event store. The echo server reads the agi_ block and sends
 exactly as many commands as a route session does, awaiting each reply, then closes.
 
-Prints one JSON object: route_per_s, echo_per_s, ratio, p50_ms, p99_ms (at `--concurrency`), and
-the same at concurrency 1 under `c1`.
+Prints one JSON object: route_per_s, echo_per_s, ratio, p50_ms, p99_ms (closed loop at
+`--concurrency`: every finished session is replaced at once, so latency there is mostly queueing,
+concurrency / throughput), the same at concurrency 1 under `c1`, and per-call latency with calls
+arriving at 200/s (`open_loop_200_per_s`).
 """
 
 from __future__ import annotations
@@ -97,7 +99,7 @@ async def _one_session(port: int, n: int, caller: str) -> tuple[float, int]:
     return time.perf_counter() - t0, commands
 
 
-async def _load(port: int, sessions: int, concurrency: int, seed: int) -> dict[str, Any]:
+async def _load(port: int, sessions: int, concurrency: int, seed: int, rate: float = 0.0) -> dict[str, Any]:
     rng = random.Random(seed)
     # half the callers are customers with orders (owner lookup on the path), half are new numbers
     callers = [
@@ -108,7 +110,11 @@ async def _load(port: int, sessions: int, concurrency: int, seed: int) -> dict[s
     lat: list[float] = []
     cmds: list[int] = []
 
+    start = time.perf_counter()
+
     async def run(i: int) -> None:
+        if rate:  # open loop: calls arrive on a schedule, as they do from a carrier
+            await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
         async with sem:
             t, c = await _one_session(port, seed * 1_000_000 + i, callers[i])
             lat.append(t)
@@ -126,14 +132,14 @@ async def _load(port: int, sessions: int, concurrency: int, seed: int) -> dict[s
     }
 
 
-def _child(port: int, sessions: int, concurrency: int, seed: int, out: Any) -> None:
-    out.put(asyncio.run(_load(port, sessions, concurrency, seed)))
+def _child(port: int, sessions: int, concurrency: int, seed: int, rate: float, out: Any) -> None:
+    out.put(asyncio.run(_load(port, sessions, concurrency, seed, rate)))
 
 
-async def _drive(port: int, sessions: int, concurrency: int, seed: int) -> dict[str, Any]:
+async def _drive(port: int, sessions: int, concurrency: int, seed: int, rate: float = 0.0) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    p = ctx.Process(target=_child, args=(port, sessions, concurrency, seed, q))
+    p = ctx.Process(target=_child, args=(port, sessions, concurrency, seed, rate, q))
     p.start()
     result = await asyncio.to_thread(q.get)
     await asyncio.to_thread(p.join)
@@ -226,6 +232,15 @@ async def main(sessions: int, concurrency: int) -> dict[str, Any]:
                 "echo_p50_ms": round(e["p50_ms"], 3),
                 "echo_p99_ms": round(e["p99_ms"], 3),
             }
+        # open loop: 200 calls/s arriving (far above a TV-ad peak's ~1-5/s), at most `concurrency` at once
+        ro = await _drive(route.port, 2000, concurrency, 31, rate=200.0)
+        eo = await _drive(echo.port, 2000, concurrency, 31, rate=200.0)
+        result["open_loop_200_per_s"] = {
+            "route_p50_ms": round(ro["p50_ms"], 3),
+            "route_p99_ms": round(ro["p99_ms"], 3),
+            "echo_p50_ms": round(eo["p50_ms"], 3),
+            "echo_p99_ms": round(eo["p99_ms"], 3),
+        }
         await echo.close()
         await store.flush()
         top = result[f"c{concurrency}"]
@@ -241,6 +256,7 @@ async def main(sessions: int, concurrency: int) -> dict[str, Any]:
             "fallbacks": route.stats.fallbacks,
             "recording_rows": ctx.recordings.written if ctx.recordings else 0,
             "c1": result["c1"],
+            "open_loop_200_per_s": result["open_loop_200_per_s"],
             f"c{concurrency}": top,
         }
     finally:
