@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +17,14 @@ import asyncpg
 import structlog
 from aiohttp import web
 
-from cti.agi.context import AgiContext
-from cti.agi.degraded_import import import_degraded_callbacks
+from cti.agi.app import AgiService, start_agi
 from cti.agi.server import FastAgiServer
 from cti.ami.client import AMIClient
 from cti.ami.listener import AMIListener
 from cti.callbacks import queries as callback_queries
-from cti.callbacks.abandon import AbandonWatcher
 from cti.callbacks.ami_adapter import ami_action, ami_originate
 from cti.callbacks.dispatcher import Dispatcher
+from cti.callbacks.missed import MissedCallWatcher
 from cti.clock import Clock, SystemClock
 from cti.config import Settings
 from cti.facts.updater import FactsUpdater
@@ -63,6 +61,7 @@ class CtiServer:
     live: LiveState = field(default_factory=LiveState)
     ami: AMIClient | None = None
     listener: AMIListener | None = None
+    agi_service: AgiService | None = None
     agi: FastAgiServer | None = None
     peak: PeakMonitor | None = None
     dispatcher: Dispatcher | None = None
@@ -95,13 +94,14 @@ class CtiServer:
         await self.peak.start()
         peak = self.peak
 
-        ctx = AgiContext(
-            settings=s, policy=self.policy, clock=clock, events=self.store, pool=self.pool,
+        # The FastAGI side has its own pool (its hot path must not queue behind the dispatcher), the
+        # open-order cache and the import of what the degraded script spooled while we were down.
+        self.agi_service = await start_agi(
+            s, events=self.store, dsn=self.dsn, policy=self.policy, clock=clock,
             snapshot=live_snapshot_source(self.live, lambda: self.ami is not None and self.ami.connected),
             callback_advisor=view.callback_advisor(lambda: peak.in_peak),
         )  # fmt: skip
-        self.agi = FastAgiServer(ctx)
-        await self.agi.start()
+        self.agi = self.agi_service.server
 
         self.dispatcher = Dispatcher(
             self.pool, policy=self.policy, clock=clock, events=self.store,
@@ -113,9 +113,8 @@ class CtiServer:
                                in_peak=lambda: peak.in_peak, ami_action=ami_action(self.ami),
                                peak_cause=lambda: peak.state.cause,
                                exempt_reasons=CTI_PAUSE_REASONS)  # fmt: skip
-        abandon = AbandonWatcher(self.pool, policy=self.policy, clock=clock, events=self.store,
-                                 in_peak=lambda: peak.in_peak)  # fmt: skip
-        for handler in (self.dispatcher.handle_ami, guard.handle_ami, abandon.handle_ami):
+        missed = MissedCallWatcher(self.pool, policy=self.policy, clock=clock, events=self.store)
+        for handler in (self.dispatcher.handle_ami, guard.handle_ami, missed.handle_ami):
             self.ami.subscribe(handler)
 
         self._facts = FactsUpdater(self.dsn, self.policy.ring, clock=clock, interval_s=self.facts_interval_s)
@@ -132,7 +131,6 @@ class CtiServer:
         self._tasks += [
             asyncio.create_task(self.peak.run(), name="peak-monitor"),
             asyncio.create_task(self.dispatcher.run(), name="callback-dispatcher"),
-            asyncio.create_task(self._import_degraded(), name="degraded-import"),
         ]
         assert self._facts is not None
         self._facts.start()
@@ -154,21 +152,6 @@ class CtiServer:
         await site.start()
         self.web_port = self.web_runner.addresses[0][1]
 
-    async def _import_degraded(self) -> None:
-        """Night captures the pyst2 script spooled while we were down become callbacks."""
-        while True:
-            try:
-                assert self.pool is not None
-                async with self.pool.acquire() as conn:
-                    n = await import_degraded_callbacks(
-                        conn, self.policy, self.clock.now() - timedelta(days=2)
-                    )
-                if n:
-                    log.info("degraded_callbacks_imported", count=n)
-            except (OSError, asyncpg.PostgresError) as e:
-                log.warning("degraded_import_failed", error=type(e).__name__)
-            await self.clock.sleep(30)
-
     async def close(self) -> None:
         for t in self._tasks:
             t.cancel()
@@ -180,8 +163,8 @@ class CtiServer:
             await self._facts.close()
         if self.web_runner is not None:
             await self.web_runner.cleanup()
-        if self.agi is not None:
-            await self.agi.close()
+        if self.agi_service is not None:
+            await self.agi_service.close()  # also writes recording rows still queued
         if self.listener is not None:
             await self.listener.close()
         if self.store is not None:

@@ -4,14 +4,11 @@ the AMI listener call, plus the two small writes that follow from them.
 - `decide_offer`: offer a callback, or queue (not in peak, answerable within two rings, or withheld).
 - `interpret_reply`: what the caller keyed after the prompt (GET DATA result, `#` not included):
   `1` confirms the calling number, `2` declines (wait in the queue), a number keys another one.
-- `abandon_decision`: a QueueCallerAbandon frame -> create an `abandon` callback or not. A caller who
-  waited at least `policy.peak.abandon_callback_after_s` in peak (or after declining the offer) and
-  hung up is still owed a call: nobody who calls is lost.
+(Callers who hang up unanswered, in peak or not, are protected by cti/callbacks/missed.py.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -24,7 +21,7 @@ from cti.callbacks.repo import (
     normalise_number,
 )
 from cti.peak.predict import Prediction
-from cti.policy import CallbackPolicy, PeakPolicy
+from cti.policy import CallbackPolicy
 
 CONFIRM_KEY = "1"
 DECLINE_KEY = "2"
@@ -86,44 +83,6 @@ def interpret_reply(
     if other is not None:
         return OfferReply("callback", "other_number", other)
     return OfferReply("queue" if last else "reprompt", "invalid")
-
-
-@dataclass(frozen=True)
-class AbandonDecision:
-    create: bool
-    reason: Literal["held_long_enough", "too_short", "withheld", "not_protected", "not_an_abandon"]
-    number: str | None = None
-    did: str | None = None
-    queue: str | None = None
-    linkedid: str | None = None
-    hold_time_s: float = 0.0
-
-
-def abandon_decision(
-    frame: Mapping[str, str], *, policy: PeakPolicy, in_peak: bool, declined_offer: bool = False
-) -> AbandonDecision:
-    """`frame` is a QueueCallerAbandon as Asterisk sends it (capture 03): CallerIDNum, Exten (the DID
-    the caller dialed), Queue, Linkedid, HoldTime in SECONDS."""
-    if frame.get("Event") not in (None, "QueueCallerAbandon"):
-        return AbandonDecision(False, "not_an_abandon")
-    try:
-        hold = float(frame.get("HoldTime") or 0)
-    except ValueError:
-        hold = 0.0
-    common: dict[str, Any] = {
-        "did": frame.get("Exten") or None,
-        "queue": frame.get("Queue") or None,
-        "linkedid": frame.get("Linkedid") or frame.get("Uniqueid") or None,
-        "hold_time_s": hold,
-    }
-    if not (in_peak or declined_offer):
-        return AbandonDecision(False, "not_protected", **common)
-    number = callable_number(frame.get("CallerIDNum"))
-    if number is None:
-        return AbandonDecision(False, "withheld", **common)
-    if hold < policy.abandon_callback_after_s:
-        return AbandonDecision(False, "too_short", number=number, **common)
-    return AbandonDecision(True, "held_long_enough", number=number, **common)
 
 
 async def open_callback(

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from cti.callbacks.offer import abandon_decision, decide_offer, interpret_reply, open_callback
+from cti.callbacks.offer import decide_offer, interpret_reply, open_callback
 from cti.callbacks.repo import InvalidCallbackNumber, create_or_join
 from cti.peak.predict import Prediction
 from cti.policy import load_policy
@@ -17,21 +17,6 @@ POLICY = load_policy()
 NO = Prediction(False, 60.0, "wait_for_agent")
 YES = Prediction(True, 3.0, "free_agent")
 T0 = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
-
-# QueueCallerAbandon as captured (03-caller-abandon), trimmed to the fields we read
-ABANDON = {
-    "Event": "QueueCallerAbandon",
-    "Channel": "PJSIP/trunk-00000000",
-    "CallerIDNum": "13812345678",
-    "CallerIDName": "138****5678",
-    "Exten": "4008001234",
-    "Uniqueid": "1795430796.0",
-    "Linkedid": "1795430796.0",
-    "Queue": "sales",
-    "Position": "1",
-    "OriginalPosition": "1",
-    "HoldTime": "15",
-}
 
 
 def test_offer_only_in_peak_when_not_answerable_and_number_known():
@@ -58,27 +43,6 @@ def test_reply_confirm_other_decline_and_retries():
     assert interpret_reply("99", calling_number="13812345678", tries=2).action == "queue"
     # confirming a withheld number is impossible: ask for another, then queue
     assert interpret_reply("1", calling_number="<unknown>", tries=1).action == "reprompt"
-
-
-def test_abandon_creates_only_for_protected_known_callers_who_waited():
-    p = POLICY.peak
-    d = abandon_decision(ABANDON, policy=p, in_peak=True)
-    assert d.create and (d.number, d.did, d.queue, d.hold_time_s) == (
-        "13812345678",
-        "4008001234",
-        "sales",
-        15,
-    )
-    short = {**ABANDON, "HoldTime": str(int(p.abandon_callback_after_s) - 1)}
-    assert abandon_decision(short, policy=p, in_peak=True).reason == "too_short"
-    at_limit = {**ABANDON, "HoldTime": str(int(p.abandon_callback_after_s))}
-    assert abandon_decision(at_limit, policy=p, in_peak=True).create
-    assert (
-        abandon_decision({**ABANDON, "CallerIDNum": "<unknown>"}, policy=p, in_peak=True).reason == "withheld"
-    )
-    assert abandon_decision(ABANDON, policy=p, in_peak=False).reason == "not_protected"
-    assert abandon_decision(ABANDON, policy=p, in_peak=False, declined_offer=True).create
-    assert not abandon_decision({**ABANDON, "Event": "QueueCallerLeave"}, policy=p, in_peak=True).create
 
 
 async def test_same_number_joins_open_callback_keeping_earliest_time(db):

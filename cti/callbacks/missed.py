@@ -1,0 +1,167 @@
+"""Nobody who calls is lost: an inbound caller whose call ends without a person answering (hung up in
+the IVR, abandoned in the queue, timed out) is given an `abandon` callback, or joins the one already
+open for the number. In peak or not: SPEC R-PEAK's "every caller is either answered or holds a
+callback row" is not a peak-only promise.
+
+`missed_call_decision` is pure; `MissedCallWatcher` follows inbound caller channels on AMI
+(Newchannel → AgentConnect / DialEnd ANSWER → Hangup) and applies it. A call that already got a
+callback while it lasted (night capture, accepted callback offer) is left alone. The `missed_calls`
+row (db/033) makes the decision once per call even when several CTI processes watch one Asterisk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import structlog
+
+from cti.callbacks.offer import open_callback
+from cti.callbacks.repo import InvalidCallbackNumber, normalise_number
+from cti.clock import Clock
+from cti.masking import mask_number
+from cti.policy import Policy
+from cti.store.events import Event
+
+log = structlog.get_logger(__name__)
+
+Reason = Literal["callback", "withheld", "too_short", "answered"]
+
+
+@dataclass(slots=True)
+class InboundCall:
+    uniqueid: str
+    started: float  # epoch seconds
+    number: str | None  # callable number, or None when withheld / not dialable
+    did: str | None
+    answered: bool = False
+    queue: str | None = None
+
+
+@dataclass(frozen=True)
+class MissedDecision:
+    create: bool
+    reason: Reason
+    waited_s: float
+
+
+def callable_or_none(raw: str | None) -> str | None:
+    try:
+        return normalise_number(raw)
+    except InvalidCallbackNumber:
+        return None
+
+
+def is_inbound_caller(frame: Mapping[str, Any]) -> bool:
+    """The first channel of a call that came in from outside: its own Linkedid, not a Local leg, not
+    one of our Originates (their ChannelId, hence Linkedid, starts with cti-)."""
+    uid, linked, channel = frame.get("Uniqueid"), frame.get("Linkedid"), str(frame.get("Channel") or "")
+    return (
+        bool(uid) and uid == linked and not channel.startswith("Local/") and not str(uid).startswith("cti-")
+    )
+
+
+def missed_call_decision(call: InboundCall, ended: float, *, min_wait_s: float) -> MissedDecision:
+    waited = max(0.0, ended - call.started)
+    if call.answered:
+        return MissedDecision(False, "answered", waited)
+    if call.number is None:
+        return MissedDecision(False, "withheld", waited)
+    if waited < min_wait_s:
+        return MissedDecision(False, "too_short", waited)
+    return MissedDecision(True, "callback", waited)
+
+
+# A callback this very call already got (night capture, accepted offer) was touched since it started.
+_HELD = "SELECT id FROM callbacks WHERE number = $1 AND last_call_at >= $2 ORDER BY id DESC LIMIT 1"
+
+
+def _ts(frame: Mapping[str, Any], clock: Clock) -> float:
+    try:
+        return float(frame["Timestamp"])
+    except (KeyError, TypeError, ValueError):
+        return clock.time()
+
+
+class MissedCallWatcher:
+    def __init__(
+        self, pool: Any, *, policy: Policy, clock: Clock, events: Any, max_tracked: int = 100_000
+    ) -> None:
+        self._pool = pool
+        self._policy = policy
+        self._clock = clock
+        self._events = events
+        self._max = max_tracked
+        self.calls: dict[str, InboundCall] = {}
+
+    async def handle_ami(self, frame: Mapping[str, Any]) -> MissedDecision | None:
+        ev = frame.get("Event")
+        uid = frame.get("Uniqueid")
+        if ev == "Newchannel":
+            if is_inbound_caller(frame) and len(self.calls) < self._max:
+                self.calls[str(uid)] = InboundCall(
+                    str(uid), _ts(frame, self._clock), callable_or_none(frame.get("CallerIDNum")),
+                    str(frame.get("Exten") or "") or None,
+                )  # fmt: skip
+            return None
+        call = self.calls.get(str(uid)) if uid else None
+        if call is None:
+            return None
+        if ev == "AgentConnect" or (ev == "DialEnd" and frame.get("DialStatus") == "ANSWER"):
+            call.answered = True
+        elif ev == "QueueCallerJoin":
+            call.queue = str(frame.get("Queue") or "") or None
+        elif ev == "Hangup":
+            del self.calls[call.uniqueid]
+            ended = _ts(frame, self._clock)
+            d = missed_call_decision(call, ended, min_wait_s=self._policy.peak.abandon_callback_after_s)
+            if d.reason != "answered":
+                await self._apply(call, ended, d)
+            return d
+        return None
+
+    async def _apply(self, call: InboundCall, ended: float, d: MissedDecision) -> None:
+        start, end = datetime.fromtimestamp(call.started, UTC), datetime.fromtimestamp(ended, UTC)
+        reason: str = d.reason
+        callback_id: int | None = None
+        async with self._pool.acquire() as conn, conn.transaction():
+            mine = await conn.fetchval(
+                """INSERT INTO missed_calls (linkedid, started_at, ended_at, reason) VALUES ($1, $2, $3, $4)
+                   ON CONFLICT (linkedid) DO NOTHING RETURNING true""",
+                call.uniqueid, start, end, reason,
+            )  # fmt: skip
+            if not mine:
+                return  # another CTI process decided this call
+            if d.create and call.number is not None:
+                held = await conn.fetchval(_HELD, call.number, start)
+                if held is not None:
+                    reason, callback_id = "already_holding", held
+                else:
+                    ref = await open_callback(
+                        conn, number=call.number, did=call.did, kind="abandon", now=start,
+                        policy=self._policy.callbacks, linkedid=call.uniqueid, queue=call.queue,
+                    )  # fmt: skip
+                    callback_id = ref.id
+                await conn.execute(
+                    "UPDATE missed_calls SET reason = $2, callback_id = $3 WHERE linkedid = $1",
+                    call.uniqueid, reason, callback_id,
+                )  # fmt: skip
+        payload = {"reason": reason, "callback_id": callback_id, "waited_s": round(d.waited_s, 3),
+                   "number": mask_number(call.number), "did": call.did, "queue": call.queue}  # fmt: skip
+        try:
+            await self._events.append(
+                Event(
+                    ts=end,
+                    source="cti",
+                    type="missed_call",
+                    payload=payload,
+                    key=f"missed_call:{call.uniqueid}",
+                    uniqueid=call.uniqueid,
+                    linkedid=call.uniqueid,
+                    queue=call.queue,
+                )
+            )
+        except Exception:
+            log.exception("missed_call_event_failed", linkedid=call.uniqueid)
