@@ -26,6 +26,7 @@ from typing import Any
 import asyncpg
 
 from cti.db.scratch import ScratchServer, with_database
+from cti.log import configure
 from cti.store.events import Event, EventStore, encode_payload
 
 T0 = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
@@ -124,6 +125,7 @@ if __name__ == "__main__":
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--json", action="store_true", help="print one JSON object (the default output)")
     a = ap.parse_args()
+    configure("json", "warning", stream=sys.stderr)  # stdout carries only the JSON figures
     result = asyncio.run(main(a.events, a.repeat))
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")

@@ -14,6 +14,7 @@ COMMANDS: dict[str, str] = {
     "migrate": "cti.commands.migrate:migrate",
     "check": "cti.commands.check:check",
     "demo": "cti.commands.demo:demo",
+    "serve": "cti.commands.serve:serve",
     "user": "cti.commands.user:user",
     "sim": "cti.commands.sim:sim",
     "facts": "cti.commands.facts:facts",

@@ -1,6 +1,18 @@
-"""`cti demo`: simulated PBX + CTI + monitor on the embedded database (or DATABASE_URL)."""
+"""`cti demo`: the simulated PBX runs a TV-ad evening against the whole CTI server and the monitor,
+at a speed a person can watch, on the embedded PostgreSQL (or the server in DATABASE_URL), and ends
+with the evening's summary. It uses its own database, `cti_demo`, made afresh on every run."""
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import signal
+from importlib import resources
+from pathlib import Path
+from typing import Any
 
 import asyncpg
 import click
@@ -8,24 +20,77 @@ import click
 from cti.commands.common import run, settings_from
 from cti.db.connect import database_url
 from cti.db.migrate import migrate
+from cti.db.scratch import with_database
+from cti.policy import load_policy
+from cti.rehearsal import Rehearsal
+from cti.sim.scenario import load_scenario
+from cti.web.auth import add_user
+
+DEMO_DB = "cti_demo"
+
+
+def default_scenario() -> Path:
+    here = Path(__file__).resolve().parents[2] / "scenarios" / "tv_evening.toml"
+    return here if here.is_file() else Path(str(resources.files("cti").joinpath("scenarios/tv_evening.toml")))
+
+
+def _line(p: dict[str, Any]) -> str:
+    t = p["sim_time"].astimezone().strftime("%H:%M")
+    return (
+        f"[{t}] 来电 offered {p.get('offered', 0):>5}  接通 answered {p.get('answered', 0):>5}  "
+        f"放弃 abandoned {p.get('abandoned', 0):>4}  待回拨 callbacks open {p['callbacks_open']:>4}"
+    )
 
 
 @click.command()
+@click.option("--scenario", "scenario_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Scenario TOML (default: scenarios/tv_evening.toml).")  # fmt: skip
+@click.option(
+    "--speed", type=float, default=20.0, show_default=True, help="Simulated seconds per wall second."
+)
+@click.option("--web-port", type=int, default=None, help="Monitor port (default: settings web.port, 8080).")
 @click.pass_context
-def demo(ctx: click.Context) -> None:
-    """Run the demo: migrate the database, then start the simulated PBX and the CTI server."""
+def demo(ctx: click.Context, scenario_path: str | None, speed: float, web_port: int | None) -> None:
+    """Run a TV-ad evening on a simulated PBX against the CTI server, with the live monitor."""
     settings = settings_from(ctx)
+    if web_port is not None:
+        settings = settings.model_copy(update={"web": settings.web.model_copy(update={"port": web_port})})
+    scenario = load_scenario(scenario_path or default_scenario())
+    password = os.environ.get("CTI_DEMO_PASSWORD") or secrets.token_urlsafe(9)
 
-    async def go() -> None:
-        async with database_url(settings) as url:
-            conn = await asyncpg.connect(url)
+    async def go() -> dict[str, Any]:
+        async with database_url(settings) as server_url:
+            admin = await asyncpg.connect(server_url)
+            try:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{DEMO_DB}" WITH (FORCE)')
+                await admin.execute(f'CREATE DATABASE "{DEMO_DB}"')
+            finally:
+                await admin.close()
+            dsn = with_database(server_url, DEMO_DB)
+            conn = await asyncpg.connect(dsn)
             try:
                 done = await migrate(conn)
-                n = await conn.fetchval("SELECT count(*) FROM schema_migrations")
+                await add_user(
+                    conn, "demo", password, "supervisor", display_name="演示主管", can_reveal_numbers=True
+                )
             finally:
                 await conn.close()
-            where = "DATABASE_URL" if settings.database_url else f"embedded PostgreSQL in {settings.data_dir}"
-            click.echo(f"database: {where}; {len(done)} migration(s) applied now, {n} in all")
-            click.echo("simulator and CTI server are not built yet: nothing more to run")
+            click.echo(f"database {DEMO_DB}: {len(done)} migrations applied")
+            hours = scenario.duration_s / 3600
+            click.echo(
+                f"scenario {scenario.name}: {len(scenario.agents)} agents, {len(scenario.ads)} TV ad(s)"
+            )
+            click.echo(f"{hours:g} simulated hours at {speed:g}x")
+            url = f"http://{settings.web.host}:{settings.web.port}/"
+            click.echo(f"monitor 监控: {url}  user demo, password {password}")
+            reh = Rehearsal(scenario, dsn, settings, load_policy(settings.policy_file), speed=speed, web=True,
+                            progress=lambda p: click.echo(_line(p)), sample_every_s=300.0)  # fmt: skip
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError):
+                    loop.add_signal_handler(sig, reh.stop)
+            return await reh.run()
 
-    run(go())
+    summary = run(go())
+    click.echo("\n晚间总结 Evening summary")
+    click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
