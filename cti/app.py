@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,12 @@ class CtiServer:
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _facts: FactsUpdater | None = None
 
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.append(task)
+        task.add_done_callback(lambda t: t.cancelled() or t.exception() is None or log.error(
+            "task_failed", task=name, error=repr(t.exception())))  # fmt: skip
+
     @property
     def spool_dir(self) -> Path:
         return Path(self.settings.data_dir) / "spool"
@@ -114,6 +121,12 @@ class CtiServer:
                                peak_cause=lambda: peak.state.cause,
                                exempt_reasons=CTI_PAUSE_REASONS)  # fmt: skip
         missed = MissedCallWatcher(self.pool, policy=self.policy, clock=clock, events=self.store)
+
+        def after_resync(live: LiveState, ev: Mapping[str, Any]) -> None:
+            if ev.get("Event") == "resync":  # calls that ended while we were blind, calls begun before us
+                self._spawn(missed.reconcile(live.state, clock.time()), "missed-call-reconcile")
+
+        self.live.subscribe(after_resync)
         for handler in (self.dispatcher.handle_ami, guard.handle_ami, missed.handle_ami):
             self.ami.subscribe(handler)
 

@@ -363,6 +363,12 @@ class AMIClient:
             )
         self.connects += 1
         log.info("ami connected", host=self.host, port=self.port, banner=str(self.banner), n=self.connects)
+        # Events of the previous connection still queued for handlers are handled before the hooks
+        # resynchronise: a snapshot must never be overtaken by older events.
+        for _, delivery in self._handlers:
+            if delivery is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(delivery.queue.join(), self.action_timeout)
         try:
             for hook in list(self._on_connect):
                 await hook(self)

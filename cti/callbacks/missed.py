@@ -23,6 +23,7 @@ from cti.callbacks.repo import InvalidCallbackNumber, normalise_number
 from cti.clock import Clock
 from cti.masking import mask_number
 from cti.policy import Policy
+from cti.state.model import State
 from cti.store.events import Event
 
 log = structlog.get_logger(__name__)
@@ -121,6 +122,30 @@ class MissedCallWatcher:
                 await self._apply(call, ended, d)
             return d
         return None
+
+    async def reconcile(self, state: State, now: float) -> int:
+        """After a resync (AMI reconnect, CTI restart): calls we followed that are gone ended while we
+        were blind, so decide them now (answered or not we cannot know for sure: a callback too many
+        beats a caller lost); inbound calls we did not know are adopted from the snapshot.
+        Returns how many calls were decided."""
+        decided = 0
+        for uid in [u for u in self.calls if u not in state.channels]:
+            call = self.calls.pop(uid)
+            d = missed_call_decision(call, now, min_wait_s=self._policy.peak.abandon_callback_after_s)
+            if d.reason != "answered":
+                await self._apply(call, now, d)
+                decided += 1
+        for uid, ch in state.channels.items():
+            if uid in self.calls or not is_inbound_caller(
+                {"Uniqueid": uid, "Linkedid": ch.linkedid, "Channel": ch.name}
+            ):
+                continue
+            known = state.calls.get(uid)
+            answered = ch.bridge is not None or bool(known and known.answered_by)
+            self.calls[uid] = InboundCall(
+                uid, ch.created, callable_or_none(ch.caller_num), None, answered=answered
+            )
+        return decided
 
     async def _apply(self, call: InboundCall, ended: float, d: MissedDecision) -> None:
         start, end = datetime.fromtimestamp(call.started, UTC), datetime.fromtimestamp(ended, UTC)

@@ -90,3 +90,34 @@ async def test_two_cti_processes_decide_each_call_once(pool, db):
     await feed(b, fs)
     row = await db.fetchrow("SELECT count(*) n, max(call_count) c FROM callbacks")
     assert (row["n"], row["c"]) == (1, 1)
+
+
+async def test_after_a_blind_gap_calls_that_vanished_are_decided_and_running_ones_adopted(pool, db):
+    from cti.state.model import Call, Channel, State
+
+    w = MissedCallWatcher(pool, policy=POLICY, clock=ManualClock(T0), events=ListSink())
+    fs = frames("1795430796.7", "13812345678")
+    await feed(w, fs[:2])  # joined the queue, then the AMI link dropped; it hung up while we were blind
+    t = T0.timestamp()
+    snapshot = State(
+        channels={
+            "1795430796.8": Channel(
+                "1795430796.8", "PJSIP/trunk-0008", "1795430796.8", t, caller_num="13900001111"
+            ),
+            "1795430796.9": Channel(
+                "1795430796.9", "PJSIP/trunk-0009", "1795430796.9", t, caller_num="13700002222", bridge="b-1"
+            ),  # talking to an agent already
+        },
+        calls={"1795430796.9": Call("1795430796.9", t, answered_by="agent3")},
+    )
+    assert await w.reconcile(snapshot, t + 60) == 1
+    assert await db.fetchval("SELECT number FROM callbacks") == "13812345678"
+    assert set(w.calls) == {"1795430796.8", "1795430796.9"}
+    # the adopted calls are protected like any other when they end
+    await w.handle_ami({"Event": "Hangup", "Uniqueid": "1795430796.8", "Linkedid": "1795430796.8",
+                        "Timestamp": f"{t + 90:.6f}"})  # fmt: skip
+    await w.handle_ami({"Event": "Hangup", "Uniqueid": "1795430796.9", "Linkedid": "1795430796.9",
+                        "Timestamp": f"{t + 95:.6f}"})  # fmt: skip
+    assert sorted(r["number"] for r in await db.fetch("SELECT number FROM callbacks")) == [
+        "13812345678", "13900001111",
+    ]  # fmt: skip
