@@ -199,6 +199,40 @@ async def summarise(
                                  GROUP BY number HAVING count(*) > 1) d"""
     )
 
+    resyncs = await conn.fetchval(
+        "SELECT count(*) FROM events WHERE source = 'ami' AND type = 'resync' AND ts >= $1", t0
+    )
+    # R-OUT-CID: the customer's leg of a reached callback showed the DID the customer had dialed
+    did_not_presented = await conn.fetchval(
+        """SELECT count(*) FROM callback_attempts a
+           LEFT JOIN (SELECT DISTINCT linkedid, payload->>'ConnectedLineNum' AS shown FROM events
+                      WHERE ts >= $1 AND type = 'NewConnectedLine' AND linkedid LIKE 'cti-cb-%'
+                        AND payload->>'Channel' LIKE 'PJSIP/pstn-%') e
+             ON e.linkedid = a.channel_id AND e.shown = a.did
+           WHERE a.outcome = 'reached' AND e.linkedid IS NULL""",
+        t0,
+    )
+    wrong_did = await conn.fetchval(
+        """SELECT count(*) FROM callbacks c JOIN call_facts f ON f.linkedid = c.source_linkedid
+           WHERE c.first_call_at >= $1 AND f.did IS NOT NULL AND c.did IS DISTINCT FROM f.did""",
+        t0,
+    )
+    # R-PEAK: a pause an agent took during peak (not the queue's own Auto-Pause) has a violation row
+    unrecorded_pauses = await conn.fetchval(
+        """WITH flips AS (
+               SELECT ts, (payload->>'in_peak')::boolean AS on_,
+                      lead(ts) OVER (ORDER BY ts) AS until FROM events
+               WHERE source = 'cti' AND type = 'peak_mode' AND ts >= $1),
+           peaks AS (SELECT ts AS since, coalesce(until, 'infinity') AS until FROM flips WHERE on_)
+           SELECT count(*) FROM agent_pauses p
+           JOIN peaks k ON p.started_at >= k.since AND p.started_at < k.until
+           WHERE p.reason <> 'Auto-Pause' AND NOT EXISTS (
+               SELECT 1 FROM peak_violations v WHERE v.agent = p.agent
+                 AND v.occurred_at BETWEEN p.started_at - interval '5 s'
+                                       AND p.started_at + interval '5 s')""",
+        t0,
+    )
+
     def pct(xs: list[float], q: float) -> float | None:
         if not xs:
             return None
@@ -222,6 +256,10 @@ async def summarise(
         "originates_sent_twice": int(twice),
         "numbers_with_two_open_callbacks": int(double_open),
         "cti_restarts": restarts,
+        "ami_reconnects": max(0, int(resyncs) - 1 - restarts),
+        "callbacks_did_not_presented": int(did_not_presented),
+        "callbacks_wrong_did": int(wrong_did),
+        "peak_pauses_without_violation": int(unrecorded_pauses),
         "sim_seconds": round(sim_s),
         "wall_seconds": round(wall_s, 1),
         "wall_s_per_sim_hour": round(wall_s / (sim_s / 3600.0), 1) if sim_s > 0 else None,

@@ -85,6 +85,7 @@ class Simulator:
         self._driver: asyncio.Task[None] | None = None
         self._stopping = False
         self.end_time = start + self.scenario.duration_s
+        self._planned = start  # virtual time of the last planned arrival
         self.finished = asyncio.Event()
         for a in self.scenario.agents:
             if not a.shift:
@@ -519,17 +520,21 @@ class Simulator:
 
     # ------------------------------------------------------------------ scenario traffic
     def _arrival(self) -> None:
+        """Plan the next arrival on the virtual timeline (planned time + gap), not from when this
+        timer fired: under load a scaled-clock timer fires late, and drawing from `now` would thin
+        the Poisson process (a TV-ad peak lost 17% of its calls that way)."""
         e = self.engine
-        t_s = e.now - self.scenario.start.timestamp()
-        if e.now >= self.end_time:
+        t = max(self._planned, self.scenario.start.timestamp())
+        while t < self.end_time:
+            rate = self.scenario.arrival_rate(t - self.scenario.start.timestamp())
+            step = 10.0
+            gap = self.rng.expovariate(rate) if rate > 0 else float("inf")
+            if gap > step:  # memoryless: re-draw at the next step with the new rate
+                t += step
+                continue
+            self._planned = t + gap
+            e.at(self._planned, self._one_arrival)
             return
-        rate = self.scenario.arrival_rate(t_s)
-        step = 10.0
-        gap = self.rng.expovariate(rate) if rate > 0 else float("inf")
-        if gap > step:  # memoryless: re-draw at the next step with the new rate
-            e.after(step, self._arrival)
-            return
-        e.after(gap, self._one_arrival)
 
     def _one_arrival(self) -> None:
         e = self.engine
