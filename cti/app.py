@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,9 @@ from cti.store.events import EventStore
 from cti.web.app import Services, make_app
 
 log = structlog.get_logger(__name__)
+
+# How far back a new process looks for calls an earlier one was following (longer than any call).
+RECOVER_WINDOW = timedelta(hours=3)
 
 # Pause reasons the CTI itself sets: the peak guard must not undo them as violations.
 CTI_PAUSE_REASONS = frozenset({"ring-no-answer"})
@@ -127,6 +131,8 @@ class CtiServer:
                 self._spawn(missed.reconcile(live.state, clock.time()), "missed-call-reconcile")
 
         self.live.subscribe(after_resync)
+        async with self.pool.acquire() as conn:  # before AMI: the first resync decides what vanished
+            await missed.recover(conn, clock.now() - RECOVER_WINDOW)
         for handler in (self.dispatcher.handle_ami, guard.handle_ami, missed.handle_ami):
             self.ami.subscribe(handler)
 
@@ -166,20 +172,22 @@ class CtiServer:
         self.web_port = self.web_runner.addresses[0][1]
 
     async def close(self) -> None:
-        for t in self._tasks:
+        """Stop taking decisions and dialing, then stop listening (handlers finish what was read), and
+        last the stores: nothing read is dropped and nothing runs on a closed pool."""
+        if self.agi_service is not None:
+            await self.agi_service.close()  # also writes recording rows still queued
+        for t in self._tasks:  # no new Originate once we start to close: it could not be followed
             t.cancel()
         for t in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self._tasks.clear()
+        if self.listener is not None:
+            await self.listener.close()  # handlers finish what was read (outcomes of calls in flight)
         if self._facts is not None:
             await self._facts.close()
         if self.web_runner is not None:
             await self.web_runner.cleanup()
-        if self.agi_service is not None:
-            await self.agi_service.close()  # also writes recording rows still queued
-        if self.listener is not None:
-            await self.listener.close()
         if self.store is not None:
             await self.store.close()
         if self.pool is not None:

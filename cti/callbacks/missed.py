@@ -11,6 +11,7 @@ row (db/033) makes the decision once per call even when several CTI processes wa
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -79,6 +80,13 @@ def missed_call_decision(call: InboundCall, ended: float, *, min_wait_s: float) 
 _HELD = "SELECT id FROM callbacks WHERE number = $1 AND last_call_at >= $2 ORDER BY id DESC LIMIT 1"
 
 
+_RECOVER = """
+SELECT payload FROM events
+WHERE ts >= $1 AND source = 'ami' AND uniqueid = linkedid
+  AND type IN ('Newchannel', 'QueueCallerJoin', 'AgentConnect', 'DialEnd', 'Hangup')
+ORDER BY seq"""
+
+
 def _ts(frame: Mapping[str, Any], clock: Clock) -> float:
     try:
         return float(frame["Timestamp"])
@@ -122,6 +130,16 @@ class MissedCallWatcher:
                 await self._apply(call, ended, d)
             return d
         return None
+
+    async def recover(self, conn: Any, since: datetime) -> int:
+        """At start-up: follow again the calls an earlier CTI process was following, from the event log
+        (replayed through the same logic; calls it already decided are skipped by `missed_calls`).
+        The first resync then decides those that ended while no process was watching."""
+        rows = await conn.fetch(_RECOVER, since)
+        for r in rows:
+            p = r["payload"]
+            await self.handle_ami(json.loads(p) if isinstance(p, str) else p)
+        return len(rows)
 
     async def reconcile(self, state: State, now: float) -> int:
         """After a resync (AMI reconnect, CTI restart): calls we followed that are gone ended while we
