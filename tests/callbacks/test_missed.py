@@ -121,3 +121,21 @@ async def test_after_a_blind_gap_calls_that_vanished_are_decided_and_running_one
     assert sorted(r["number"] for r in await db.fetch("SELECT number FROM callbacks")) == [
         "13812345678", "13900001111",
     ]  # fmt: skip
+
+
+async def test_a_new_process_follows_the_calls_an_earlier_one_was_following(pool, db, db_url, tmp_path):
+    from cti.store.events import Event, EventStore
+
+    store = EventStore(db_url, tmp_path / "spool")
+    await store.start()
+    for f in frames("1795430796.10", "13812345678")[:2] + frames("1795430796.11", "13900001111"):
+        await store.append(Event(datetime.fromtimestamp(float(f["Timestamp"]), UTC), "ami", f["Event"], f,
+                                 uniqueid=f["Uniqueid"], linkedid=f["Linkedid"]))  # fmt: skip
+    await store.close()
+    w = MissedCallWatcher(pool, policy=POLICY, clock=ManualClock(T0), events=ListSink())
+    await w.recover(db, T0.replace(hour=0))
+    # .11 ended while the earlier process was alive but undecided; .10 is still followed
+    assert set(w.calls) == {"1795430796.10"}
+    assert await db.fetchval("SELECT number FROM callbacks") == "13900001111"
+    await w.recover(db, T0.replace(hour=0))  # recovering twice decides nothing twice
+    assert await db.fetchval("SELECT count(*) FROM missed_calls") == 1
