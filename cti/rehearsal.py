@@ -23,6 +23,7 @@ import structlog
 from pydantic import SecretStr
 
 from cti.app import CtiServer
+from cti.callbacks.missed import callable_or_none
 from cti.clock import ScaledClock
 from cti.config import Settings
 from cti.facts.repo import rebuild
@@ -154,8 +155,11 @@ class Rehearsal:
         conn = await asyncpg.connect(self.dsn)
         try:
             await rebuild(conn, self.scenario.start - timedelta(minutes=1), self.policy.ring)
-            return await summarise(conn, self.scenario, self.policy, wall_s=wall_s, sim_s=sim_s,
-                                   max_backlog=self.max_backlog, restarts=self.restarts)  # fmt: skip
+            ledger = self.sim.engine.ledger if self.sim is not None else []
+            return await summarise(
+                conn, self.scenario, self.policy, wall_s=wall_s, sim_s=sim_s, max_backlog=self.max_backlog,
+                restarts=self.restarts, ledger=ledger,
+            )  # fmt: skip
         finally:
             await conn.close()
 
@@ -165,8 +169,10 @@ _INBOUND = "linkedid NOT LIKE 'cti-cb-%' AND started_at >= $1"
 
 async def summarise(
     conn: asyncpg.Connection, scenario: Scenario, policy: Policy, *, wall_s: float, sim_s: float,
-    max_backlog: int = 0, restarts: int = 0,
+    max_backlog: int = 0, restarts: int = 0, ledger: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
+    """Figures from PostgreSQL; with the simulator's ledger (every call it placed, answered by a person
+    or not), `offered` and `lost` are the truth, including calls the CTI never saw."""
     t0 = scenario.start - timedelta(minutes=1)
     calls = await conn.fetch(
         f"SELECT linkedid, caller_num, outcome, rings_to_answer, started_at FROM call_facts WHERE {_INBOUND}",
@@ -188,6 +194,15 @@ async def summarise(
     numbers_with_callback = {c["number"] for c in cbs}
     unanswered = [c for c in calls if c["outcome"] != "answered"]
     lost = [c for c in unanswered if (c["caller_num"] or "") not in numbers_with_callback]
+    truth: dict[str, Any] = {}
+    if ledger is not None:
+        missed = [callable_or_none(c["number"]) for c in ledger if not c["answered"]]
+        withheld = sum(1 for n in missed if n is None)
+        lost_callable = sum(1 for n in missed if n is not None and n not in numbers_with_callback)
+        truth = {
+            "offered": len(ledger), "answered": len(ledger) - len(missed), "unanswered_withheld": withheld,
+            "lost": lost_callable + withheld, "lost_callable": lost_callable,
+        }  # fmt: skip
     waits = sorted((c["reached_at"] - c["first_call_at"]).total_seconds() for c in cbs if c["reached_at"])
     final = [c for c in cbs if c["status"] not in ("open", "dialing")]
     twice = await conn.fetchval(
@@ -238,7 +253,7 @@ async def summarise(
             return None
         return round(xs[min(len(xs) - 1, int(q * len(xs)))], 1)
 
-    return {
+    out = {
         "scenario": scenario.name,
         "offered": len(calls),
         "answered": len(answered),
@@ -264,3 +279,7 @@ async def summarise(
         "wall_seconds": round(wall_s, 1),
         "wall_s_per_sim_hour": round(wall_s / (sim_s / 3600.0), 1) if sim_s > 0 else None,
     }
+    if truth:  # the CTI's own view stays, prefixed, so a gap between the two shows
+        out.update({"cti_seen_offered": out["offered"], "cti_seen_answered": out["answered"],
+                    "cti_seen_lost": out["lost"], **truth})  # fmt: skip
+    return out

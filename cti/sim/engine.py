@@ -164,6 +164,9 @@ class Engine:
         self.by_state_iface: dict[str, list[Member]] = {}
         self.profiles: dict[str, AgentProfile] = {}
         self.stats = Stats()
+        # The truth about every inbound call once it ended, for checks that must not trust the CTI
+        # (a call that begins and ends while the CTI is down is in no event log but this one).
+        self.ledger: list[dict[str, Any]] = []
         self.calls_active = 0
         self.processed_calls = 0
         self.start_time = start
@@ -850,6 +853,7 @@ class Engine:
         if hold <= q.cfg.servicelevel:
             q.in_sl += 1
         self.stats.answered += 1
+        call.answered = True
         self.stats.wait_total += hold
         self.stats.max_wait = max(self.stats.max_wait, hold)
         if call.joined_queue_at is not None and self.now - call.joined_queue_at <= 2 * self.ring_cycle_s:
@@ -1027,6 +1031,8 @@ class InboundCall:
         self.outcome = ""
         self.dtmf = list(spec.dtmf)
         self.prio = 1
+        self.answered = False
+        self.started = engine.now
 
     # dialplan helpers
     def _app(self, app: str, data: str) -> None:
@@ -1193,6 +1199,7 @@ class InboundCall:
         e.emit("Newstate", "call", ag.snapshot(), ag.name)
         e.dial_event("DialEnd", self.caller, ag, [("DialStatus", "ANSWER")])
         e.stats.answered += 1
+        self.answered = True
         waited = e.now - (self.joined_queue_at or e.now)
         e.stats.wait_total += waited
         e.stats.max_wait = max(e.stats.max_wait, waited)
@@ -1353,6 +1360,11 @@ class InboundCall:
             self.done = True
             for t in self.timers:
                 t.cancel()
+            uid = self.caller.uniqueid if self.caller else ""
+            self.e.ledger.append(
+                {"uniqueid": uid, "number": self.spec.caller, "did": self.spec.did, "answered": self.answered,
+                 "started": self.started, "ended": self.e.now}
+            )  # fmt: skip
             self.e.call_ended()
 
     # AGI-facing helpers
