@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import getpass
-from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import asyncpg
@@ -13,25 +12,11 @@ from cti.callbacks import queries
 from cti.callbacks.offer import open_callback
 from cti.callbacks.repo import InvalidCallbackNumber
 from cti.clock import SystemClock
-from cti.commands.common import run, settings_from
-from cti.config import Settings
-from cti.db.connect import database_url
+from cti.commands.common import settings_from, with_conn
 from cti.masking import mask_number
 from cti.policy import load_policy
 
 T = TypeVar("T")
-
-
-def _with_conn(settings: Settings, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-    async def go() -> T:
-        async with database_url(settings) as url:
-            conn = await asyncpg.connect(url)
-            try:
-                return await fn(conn)
-            finally:
-                await conn.close()
-
-    return run(go())
 
 
 def _who() -> str:
@@ -64,7 +49,7 @@ def list_cmd(ctx: click.Context, status: str, limit: int) -> None:
         st = None if status == "all" else status
         return await queries.counts(conn), await queries.list_callbacks(conn, status=st, limit=limit)
 
-    n, rows = _with_conn(settings, go)
+    n, rows = with_conn(settings, go)
     click.echo("  ".join(f"{k} {v}" for k, v in n.items()))
     tz = settings.tz
     for c in rows:
@@ -81,7 +66,7 @@ def list_cmd(ctx: click.Context, status: str, limit: int) -> None:
 def show(ctx: click.Context, callback_id: int) -> None:
     """One callback and its attempts."""
     settings = settings_from(ctx)
-    found = _with_conn(settings, lambda c: queries.get_callback(c, callback_id))
+    found = with_conn(settings, lambda c: queries.get_callback(c, callback_id))
     if found is None:
         raise click.ClickException(f"no callback with id {callback_id}")
     c, attempts = found
@@ -112,7 +97,7 @@ def add(ctx: click.Context, number: str, did: str) -> None:
         )
 
     try:
-        ref = _with_conn(settings, go)
+        ref = with_conn(settings, go)
     except InvalidCallbackNumber as e:
         raise click.ClickException(f"cannot call back {mask_number(number)}: {e}") from None
     verb = "added" if ref.created else f"joined open callback (now {ref.call_count} calls):"
@@ -127,7 +112,7 @@ def cancel(ctx: click.Context, callback_id: int, by: str | None) -> None:
     """Cancel an open callback."""
     settings = settings_from(ctx)
     try:
-        _with_conn(
+        with_conn(
             settings,
             lambda c: queries.cancel_callback(c, callback_id, by=by or _who(), now=SystemClock().now()),
         )

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
+import asyncpg
 import click
 
 from cti.config import ConfigError, Settings, load_settings
+from cti.db.connect import database_url
 from cti.log import configure
 
 T = TypeVar("T")
@@ -26,3 +28,17 @@ def settings_from(ctx: click.Context) -> Settings:
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
+
+
+def with_conn(settings: Settings, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    """Run `fn(conn)` on a connection to the configured database (embedded when none is set)."""
+
+    async def go() -> T:
+        async with database_url(settings) as url:
+            conn = await asyncpg.connect(url)
+            try:
+                return await fn(conn)
+            finally:
+                await conn.close()
+
+    return run(go())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import getpass
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -12,26 +11,12 @@ import asyncpg
 import click
 
 from cti.clock import SystemClock
-from cti.commands.common import run, settings_from
-from cti.config import Settings
-from cti.db.connect import database_url
+from cti.commands.common import settings_from, with_conn
 from cti.peak import repo
 from cti.peak.machine import active_airing
 from cti.policy import load_policy
 
 T = TypeVar("T")
-
-
-def _with_conn(settings: Settings, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-    async def go() -> T:
-        async with database_url(settings) as url:
-            conn = await asyncpg.connect(url)
-            try:
-                return await fn(conn)
-            finally:
-                await conn.close()
-
-    return run(go())
 
 
 def parse_start(text: str, tz: ZoneInfo) -> datetime:
@@ -108,7 +93,7 @@ def schedule_add(
         )
 
     try:
-        a = _with_conn(settings, go)
+        a = with_conn(settings, go)
     except repo.ScheduleError as e:
         raise click.ClickException(str(e)) from None
     click.echo(f"added airing {a.id}: {a.channel} {a.program} at {_fmt(a.starts_at, settings.tz)}")
@@ -122,7 +107,7 @@ def schedule_list(ctx: click.Context, show_all: bool) -> None:
     settings = settings_from(ctx)
     policy = load_policy(settings.policy_file)
     now = SystemClock().now()
-    airings = _with_conn(settings, repo.list_airings)
+    airings = with_conn(settings, repo.list_airings)
     shown = [a for a in airings if show_all or a.ends_at(policy.peak.tail_minutes) > now]
     if not shown:
         click.echo("no airings" if show_all else "no current or upcoming airings (use --all for past ones)")
@@ -142,7 +127,7 @@ def schedule_list(ctx: click.Context, show_all: bool) -> None:
 def schedule_remove(ctx: click.Context, airing_id: int) -> None:
     """Remove an airing by id."""
     settings = settings_from(ctx)
-    if not _with_conn(settings, lambda c: repo.remove_airing(c, airing_id)):
+    if not with_conn(settings, lambda c: repo.remove_airing(c, airing_id)):
         raise click.ClickException(f"no airing with id {airing_id}")
     click.echo(f"removed airing {airing_id}")
 
@@ -153,7 +138,7 @@ def _switch_command(mode: str, help_text: str) -> click.Command:
     @click.pass_context
     def cmd(ctx: click.Context, by: str | None) -> None:
         settings = settings_from(ctx)
-        s = _with_conn(settings, lambda c: repo.set_switch(c, mode, by=by or _who(), now=SystemClock().now()))
+        s = with_conn(settings, lambda c: repo.set_switch(c, mode, by=by or _who(), now=SystemClock().now()))
         click.echo(f"peak switch: {s.mode} (by {s.updated_by})")
 
     return cmd
@@ -175,7 +160,7 @@ def status(ctx: click.Context) -> None:
     async def go(conn: asyncpg.Connection) -> tuple[Any, Any, Any]:
         return await repo.get_switch(conn), await repo.load_state(conn), await repo.airings_near(conn, now)
 
-    switch, state, airings = _with_conn(settings, go)
+    switch, state, airings = with_conn(settings, go)
     tz = settings.tz
     click.echo(f"switch: {switch.mode} (set {_fmt(switch.updated_at, tz)} by {switch.updated_by})")
     if state is None:
