@@ -25,6 +25,7 @@ from cti.ami.client import AMIClient
 from cti.ami.listener import AMIListener
 from cti.callbacks import queries as callback_queries
 from cti.callbacks.ami_adapter import ami_action, ami_originate
+from cti.callbacks.cdr_sweep import sweep_cdr
 from cti.callbacks.dispatcher import Dispatcher
 from cti.callbacks.missed import MissedCallWatcher
 from cti.clock import Clock, SystemClock
@@ -46,6 +47,10 @@ log = structlog.get_logger(__name__)
 # How far back a new process looks for calls an earlier one was following (longer than any call).
 RECOVER_WINDOW = timedelta(hours=3)
 
+# The CDR sweep leaves a just-ended call to the live watcher for this long, and runs this often.
+CDR_SETTLE = timedelta(seconds=30)
+CDR_SWEEP_EVERY = timedelta(seconds=60)
+
 # Pause reasons the CTI itself sets: the peak guard must not undo them as violations.
 CTI_PAUSE_REASONS = frozenset({"ring-no-answer"})
 
@@ -60,6 +65,8 @@ class CtiServer:
     default_did: str = "4008001234"
     web_enabled: bool = True
     facts_interval_s: float = 60.0
+    # Calls last well under an hour; re-deriving more than this every interval only burns CPU.
+    facts_window_s: float = 2 * 3600.0
     # filled by start()
     pool: asyncpg.Pool | None = None
     store: EventStore | None = None
@@ -70,6 +77,7 @@ class CtiServer:
     agi: FastAgiServer | None = None
     peak: PeakMonitor | None = None
     dispatcher: Dispatcher | None = None
+    missed: MissedCallWatcher | None = None
     web_runner: web.AppRunner | None = None
     web_port: int | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -124,7 +132,9 @@ class CtiServer:
                                in_peak=lambda: peak.in_peak, ami_action=ami_action(self.ami),
                                peak_cause=lambda: peak.state.cause,
                                exempt_reasons=CTI_PAUSE_REASONS)  # fmt: skip
-        missed = MissedCallWatcher(self.pool, policy=self.policy, clock=clock, events=self.store)
+        missed = self.missed = MissedCallWatcher(
+            self.pool, policy=self.policy, clock=clock, events=self.store
+        )
 
         def after_resync(live: LiveState, ev: Mapping[str, Any]) -> None:
             if ev.get("Event") == "resync":  # calls that ended while we were blind, calls begun before us
@@ -136,7 +146,8 @@ class CtiServer:
         for handler in (self.dispatcher.handle_ami, guard.handle_ami, missed.handle_ami):
             self.ami.subscribe(handler)
 
-        self._facts = FactsUpdater(self.dsn, self.policy.ring, clock=clock, interval_s=self.facts_interval_s)
+        self._facts = FactsUpdater(self.dsn, self.policy.ring, clock=clock, interval_s=self.facts_interval_s,
+                                   window_s=self.facts_window_s)  # fmt: skip
         if self.web_enabled:
             await self._start_web()
         if connect:
@@ -150,6 +161,7 @@ class CtiServer:
         self._tasks += [
             asyncio.create_task(self.peak.run(), name="peak-monitor"),
             asyncio.create_task(self.dispatcher.run(), name="callback-dispatcher"),
+            asyncio.create_task(self._sweep_cdr(), name="cdr-sweep"),
         ]
         assert self._facts is not None
         self._facts.start()
@@ -170,6 +182,21 @@ class CtiServer:
         site = web.TCPSite(self.web_runner, s.web.host, s.web.port)
         await site.start()
         self.web_port = self.web_runner.addresses[0][1]
+
+    async def _sweep_cdr(self) -> None:
+        """Callers who came and went while no CTI was watching are in Asterisk's CDRs (cdr_pgsql)."""
+        assert self.pool is not None and self.missed is not None
+        while True:
+            now = self.clock.now()
+            try:
+                async with self.pool.acquire() as conn:
+                    n = await sweep_cdr(conn, self.missed, since=now - RECOVER_WINDOW,
+                                        settled_before=now - CDR_SETTLE)  # fmt: skip
+                if n:
+                    log.info("cdr_sweep_decided", calls=n)
+            except (OSError, asyncpg.PostgresError) as e:
+                log.warning("cdr_sweep_failed", error=type(e).__name__)
+            await self.clock.sleep(CDR_SWEEP_EVERY.total_seconds())
 
     async def close(self) -> None:
         """Stop taking decisions and dialing, then stop listening (handlers finish what was read), and

@@ -29,6 +29,7 @@ from cti.config import Settings
 from cti.facts.repo import rebuild
 from cti.peak import repo as peak_repo
 from cti.policy import Policy
+from cti.sim.cdr import CdrWriter
 from cti.sim.scenario import Scenario, seed_agents
 from cti.sim.simulator import Simulator
 
@@ -85,15 +86,15 @@ class Rehearsal:
 
     def _cti(self, clock: ScaledClock, ami_port: int, agi_port: int) -> CtiServer:
         secret = self.scenario.ami_users.get("cti", ("cti", "all"))[0]
-        s = self.settings.model_copy(
-            update={
-                "ami": self.settings.ami.model_copy(update={"host": "127.0.0.1", "port": ami_port,
-                                                             "username": "cti", "secret": SecretStr(secret)}),
-                "agi": self.settings.agi.model_copy(update={"host": "127.0.0.1", "port": agi_port}),
-            }
-        )  # fmt: skip
+        ami = self.settings.ami.model_copy(update={
+            "host": "127.0.0.1", "port": ami_port, "username": "cti", "secret": SecretStr(secret),
+            "ping_interval_s": 10.0,  # sim and CTI share one process: a busy loop is not a dead peer
+        })  # fmt: skip
+        agi = self.settings.agi.model_copy(update={"host": "127.0.0.1", "port": agi_port})
+        s = self.settings.model_copy(update={"ami": ami, "agi": agi})
         return CtiServer(s, self.policy, self.dsn, clock=clock, web_enabled=self.web,
-                         default_did=self.scenario.dids[0], facts_interval_s=600.0)  # fmt: skip
+                         default_did=self.scenario.dids[0], facts_interval_s=1800.0,
+                         facts_window_s=3600.0)  # fmt: skip
 
     async def run(self) -> dict[str, Any]:
         await self._prepare()
@@ -104,6 +105,9 @@ class Rehearsal:
         await self.cti.start(connect=False)  # FastAGI listening before the first call arrives
         self.sim = Simulator(self.scenario, clock=clock, ami_port=ami_port,
                              agi_url=f"agi://127.0.0.1:{agi_port}", arrivals=True)  # fmt: skip
+        cdr = CdrWriter(self.dsn)  # the simulated Asterisk's cdr_pgsql
+        self.sim.engine.on_call_record = cdr.record
+        await cdr.start()
         await self.sim.start()
         try:
             await self.cti.connect()
@@ -111,6 +115,7 @@ class Rehearsal:
         finally:
             await self.sim.close()
             await self.cti.close()
+            await cdr.close()
         wall = time.monotonic() - wall0
         sim_s = (clock.now() - self.scenario.start).total_seconds()
         return await self.summary(wall, sim_s)

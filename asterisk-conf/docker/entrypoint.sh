@@ -6,7 +6,7 @@ src=/opt/cti/asterisk-conf
 for f in "$src"/*.conf /opt/cti/dialplan/*.conf; do
     cp "$f" /etc/asterisk/
 done
-for var in CTI_AMI_SECRET AGENT1_PASSWORD AGENT2_PASSWORD AGENT3_PASSWORD CARRIER_HOST; do
+for var in CTI_AMI_SECRET AGENT1_PASSWORD AGENT2_PASSWORD AGENT3_PASSWORD CARRIER_HOST POSTGRES_PASSWORD; do
     eval "value=\${$var:-}"
     if [ -z "$value" ]; then
         echo "cti-asterisk: $var is not set" >&2

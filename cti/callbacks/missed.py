@@ -99,7 +99,7 @@ class MissedCallWatcher:
         self, pool: Any, *, policy: Policy, clock: Clock, events: Any, max_tracked: int = 100_000
     ) -> None:
         self._pool = pool
-        self._policy = policy
+        self.policy = policy
         self._clock = clock
         self._events = events
         self._max = max_tracked
@@ -125,9 +125,9 @@ class MissedCallWatcher:
         elif ev == "Hangup":
             del self.calls[call.uniqueid]
             ended = _ts(frame, self._clock)
-            d = missed_call_decision(call, ended, min_wait_s=self._policy.peak.abandon_callback_after_s)
+            d = missed_call_decision(call, ended, min_wait_s=self.policy.peak.abandon_callback_after_s)
             if d.reason != "answered":
-                await self._apply(call, ended, d)
+                await self.apply(call, ended, d)
             return d
         return None
 
@@ -149,9 +149,9 @@ class MissedCallWatcher:
         decided = 0
         for uid in [u for u in self.calls if u not in state.channels]:
             call = self.calls.pop(uid)
-            d = missed_call_decision(call, now, min_wait_s=self._policy.peak.abandon_callback_after_s)
+            d = missed_call_decision(call, now, min_wait_s=self.policy.peak.abandon_callback_after_s)
             if d.reason != "answered":
-                await self._apply(call, now, d)
+                await self.apply(call, now, d)
                 decided += 1
         for uid, ch in state.channels.items():
             if uid in self.calls or not is_inbound_caller(
@@ -165,7 +165,7 @@ class MissedCallWatcher:
             )
         return decided
 
-    async def _apply(self, call: InboundCall, ended: float, d: MissedDecision) -> None:
+    async def apply(self, call: InboundCall, ended: float, d: MissedDecision) -> None:
         start, end = datetime.fromtimestamp(call.started, UTC), datetime.fromtimestamp(ended, UTC)
         reason: str = d.reason
         callback_id: int | None = None
@@ -184,7 +184,7 @@ class MissedCallWatcher:
                 else:
                     ref = await open_callback(
                         conn, number=call.number, did=call.did, kind="abandon", now=start,
-                        policy=self._policy.callbacks, linkedid=call.uniqueid, queue=call.queue,
+                        policy=self.policy.callbacks, linkedid=call.uniqueid, queue=call.queue,
                     )  # fmt: skip
                     callback_id = ref.id
                 await conn.execute(

@@ -167,6 +167,7 @@ class Engine:
         # The truth about every inbound call once it ended, for checks that must not trust the CTI
         # (a call that begins and ends while the CTI is down is in no event log but this one).
         self.ledger: list[dict[str, Any]] = []
+        self.on_call_record: Callable[[dict[str, Any]], None] | None = None  # e.g. the CDR writer
         self.calls_active = 0
         self.processed_calls = 0
         self.start_time = start
@@ -854,6 +855,7 @@ class Engine:
             q.in_sl += 1
         self.stats.answered += 1
         call.answered = True
+        call.agent_channel = ag.name
         self.stats.wait_total += hold
         self.stats.max_wait = max(self.stats.max_wait, hold)
         if call.joined_queue_at is not None and self.now - call.joined_queue_at <= 2 * self.ring_cycle_s:
@@ -1032,6 +1034,7 @@ class InboundCall:
         self.dtmf = list(spec.dtmf)
         self.prio = 1
         self.answered = False
+        self.agent_channel = ""
         self.started = engine.now
 
     # dialplan helpers
@@ -1200,6 +1203,7 @@ class InboundCall:
         e.dial_event("DialEnd", self.caller, ag, [("DialStatus", "ANSWER")])
         e.stats.answered += 1
         self.answered = True
+        self.agent_channel = ag.name
         waited = e.now - (self.joined_queue_at or e.now)
         e.stats.wait_total += waited
         e.stats.max_wait = max(e.stats.max_wait, waited)
@@ -1361,10 +1365,14 @@ class InboundCall:
             for t in self.timers:
                 t.cancel()
             uid = self.caller.uniqueid if self.caller else ""
-            self.e.ledger.append(
-                {"uniqueid": uid, "number": self.spec.caller, "did": self.spec.did, "answered": self.answered,
-                 "started": self.started, "ended": self.e.now}
-            )  # fmt: skip
+            record = {
+                "uniqueid": uid, "number": self.spec.caller, "did": self.spec.did, "answered": self.answered,
+                "started": self.started, "ended": self.e.now, "name": self.spec.name or "",
+                "channel": self.caller.name if self.caller else "", "agent_channel": self.agent_channel,
+            }  # fmt: skip
+            self.e.ledger.append(record)
+            if self.e.on_call_record is not None:
+                self.e.on_call_record(record)
             self.e.call_ended()
 
     # AGI-facing helpers
