@@ -20,6 +20,7 @@ import structlog
 from aiohttp import web
 
 from cti.agi.app import AgiService, start_agi
+from cti.agi.handlers.route import recording_path
 from cti.agi.server import FastAgiServer
 from cti.ami.client import AMIClient
 from cti.ami.listener import AMIListener
@@ -31,6 +32,7 @@ from cti.callbacks.missed import MissedCallWatcher
 from cti.clock import Clock, SystemClock
 from cti.config import Settings
 from cti.facts.updater import FactsUpdater
+from cti.masking import mask_number
 from cti.peak.guard import PeakPauseGuard
 from cti.peak.live_adapter import QueueView
 from cti.peak.monitor import PeakMonitor
@@ -126,7 +128,7 @@ class CtiServer:
             self.pool, policy=self.policy, clock=clock, events=self.store,
             free_agent=view.free_agent, originate=ami_originate(self.ami),
             waiting_inbound=view.waiting_inbound, inbound_answered=view.inbound_answered,
-            default_did=self.default_did, timezone=s.timezone,
+            default_did=self.default_did, timezone=s.timezone, extra_variables=self._callback_variables,
         )  # fmt: skip
         guard = PeakPauseGuard(self.pool, policy=self.policy, clock=clock, events=self.store,
                                in_peak=lambda: peak.in_peak, ami_action=ami_action(self.ami),
@@ -182,6 +184,13 @@ class CtiServer:
         site = web.TCPSite(self.web_runner, s.web.host, s.web.port)
         await site.start()
         self.web_port = self.web_runner.addresses[0][1]
+
+    def _callback_variables(self, callback_id: int, attempt: int, number: str) -> dict[str, str]:
+        """The agent sees the masked number (R-MASK); the call is recorded like every other (R-REC)."""
+        channel_id = f"cti-cb-{callback_id}-{attempt}"
+        local = self.clock.now().astimezone(self.settings.tz)
+        path = recording_path(self.settings.recording.path_pattern, local, channel_id, channel_id)
+        return {"CTI_MASKED": mask_number(number), "CTI_RECORD": path}
 
     async def _sweep_cdr(self) -> None:
         """Callers who came and went while no CTI was watching are in Asterisk's CDRs (cdr_pgsql)."""

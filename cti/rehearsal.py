@@ -238,6 +238,21 @@ async def summarise(
         t0,
     )
     # R-PEAK: a pause an agent took during peak (not the queue's own Auto-Pause) has a violation row
+    # R-REC / R-MASK on callbacks: every reached callback was recorded, and no frame on the agent's
+    # leg (PJSIP/agentN) carried the customer's full number
+    unrecorded_callbacks = await conn.fetchval(
+        """SELECT count(*) FROM callback_attempts a WHERE a.outcome = 'reached' AND NOT EXISTS (
+               SELECT 1 FROM events e WHERE e.ts >= $1 AND e.type = 'MixMonitorStart'
+                 AND e.linkedid = a.channel_id)""",
+        t0,
+    )
+    unmasked_on_agent = await conn.fetchval(
+        """SELECT count(*) FROM events e JOIN callback_attempts a ON a.channel_id = e.linkedid
+           JOIN callbacks c ON c.id = a.callback_id
+           WHERE e.ts >= $1 AND e.payload->>'Channel' LIKE 'PJSIP/agent%'
+             AND (e.payload->>'ConnectedLineNum' = c.number OR e.payload->>'CallerIDNum' = c.number)""",
+        t0,
+    )
     unrecorded_pauses = await conn.fetchval(
         """WITH flips AS (
                SELECT ts, (payload->>'in_peak')::boolean AS on_,
@@ -280,6 +295,8 @@ async def summarise(
         "callbacks_did_not_presented": int(did_not_presented),
         "callbacks_wrong_did": int(wrong_did),
         "peak_pauses_without_violation": int(unrecorded_pauses),
+        "callbacks_not_recorded": int(unrecorded_callbacks),
+        "callback_agent_frames_unmasked": int(unmasked_on_agent),
         "sim_seconds": round(sim_s),
         "wall_seconds": round(wall_s, 1),
         "wall_s_per_sim_hour": round(wall_s / (sim_s / 3600.0), 1) if sim_s > 0 else None,

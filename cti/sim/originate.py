@@ -278,6 +278,11 @@ class OriginateCall:
             e.newexten(ch, 3, "Set", "CALLERID(name)=")
             e.set_callerid(ch, None, "")
             prio = 4
+            record = ch.vars.get("CTI_RECORD", "")
+            if record:  # ExecIf($["${CTI_RECORD}" != ""]?MixMonitor(${CTI_RECORD},b))
+                e.newexten(ch, prio, "ExecIf", f"1?MixMonitor({record},b)")
+                e.start_recording(ch, record)
+                prio += 1
         else:
             e.newexten(ch, 1, "NoOp", f"Callback to {exten} as {all_cid}")
             prio = 2
@@ -292,10 +297,12 @@ class OriginateCall:
         cust.callee = True
         e.set_state(cust, RINGING)
         e.dial_event("DialBegin", ch, cust, [("DialString", f"{exten}@pstn")])
-        e.set_connected(ch, exten, "")
+        # [callback-did] masks what the agent's side is told (CONNECTED_LINE_SEND_SUB with CTI_MASKED)
+        shown = f"{exten[:3]}****{exten[-4:]}" if ctx == "callback-did" and len(exten) > 7 else exten
+        e.set_connected(ch, shown, "")
         e.dial_event("DialState", ch, cust, [("DialStatus", "RINGING")])
-        if self.local2 is not None:  # the agent's phone is told who it is now talking to
-            e.set_connected(self.agent, exten, "")  # type: ignore[arg-type]
+        if self.local2 is not None:  # the agent's phone is told who it is now talking to (masked)
+            e.set_connected(self.agent, shown, "")  # type: ignore[arg-type]
             e.set_callerid(self.local2, exten, None)
         e.device_changed(e.endpoints["pstn"])
         kind, delay, talk = e.customer_outcomes.get(exten, e.default_customer)

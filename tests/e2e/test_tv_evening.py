@@ -43,6 +43,7 @@ async def common_checks(s: dict[str, Any], db_url: str) -> None:
     assert s["originates_sent_twice"] == 0 and s["numbers_with_two_open_callbacks"] == 0, s
     assert s["callbacks_did_not_presented"] == 0 and s["callbacks_wrong_did"] == 0, s  # R-OUT-CID
     assert s["peak_pauses_without_violation"] == 0, s
+    assert s["callbacks_not_recorded"] == 0 and s["callback_agent_frames_unmasked"] == 0, s  # R-REC, R-MASK
     # the simulator's truth, including calls no CTI saw: answered by a person or holding a callback
     assert s["lost_callable"] == 0, {k: v for k, v in s.items() if "lost" in k or "offered" in k}
     conn = await asyncpg.connect(db_url)
