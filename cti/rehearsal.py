@@ -103,8 +103,10 @@ class Rehearsal:
         wall0 = time.monotonic()
         self.cti = self._cti(clock, ami_port, agi_port)
         await self.cti.start(connect=False)  # FastAGI listening before the first call arrives
-        self.sim = Simulator(self.scenario, clock=clock, ami_port=ami_port,
-                             agi_url=f"agi://127.0.0.1:{agi_port}", arrivals=True)  # fmt: skip
+        self.sim = Simulator(
+            self.scenario, clock=clock, ami_port=ami_port, agi_url=f"agi://127.0.0.1:{agi_port}",
+            arrivals=True, write_audio=False,
+        )  # fmt: skip
         cdr = CdrWriter(self.dsn)  # the simulated Asterisk's cdr_pgsql
         self.sim.engine.on_call_record = cdr.record
         await cdr.start()

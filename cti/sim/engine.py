@@ -166,6 +166,7 @@ class Engine:
         self.stats = Stats()
         # The truth about every inbound call once it ended, for checks that must not trust the CTI
         # (a call that begins and ends while the CTI is down is in no event log but this one).
+        self.write_audio = True
         self.ledger: list[dict[str, Any]] = []
         self.on_call_record: Callable[[dict[str, Any]], None] | None = None  # e.g. the CDR writer
         self.calls_active = 0
@@ -985,7 +986,8 @@ class Engine:
     def finish_recording(self, ch: Channel, stopped: bool) -> None:
         path, started = ch.recording
         ch.recording = None
-        write_wav(path, self.now - started)
+        if self.write_audio:
+            write_wav(path, self.now - started)
         if stopped:
             self.emit("MixMonitorStop", "call", ch.snapshot(), ch.name)
 

@@ -44,6 +44,7 @@ class Simulator:
         arrivals: bool = False,
         ring_cycle_s: float | None = None,
         record_events: bool = False,
+        write_audio: bool = True,
     ) -> None:
         self.scenario = scenario or Scenario()
         if speed == "max":
@@ -67,6 +68,9 @@ class Simulator:
         self.engine = Engine(
             self.scenario, start=start, seed=seed, agi_url=agi_url, ring_cycle_s=ring_cycle_s
         )
+        # MixMonitor files: real WAVs by default (capture 05a's sizes are tested); a rehearsal of
+        # thousands of calls wants the events, not gigabytes of silence written on the event loop
+        self.engine.write_audio = write_audio
         self.engine.sinks.append(self._sink)
         self.engine.on_agi_request = self._start_agi
         self.ami = AmiServer(self, self.scenario.ami_users, auth_fail_delay=auth_fail_delay)
