@@ -23,7 +23,7 @@ import structlog
 from pydantic import SecretStr
 
 from cti.app import CtiServer
-from cti.callbacks.missed import callable_or_none
+from cti.callbacks.offer import callable_number
 from cti.clock import ScaledClock
 from cti.config import Settings
 from cti.facts.repo import rebuild
@@ -203,7 +203,7 @@ async def summarise(
     lost = [c for c in unanswered if (c["caller_num"] or "") not in numbers_with_callback]
     truth: dict[str, Any] = {}
     if ledger is not None:
-        missed = [callable_or_none(c["number"]) for c in ledger if not c["answered"]]
+        missed = [callable_number(c["number"]) for c in ledger if not c["answered"]]
         withheld = sum(1 for n in missed if n is None)
         lost_callable = sum(1 for n in missed if n is not None and n not in numbers_with_callback)
         truth = {

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from cti.callbacks.missed import InboundCall, MissedCallWatcher, callable_or_none, missed_call_decision
+from cti.callbacks.missed import InboundCall, MissedCallWatcher, missed_call_decision
+from cti.callbacks.offer import callable_number
 
 # Inbound caller legs (their own linkedid, from the trunk context), ended at least `settle` ago so the
 # live watcher has had its chance, not yet decided, and never bridged to a person.
@@ -38,7 +39,7 @@ async def sweep_cdr(
     rows = await conn.fetch(_UNANSWERED, since, list(INBOUND_CONTEXTS), settled_before)  # type: ignore[attr-defined]
     for r in rows:
         call = InboundCall(
-            r["linkedid"], r["started"].timestamp(), callable_or_none(r["src"]), r["dst"] or None
+            r["linkedid"], r["started"].timestamp(), callable_number(r["src"]), r["dst"] or None
         )
         ended = r["ended"].timestamp()
         d = missed_call_decision(call, ended, min_wait_s=watcher.policy.peak.abandon_callback_after_s)

@@ -19,8 +19,8 @@ from typing import Any, Literal
 
 import structlog
 
-from cti.callbacks.offer import open_callback
-from cti.callbacks.repo import InvalidCallbackNumber, normalise_number
+from cti.ami.events import event_ts
+from cti.callbacks.offer import callable_number, open_callback
 from cti.clock import Clock
 from cti.masking import mask_number
 from cti.policy import Policy
@@ -47,13 +47,6 @@ class MissedDecision:
     create: bool
     reason: Reason
     waited_s: float
-
-
-def callable_or_none(raw: str | None) -> str | None:
-    try:
-        return normalise_number(raw)
-    except InvalidCallbackNumber:
-        return None
 
 
 def is_inbound_caller(frame: Mapping[str, Any]) -> bool:
@@ -88,10 +81,8 @@ ORDER BY seq"""
 
 
 def _ts(frame: Mapping[str, Any], clock: Clock) -> float:
-    try:
-        return float(frame["Timestamp"])
-    except (KeyError, TypeError, ValueError):
-        return clock.time()
+    t = event_ts(frame)
+    return clock.time() if t is None else t
 
 
 class MissedCallWatcher:
@@ -111,7 +102,7 @@ class MissedCallWatcher:
         if ev == "Newchannel":
             if is_inbound_caller(frame) and len(self.calls) < self._max:
                 self.calls[str(uid)] = InboundCall(
-                    str(uid), _ts(frame, self._clock), callable_or_none(frame.get("CallerIDNum")),
+                    str(uid), _ts(frame, self._clock), callable_number(frame.get("CallerIDNum")),
                     str(frame.get("Exten") or "") or None,
                 )  # fmt: skip
             return None
@@ -161,7 +152,7 @@ class MissedCallWatcher:
             known = state.calls.get(uid)
             answered = ch.bridge is not None or bool(known and known.answered_by)
             self.calls[uid] = InboundCall(
-                uid, ch.created, callable_or_none(ch.caller_num), None, answered=answered
+                uid, ch.created, callable_number(ch.caller_num), None, answered=answered
             )
         return decided
 
