@@ -32,7 +32,8 @@ SELECT count(*) FROM first a JOIN first b
 async def evening(db_url: str, restart_at_s: float | None) -> tuple[dict[str, Any], Rehearsal]:
     scenario = load_scenario(SCENARIO)
     settings = load_settings(env={"CTI_DATA_DIR": tempfile.mkdtemp(prefix="cti-e2e-")})
-    reh = Rehearsal(scenario, db_url, settings, load_policy(), speed=60.0, restart_at_s=restart_at_s)
+    # 40x: simulator and CTI share one process on 2 cores; at 60x a rare ~10 s stall dropped AMI
+    reh = Rehearsal(scenario, db_url, settings, load_policy(), speed=40.0, restart_at_s=restart_at_s)
     return await reh.run(), reh
 
 
