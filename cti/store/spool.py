@@ -36,7 +36,9 @@ def _fsync_dir(path: Path) -> None:
 def encode_row(row: tuple[Any, ...]) -> str:
     d = dict(zip(FIELDS, row, strict=True))
     d["ts"] = d["ts"].isoformat()
-    # payload is already JSON text in a store row: keep it verbatim as text
+    # payload is already JSON (bytes from the store, text from other writers): keep it verbatim as text
+    if isinstance(d["payload"], bytes):
+        d["payload"] = d["payload"].decode()
     return json.dumps(d, ensure_ascii=False)
 
 

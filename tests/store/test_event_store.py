@@ -204,3 +204,76 @@ async def test_spool_survives_a_process_restart(db, db_url, tmp_path):
     rows = await db.fetch("SELECT payload->>'n' AS n FROM events ORDER BY seq")
     assert [int(r["n"]) for r in rows] == list(range(700))
     assert not list(spool.glob("*.jsonl"))
+
+
+async def test_a_tight_producer_loop_leaves_room_for_other_tasks(db, db_url, tmp_path):
+    """The AMI listener parses a burst without awaiting I/O; appends must still let the writer's
+    socket, AMI pings and the web monitor run in between."""
+    store = EventStore(db_url, tmp_path / "spool", yield_every=64)
+    await store.start()
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    t = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    before = ticks
+    for i in range(2000):  # the buffer (50,000) never fills: only the store's own yield lets others in
+        await store.append(ami_event(i))
+    during = ticks - before
+    t.cancel()
+    await store.close()
+    assert during >= 2000 // 64 - 1
+    assert await count(db) == 2000
+
+
+async def test_blackholed_database_costs_one_connect_timeout_per_interval_not_per_batch(tmp_path):
+    """A database host that accepts TCP and never answers: rows go to the spool at once instead of
+    every batch waiting a connect timeout, and the flush at close tries once more."""
+    attempts = 0
+
+    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal attempts
+        attempts += 1
+        await reader.read()  # never answers; returns when the client gives up
+
+    hole = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    port = hole.sockets[0].getsockname()[1]
+    store = EventStore(
+        f"postgresql://postgres@127.0.0.1:{port}/x", tmp_path / "spool",
+        batch_max=10, queue_max=50, retry_interval_s=600, connect_timeout_s=0.3,
+    )  # fmt: skip
+    await store.start()
+    for i in range(500):
+        await store.append(ami_event(i))
+    await store.close()
+    hole.close()
+    assert store.spooled == 500
+    assert attempts <= 3, f"{attempts} connection attempts for 50 batches"
+
+
+async def test_a_writer_that_cannot_spool_fails_producers_and_flush_loudly(tmp_path, monkeypatch):
+    """Database down and the spool's disk full: nobody waits forever, the error names the cause."""
+    store = EventStore(
+        "postgresql://postgres@127.0.0.1:1/nowhere", tmp_path / "spool",
+        batch_max=5, queue_max=5, retry_interval_s=600, connect_timeout_s=0.3,
+    )  # fmt: skip
+
+    def disk_full(rows):  # type: ignore[no-untyped-def]
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store.spool, "write", disk_full)
+    await store.start()
+
+    async def produce() -> None:
+        for i in range(100):
+            await store.append(ami_event(i))
+
+    with pytest.raises(RuntimeError, match=r"writer died.*No space left"):
+        await asyncio.wait_for(produce(), 30)
+    with pytest.raises(RuntimeError, match=r"writer died.*No space left"):
+        await store.flush()
