@@ -80,7 +80,7 @@ class Event:
         if key is None:
             # The primary key is (ts, key): the time is already part of the identity, so the digest
             # covers only what else tells two events apart.
-            h = hashlib.blake2b(f"{self.source}\x1f{self.type}\x1f".encode(), digest_size=16)
+            h = _blake2b(f"{self.source}\x1f{self.type}\x1f".encode(), digest_size=16)
             h.update(raw)
             key = h.hexdigest()
         # orjson's bytes sit in an ~8 KB allocation each: a full buffer of them pinned 480 MB. A compact
@@ -93,6 +93,7 @@ class Event:
 
 
 _ORJSON_OPTS = orjson.OPT_NON_STR_KEYS
+_blake2b = hashlib.blake2b
 
 
 def encode_payload(payload: Mapping[str, Any]) -> bytes:
@@ -212,6 +213,7 @@ class EventStore:
         self._wake: asyncio.Future[None] | None = None  # the idle writer waits on this
         self._room: list[asyncio.Future[None]] = []  # producers waiting for room in the buffer
         self._since_yield = 0
+        self._writer_done = True  # until start()
         self._retry_at = 0.0  # monotonic time of the next reconnect attempt
         self._conn: asyncpg.Connection | None = None
         self._known_days: set[date] = set()
@@ -229,19 +231,21 @@ class EventStore:
         if self._task is not None:
             raise RuntimeError("EventStore already started")
         self._task = asyncio.create_task(self._run(), name="event-store-writer")
+        self._writer_done = False  # set by the writer as it stops; cheaper per append than the task
 
     async def append(self, event: Event) -> None:
         """Accept one event (validated now, so a bad event fails its producer, not the batch).
         Waits while the buffer is full."""
-        if self._closing:
+        if self._closing or self._writer_done:
+            self._check_writer()
             raise RuntimeError("EventStore is closed")
-        self._check_writer()
         row = event.to_row()
         while len(self._buf) >= self.queue_max:
             await self._wait_for_room()
         self._buf.append(row)
         self._appended += 1
-        self._wake_writer()
+        if self._wake is not None:
+            self._wake_writer()
         self._since_yield += 1
         if self._since_yield >= self.yield_every:
             self._since_yield = 0
@@ -323,6 +327,7 @@ class EventStore:
                 self._settle_flushes()
         except BaseException as e:
             # Cancelled (close) or a fatal error such as a full disk: nobody may wait forever.
+            self._writer_done = True
             if isinstance(e, asyncio.CancelledError):
                 err = WriterDied("event store closed")
             else:
