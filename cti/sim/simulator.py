@@ -76,7 +76,12 @@ class Simulator:
         self.ami = AmiServer(self, self.scenario.ami_users, auth_fail_delay=auth_fail_delay)
         self.ami_host, self.ami_port = ami_host, ami_port
         self.arrivals = arrivals
-        self.rng = random.Random((seed if seed is not None else self.scenario.seed) + 7)
+        base = seed if seed is not None else self.scenario.seed
+        # Separate streams: who calls and when is a plan fixed by the seed; what happens in a call
+        # (AGI choices, injected calls) draws from its own stream at moments that depend on timing.
+        # One shared stream let the count of calls in the ad's hour vary with machine load.
+        self.arrival_rng = random.Random(base + 7)
+        self.rng = random.Random(base + 11)
         self._held: list[Event] | None = None
         self._listeners: list[Callable[[Event], None]] = []
         self.events: list[Event] = []
@@ -532,7 +537,7 @@ class Simulator:
         while t < self.end_time:
             rate = self.scenario.arrival_rate(t - self.scenario.start.timestamp())
             step = 10.0
-            gap = self.rng.expovariate(rate) if rate > 0 else float("inf")
+            gap = self.arrival_rng.expovariate(rate) if rate > 0 else float("inf")
             if gap > step:  # memoryless: re-draw at the next step with the new rate
                 t += step
                 continue
@@ -544,18 +549,18 @@ class Simulator:
         e = self.engine
         if e.now < self.end_time:
             prof = self.scenario.caller
-            number = caller_number(self.rng, prof.landline_chance)
-            name = caller_name(self.rng, prof.name_chance, prof.hostile_name_chance)
-            did = self.rng.choice(self.scenario.dids)
+            number = caller_number(self.arrival_rng, prof.landline_chance)
+            name = caller_name(self.arrival_rng, prof.name_chance, prof.hostile_name_chance)
+            did = self.arrival_rng.choice(self.scenario.dids)
             spec = CallSpec(
                 caller=number,
                 did=did,
                 name=name,
-                patience=prof.patience.sample(self.rng),
+                patience=prof.patience.sample(self.arrival_rng),
                 dtmf=list(prof.dtmf),
                 message_s=prof.message_s,
-                ivr_hangup_after=self.rng.randint(1, 3)
-                if self.rng.random() < prof.ivr_hangup_chance
+                ivr_hangup_after=self.arrival_rng.randint(1, 3)
+                if self.arrival_rng.random() < prof.ivr_hangup_chance
                 else None,
             )
             e.place_call(spec)
