@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import structlog
 
 from cti.agi.open_orders import OpenOrderNumbers
+from cti.agi.orders import OrderLookup
 from cti.agi.recordings import RecordingWriter
 from cti.clock import Clock, SystemClock
 from cti.config import Settings
@@ -27,12 +28,24 @@ log = structlog.get_logger(__name__)
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 8) -> Any:
     """The pool AGI handlers share. synchronous_commit=off: a recording row lost in the last few ms
     before a PostgreSQL crash is rebuilt from the `route` event (the event store keeps it); waiting
-    for a WAL flush on every call would be most of the route latency."""
+    for a WAL flush on every call would be most of the route latency.
+
+    No reset query on release: asyncpg's default (`RESET ALL; UNLISTEN *; ...`) is a second round
+    trip after every query. AGI handlers set no session state, LISTEN nowhere and hold no
+    session-level advisory locks; asyncpg still rolls back a transaction left open."""
     import asyncpg
 
     return await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, server_settings={"synchronous_commit": "off"}
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        reset=_keep_session,
+        server_settings={"synchronous_commit": "off"},
     )
+
+
+async def _keep_session(_conn: Any) -> None:
+    return None
 
 
 class EventSink(Protocol):
@@ -110,14 +123,18 @@ class AgiContext:
     open_orders: OpenOrderNumbers | None = None  # None: look every caller up
     directory: DirectoryCache = field(init=False)
     recordings: RecordingWriter | None = field(init=False)
+    orders: OrderLookup | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.directory = DirectoryCache(self.pool)
         self.recordings = RecordingWriter(self.pool) if self.pool is not None else None
+        self.orders = OrderLookup(self.pool) if self.pool is not None else None
 
     async def aclose(self) -> None:
         if self.open_orders is not None:
             await self.open_orders.close()
+        if self.orders is not None:
+            await self.orders.close()
         if self.recordings is not None:
             await self.recordings.close()
 

@@ -18,9 +18,11 @@ import structlog
 
 log = structlog.get_logger(__name__)
 
+# one statement per batch (columns as arrays): executemany would bind and execute once per row
 _INSERT = """
 INSERT INTO recordings (linkedid, uniqueid, path, number, did, queue, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                     $7::timestamptz[])
 ON CONFLICT (linkedid) DO NOTHING
 """
 
@@ -79,7 +81,7 @@ class RecordingWriter:
             while self._pending:
                 batch, self._pending = self._pending[: self.batch_max], self._pending[self.batch_max :]
                 try:
-                    await self.pool.executemany(_INSERT, batch)
+                    await self.pool.execute(_INSERT, *(list(col) for col in zip(*batch, strict=True)))
                     self.written += len(batch)
                 except Exception as e:
                     if getattr(self.pool, "is_closing", lambda: False)():

@@ -2,8 +2,9 @@
 
 Reads: agi_callerid / agi_uniqueid from the environment, then in one GET FULL VARIABLE: CTI_DNIS
 (the DID, set by the dialplan), CTI_REQUESTED_AGENT (an IVR choice, optional), CHANNEL(linkedid).
-One read-only query (the caller's orders) runs concurrently with that round trip; the agent
-directory is cached; the recording row goes to a batched writer (cti/agi/recordings.py).
+The caller's orders are looked up concurrently with that round trip (cti/agi/orders.py: one
+query for all the calls asking at the same time); the agent directory is cached; the recording row
+goes to a batched writer (cti/agi/recordings.py).
 Sets: CALLERID(name) (masked, as in capture 01), CTI_MASKED, CTI_QUEUE, CTI_PREFERRED,
 CTI_PREFERRED_TIMEOUT, CTI_RECORD, then CTI_ROUTE last: if the session dies before that, the
 dialplan sees no CTI_ROUTE and falls back to the queue (capture 08a: AGISTATUS alone can't tell).
@@ -14,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import datetime
-from typing import Any
 
 import structlog
 
@@ -37,15 +37,6 @@ _AGENT_CHOICE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 _VARS = "${CTI_DNIS}|${CTI_REQUESTED_AGENT}|${CHANNEL(linkedid)}"
 
-# The caller's orders, for R-FIRST-OWNER: read-only, no commit on the call's path.
-_ORDERS = """
-SELECT o.id, o.owner_agent, o.status, o.created_at, o.parent_order_id, o.duplicate_of
-FROM customers c JOIN orders o ON o.customer_id = c.id
-WHERE c.number = $1
-ORDER BY o.created_at, o.id
-LIMIT 200
-"""
-
 
 def recording_path(pattern: str, now_local: datetime, linkedid: str, uniqueid: str) -> str:
     """settings.recording.path_pattern: strftime fields of the local time plus {linkedid}/{uniqueid}."""
@@ -62,11 +53,11 @@ async def handle(session: AgiSession, ctx: AgiContext) -> None:
     now = ctx.clock.now()
     tz = ctx.settings.tz
     day = is_service_hours(ctx.policy, now, tz)
-    # the customer lookup runs while we talk to Asterisk: its latency hides behind the round trips
+    # the customer lookup runs while we talk to Asterisk: its latency hides behind the round trip
     lookup = (
-        asyncio.create_task(_orders(ctx, number.number, uniqueid))
+        ctx.orders.request(number.number)
         if day
-        and ctx.pool is not None
+        and ctx.orders is not None
         and number.number
         and (ctx.open_orders is None or ctx.open_orders.may_have_orders(number.number))
         else None
@@ -78,10 +69,13 @@ async def handle(session: AgiSession, ctx: AgiContext) -> None:
         did = got[0] or env.get("agi_dnid") or None
         requested = "|".join(got[1:-1]) if len(got) >= 3 else ""
         linkedid = (got[-1] if len(got) >= 3 else "") or uniqueid
-        orders = await lookup if lookup is not None else ()
+        orders = await _orders(lookup, uniqueid) if lookup is not None else ()
     finally:
-        if lookup is not None and not lookup.done():
-            lookup.cancel()
+        if lookup is not None:
+            if not lookup.done():
+                lookup.cancel()
+            elif not lookup.cancelled():
+                lookup.exception()  # retrieved: a failed lookup of a call that ended is not news
     if requested and not _AGENT_CHOICE.match(requested):
         log.warning("ignoring malformed CTI_REQUESTED_AGENT", uniqueid=uniqueid, value=requested[:40])
         requested = None
@@ -113,15 +107,8 @@ async def handle(session: AgiSession, ctx: AgiContext) -> None:
 
     if record_path is not None and ctx.recordings is not None:
         ctx.recordings.add((linkedid, uniqueid, record_path, number.number, did, decision.queue, now))
-    # debug: every decision is already an event row; an info line per call would cost more than routing
-    log.debug(
-        "route decided",
-        uniqueid=uniqueid,
-        route=decision.route,
-        preferred=decision.preferred,
-        why=decision.reason,
-        caller=decision.masked,
-    )
+    # no log line: the `route` event below records every decision (a log call per call costs more
+    # than routing)
     await ctx.emit(
         "route",
         {
@@ -148,23 +135,12 @@ async def handle(session: AgiSession, ctx: AgiContext) -> None:
     )
 
 
-async def _orders(ctx: AgiContext, number: str, uniqueid: str) -> tuple[Order, ...]:
+async def _orders(lookup: asyncio.Future[tuple[Order, ...]], uniqueid: str) -> tuple[Order, ...]:
     """The caller's orders; a failed lookup routes without an owner rather than not at all."""
     try:
-        rows: list[Any] = await ctx.pool.fetch(_ORDERS, number)
+        return await lookup
     except Exception as e:
         log.warning(
             "customer lookup failed; routing without the order owner", uniqueid=uniqueid, error=str(e)
         )
         return ()
-    return tuple(
-        Order(
-            id=r["id"],
-            owner_agent=r["owner_agent"],
-            status=r["status"],
-            created_at=r["created_at"],
-            parent_order_id=r["parent_order_id"],
-            duplicate_of=r["duplicate_of"],
-        )
-        for r in rows
-    )
