@@ -81,17 +81,29 @@ class Environment:
 
 
 def parse_environment_block(block: str) -> Environment:
-    """The whole agi_ block at once (everything before the empty line, newlines included)."""
-    parser = EnvironmentParser()
-    for line in block.split("\n"):
-        if line:
-            parser.feed_line(line)
-    parser.feed_line("")
-    return parser.environment
+    """The whole agi_ block at once (everything before the empty line, newlines included): the same
+    rules as EnvironmentParser in one pass, without a method call per line."""
+    lines = block.split("\n")
+    if len(lines) > MAX_ENV_LINES:
+        raise AgiProtocolError(f"environment block longer than {MAX_ENV_LINES} lines")
+    values: dict[str, str] = {}
+    for line in lines:
+        line = line.rstrip("\r")
+        if not line:
+            continue
+        key, sep, value = line.partition(":")
+        if not sep or not key.startswith("agi_"):
+            raise AgiProtocolError(f"not an agi_ environment line: {line[:60]!r}")
+        # `agi_accountcode: ` -> ''; values keep inner spaces
+        values[key.strip()] = value[1:] if value.startswith(" ") else value
+    return Environment(values)
 
 
 def parse_200(line: str) -> Reply | None:
     """Fast path for the common `200 result=...` line; None for anything else."""
+    common = _COMMON_200.get(line)
+    if common is not None:  # SET VARIABLE's reply, most of a call's: one shared immutable Reply
+        return common
     m = _REPLY_200.match(line)
     if m is None:
         return None
@@ -130,6 +142,7 @@ class EnvironmentParser:
         return Environment(dict(self._values))
 
 
+_COMMON_200 = {f"200 result={r}": Reply(200, r) for r in ("0", "1", "-1")}
 _REPLY_200 = re.compile(r"^200 result=(\S*)(?: \((.*)\))?(?: endpos=(-?\d+))?\s*$", re.DOTALL)
 
 
@@ -167,9 +180,14 @@ class ReplyParser:
         raise AgiProtocolError(f"unexpected reply line {line[:80]!r} to {self.command!r}")
 
 
+_NEEDS_ESCAPING = re.compile(r'[\r\n\x00\\"]')
+
+
 def quote(value: object) -> str:
     """One argument as res_agi's parse_args reads it back unchanged (UTF-8 passes through raw)."""
     s = str(value)
+    if _NEEDS_ESCAPING.search(s) is None:  # nearly every value: nothing to replace
+        return f'"{s}"'
     s = s.replace("\r", " ").replace("\n", " ").replace("\x00", " ")
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 

@@ -1,4 +1,5 @@
-"""FastAGI server on asyncio.start_server (why not panoramisk's: docs/decisions/0300-own-fastagi-server.md).
+"""FastAGI server on loop.create_server (why our own: docs/decisions/0300-own-fastagi-server.md; why
+a protocol rather than asyncio.start_server's streams: 0301-route-hot-path.md).
 
 Per connection: read the `agi_` block (a probe that closes early is dropped quietly), run the
 handler registered for the script name under a deadline, and on any exception or timeout set the
@@ -9,13 +10,13 @@ closes (it writes `HANGUP` first, capture 01), so Asterisk never sees a reset.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
 
 import structlog
 
+from cti.agi.connection import AgiConnection
 from cti.agi.context import AgiContext
-from cti.agi.protocol import MAX_LINE_BYTES, AgiCommandError, AgiHangup, AgiProtocolError
+from cti.agi.protocol import AgiCommandError, AgiHangup, AgiProtocolError
 from cti.agi.registry import Registry, default_registry
 from cti.agi.session import AgiSession, read_environment
 from cti.masking import mask_number
@@ -58,10 +59,15 @@ class FastAgiServer:
         self.stats = ServerStats()
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._conns: set[AgiConnection] = set()
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._on_connect, self.host, self.port, limit=MAX_LINE_BYTES, reuse_address=True
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: AgiConnection(self._on_open, self._conns.discard),
+            self.host,
+            self.port,
+            reuse_address=True,
         )
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("fastagi listening", host=self.host, port=self.port, scripts=self.registry.names())
@@ -74,33 +80,35 @@ class FastAgiServer:
             t.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        for c in list(self._conns):
+            c.abort()
 
     async def serve_forever(self) -> None:
         assert self._server is not None
         await self._server.serve_forever()
 
-    async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
-        try:
-            await self._session(reader, writer)
-        finally:
-            if task is not None:
-                self._tasks.discard(task)
-            await self._finish(reader, writer)
+    def _on_open(self, conn: AgiConnection) -> None:
+        self._conns.add(conn)
+        task = conn.loop.create_task(self._serve(conn))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
-    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _serve(self, conn: AgiConnection) -> None:
         try:
-            async with asyncio.timeout(self.header_timeout_s):
-                env = await read_environment(reader)
+            await self._session(conn)
+        finally:
+            conn.finish(self.close_wait_s)
+
+    async def _session(self, conn: AgiConnection) -> None:
+        try:
+            env = await read_environment(conn, self.header_timeout_s)
         except (AgiHangup, TimeoutError, AgiProtocolError) as e:
             # health checks and port scanners: not a call, nothing to fall back for
             self.stats.probes += 1
             log.debug("fastagi connection without a complete agi_ block", reason=type(e).__name__)
             return
         self.stats.sessions += 1
-        session = AgiSession(reader, writer, env)
+        session = AgiSession(conn, env)
         script = env.script
         spec = self.registry.get(script)
         if spec is None:
@@ -172,18 +180,3 @@ class FastAgiServer:
             uniqueid=session.uniqueid,
             queue=DEFAULT_QUEUE,
         )
-
-    async def _finish(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        # Half-close, then read until Asterisk closes: it writes HANGUP\n after the script ends.
-        with contextlib.suppress(OSError, RuntimeError):
-            if writer.can_write_eof():
-                writer.write_eof()
-        try:
-            async with asyncio.timeout(self.close_wait_s):
-                while await reader.read(4096):
-                    pass
-        except (TimeoutError, OSError, asyncio.CancelledError):
-            pass
-        writer.close()
-        with contextlib.suppress(OSError, asyncio.CancelledError):
-            await writer.wait_closed()

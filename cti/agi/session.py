@@ -1,4 +1,4 @@
-"""One FastAGI session over an asyncio stream: send a command, read its reply, in lockstep.
+"""One FastAGI session over an AgiConnection: send a command, read its reply, in lockstep.
 
 EOF and `HANGUP` end the session as AgiHangup (a caller hanging up is normal, not an error). A
 command cancelled while its reply is outstanding (session timeout) is remembered, so the failure
@@ -9,50 +9,33 @@ from __future__ import annotations
 
 import asyncio
 
+from cti.agi.connection import AgiConnection
 from cti.agi.protocol import (
-    MAX_LINE_BYTES,
     AgiCommandError,
     AgiHangup,
-    AgiProtocolError,
     Environment,
     Reply,
     ReplyParser,
     command_line,
     parse_200,
     parse_environment_block,
+    quote,
 )
 
 
-async def read_line(reader: asyncio.StreamReader) -> str:
-    """One LF-terminated line as text; AgiHangup at EOF (also a line cut short by EOF)."""
-    try:
-        raw = await reader.readuntil(b"\n")
-    except asyncio.IncompleteReadError as e:
-        raise AgiHangup("connection closed by Asterisk") from e
-    except asyncio.LimitOverrunError as e:
-        raise AgiProtocolError(f"line longer than {MAX_LINE_BYTES} bytes") from e
-    except ConnectionError as e:
-        raise AgiHangup(f"connection lost: {e}") from e
-    return raw[:-1].decode("utf-8", "replace")
-
-
-async def read_environment(reader: asyncio.StreamReader) -> Environment:
-    """The agi_ block in one read (up to the empty line), not one await per line."""
-    try:
-        raw = await reader.readuntil(b"\n\n")
-    except asyncio.IncompleteReadError as e:
-        raise AgiHangup("connection closed inside the agi_ block") from e
-    except asyncio.LimitOverrunError as e:
-        raise AgiProtocolError(f"agi_ block longer than {MAX_LINE_BYTES} bytes") from e
-    except ConnectionError as e:
-        raise AgiHangup(f"connection lost: {e}") from e
-    return parse_environment_block(raw[:-2].decode("utf-8", "replace").replace("\r", ""))
+async def read_environment(conn: AgiConnection, timeout_s: float) -> Environment:
+    """The agi_ block in one read (up to the empty line), not one await per line. Asterisk sends it
+    at once, so it is usually here already and needs no timer."""
+    raw = conn.take(b"\n\n")
+    if raw is None:
+        async with asyncio.timeout(timeout_s):
+            raw = await conn.read_until(b"\n\n")
+    return parse_environment_block(raw.decode("utf-8", "replace").replace("\r", ""))
 
 
 class AgiSession:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, env: Environment) -> None:
-        self.reader = reader
-        self.writer = writer
+    def __init__(self, conn: AgiConnection, env: Environment) -> None:
+        self.conn = conn
         self.env = env
         self.hung_up = False
         self.commands_sent = 0
@@ -68,35 +51,36 @@ class AgiSession:
         if self._pending is not None:
             await self.drain_pending()
         try:
-            self.writer.write(line.encode("utf-8") + b"\n")
-        except ConnectionError as e:  # pragma: no cover - transport already gone
+            self.conn.write(line.encode("utf-8") + b"\n")
+        except AgiHangup:
             self.hung_up = True
-            raise AgiHangup(str(e)) from e
+            raise
         self.commands_sent += 1
         self._pending = line
         reply = await self._read_reply(line)
         self._pending = None
         return reply
 
-    async def _read_reply(self, line: str) -> Reply:
+    async def _read_line(self) -> str:
         try:
-            first = await read_line(self.reader)
+            raw = await self.conn.read_until(b"\n")
         except AgiHangup:
             self.hung_up = True
             self._pending = None
             raise
+        return raw.decode("utf-8", "replace")
+
+    async def _read_reply(self, line: str) -> Reply:
+        first = await self._read_line()
         fast = parse_200(first)  # nearly every reply: one line, no parser object
         if fast is not None:
             return fast
         parser = ReplyParser(line)
         try:
             got = parser.feed_line(first)
-            if got is not None:
-                return got
-            while True:
-                got = parser.feed_line(await read_line(self.reader))
-                if got is not None:
-                    return got
+            while got is None:
+                got = parser.feed_line(await self._read_line())
+            return got
         except AgiHangup:
             self.hung_up = True
             self._pending = None
@@ -118,15 +102,15 @@ class AgiSession:
     # -- the commands our handlers use -------------------------------------------------------
     async def get_variable(self, name: str) -> str | None:
         """Value, or None when the variable is not set (`200 result=0`)."""
-        r = await self.command(command_line("GET", "VARIABLE", quoted=(name,)))
+        r = await self.command(f"GET VARIABLE {quote(name)}")
         return r.data if r.result == "1" else None
 
     async def get_full_variable(self, expr: str) -> str | None:
-        r = await self.command(command_line("GET", "FULL", "VARIABLE", quoted=(expr,)))
+        r = await self.command(f"GET FULL VARIABLE {quote(expr)}")
         return r.data if r.result == "1" else None
 
     async def set_variable(self, name: str, value: object) -> None:
-        await self.command(command_line("SET", "VARIABLE", quoted=(name, value)))
+        await self.command(f"SET VARIABLE {quote(name)} {quote(value)}")
 
     async def answer(self) -> None:
         await self.command("ANSWER")
