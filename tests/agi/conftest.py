@@ -1,10 +1,13 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import asyncio
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import pytest
+import uvloop
 
 from cti.agi.context import AgiContext, MemoryEvents
 from cti.agi.registry import Registry
@@ -16,6 +19,17 @@ from cti.config import Settings
 DAY = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 # 23:30 in Shanghai
 NIGHT = datetime(2026, 11, 23, 15, 30, tzinfo=UTC)
+
+
+# The server and its connection run on uvloop in production (cti.runloop) and on asyncio's loop
+# elsewhere in the suite (the simulator, e2e): their own tests run on both.
+_BOTH_LOOPS = ("tests.agi.test_server", "tests.agi.test_connection")
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> Mapping[str, Any]:
+    if getattr(item, "module", None) is not None and item.module.__name__ in _BOTH_LOOPS:  # type: ignore[attr-defined]
+        return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
+    return {"asyncio": asyncio.new_event_loop}
 
 
 def make_ctx(**kw: object) -> AgiContext:
