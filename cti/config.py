@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     agi: AgiSettings = AgiSettings()
     web: WebSettings = WebSettings()
     recording: RecordingSettings = RecordingSettings()
+    demo_password: SecretStr | None = None  # `cti demo`'s supervisor login; printed fresh when unset
 
     @field_validator("timezone")
     @classmethod

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import asyncpg
 import click
 
+from cti import runloop
 from cti.config import ConfigError, Settings, load_settings
 from cti.db.connect import database_url
 from cti.log import configure
@@ -27,7 +27,9 @@ def settings_from(ctx: click.Context) -> Settings:
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coro)
+    """Every command runs on the product's event loop (uvloop; CTI_EVENT_LOOP=asyncio for the
+    standard one), the loop bench.agi measures."""
+    return runloop.run(coro)
 
 
 def with_conn(settings: Settings, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import secrets
 import signal
 from importlib import resources
@@ -56,7 +55,8 @@ def demo(ctx: click.Context, scenario_path: str | None, speed: float, web_port: 
     if web_port is not None:
         settings = settings.model_copy(update={"web": settings.web.model_copy(update={"port": web_port})})
     scenario = load_scenario(scenario_path or default_scenario())
-    password = os.environ.get("CTI_DEMO_PASSWORD") or secrets.token_urlsafe(9)
+    given = settings.demo_password
+    password = given.get_secret_value() if given else secrets.token_urlsafe(9)
 
     async def go() -> dict[str, Any]:
         async with database_url(settings) as server_url:

@@ -8,6 +8,7 @@ import signal
 
 import click
 
+from cti import runloop
 from cti.sim import ScenarioError, Simulator, load_scenario
 from cti.sim.runner import run_scenario
 
@@ -64,7 +65,7 @@ def sim(scenario_path: str, speed: str, ami_port: int, agi_url: str, seed: int |
         )
 
     try:
-        summary = asyncio.run(go())
+        summary = runloop.run(go())
     except KeyboardInterrupt:
         return
     if as_json:
