@@ -190,6 +190,8 @@ class EventStore:
         batch_max: int = 5000,
         queue_max: int = 50000,  # ~1 KB a row: bounded at ~50 MB, deep enough to overlap a batch in flight
         yield_every: int = 64,
+        linger_s: float = 0.005,
+        linger_rows: int = 256,
         retry_interval_s: float = 1.0,
         partitions_ahead_days: int = 7,
         connect_timeout_s: float = 5.0,
@@ -201,6 +203,10 @@ class EventStore:
         self.batch_max = batch_max
         self.queue_max = queue_max
         self.yield_every = yield_every
+        self.linger_s = linger_s
+        self.linger_rows = linger_rows
+        self._spool_known: bool | None = None  # None: look at the directory
+        self._spool_checked_at = 0.0
         self.retry_interval_s = retry_interval_s
         self.partitions_ahead_days = partitions_ahead_days
         self.connect_timeout_s = connect_timeout_s
@@ -305,13 +311,17 @@ class EventStore:
         try:
             while True:
                 if not self._buf and not self._flushes:
-                    pending = not self.db_up or self.spool.has_segments()
+                    pending = not self.db_up or self._spool_waiting()
                     await self._idle(self.retry_interval_s if pending else None)
+                if len(self._buf) < self.linger_rows and not self._flushes and self.db_up:
+                    # A trickle (one event per AGI call) would cost a transaction per event: let a few
+                    # more arrive and share the commit.
+                    await asyncio.sleep(self.linger_s)
                 rows = self._take()
                 if self._should_recover():
                     await self._try_recover()
                 if rows:
-                    if self.db_up and not self.spool.has_segments():
+                    if self.db_up and not self._spool_waiting():
                         try:
                             await self._write(rows)
                         except CONNECTION_ERRORS as e:
@@ -346,7 +356,18 @@ class EventStore:
         connected."""
         if not self.db_up:
             return bool(self._flushes) or time.monotonic() >= self._retry_at
-        return self.spool.has_segments()
+        return self._spool_waiting()
+
+    def _spool_waiting(self) -> bool:
+        """Are there spool segments to drain? Known exactly for our own; other processes' (the
+        degraded-mode AGI script) are looked for once per retry interval or on a flush, not on every
+        batch (a directory listing each time)."""
+        now = time.monotonic()
+        stale = now >= self._spool_checked_at + self.retry_interval_s
+        if self._spool_known is None or self._flushes or stale:
+            self._spool_known = self.spool.has_segments()
+            self._spool_checked_at = now
+        return self._spool_known
 
     async def _idle(self, wait_s: float | None) -> None:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -390,6 +411,7 @@ class EventStore:
     def _spool_rows(self, rows: list[tuple[Any, ...]]) -> None:
         # A full disk here is fatal for the writer on purpose: the error surfaces through flush().
         self.spool.write(rows)
+        self._spool_known = True
         self.spooled += len(rows)
 
     async def _try_recover(self) -> None:
@@ -400,6 +422,7 @@ class EventStore:
                 await self._write(list(self.spool.read(seg)))
                 self.spool.remove(seg)
                 log.info("spool_segment_drained", segment=seg.name)
+            self._spool_known = None  # look again: another process may have added one meanwhile
         except CONNECTION_ERRORS as e:
             await self._went_down(e)
         except Exception as e:  # the spool stays on disk; try again on the next interval
@@ -450,12 +473,18 @@ class EventStore:
         await self._ensure_partitions([day for day, _ in runs])
         try:
             try:
-                # Normal path: COPY straight into each day's partition (skips routing), in order.
-                async with self._conn.transaction():
-                    for day, part in runs:
-                        await self._conn.copy_records_to_table(
-                            f"events_p{day:%Y%m%d}", records=part, columns=FIELDS
-                        )
+                # Normal path: COPY straight into each day's partition (skips routing), in order. One
+                # day (nearly always) is one COPY, atomic by itself: no BEGIN/COMMIT round trips.
+                if len(runs) == 1:
+                    await self._conn.copy_records_to_table(
+                        f"events_p{runs[0][0]:%Y%m%d}", records=rows, columns=FIELDS
+                    )
+                else:
+                    async with self._conn.transaction():
+                        for day, part in runs:
+                            await self._conn.copy_records_to_table(
+                                f"events_p{day:%Y%m%d}", records=part, columns=FIELDS
+                            )
             except asyncpg.exceptions.UniqueViolationError:
                 # A replay (reconnect, spool drain, restart): stage and keep only what is new.
                 self.replayed_batches += 1

@@ -277,3 +277,17 @@ async def test_a_writer_that_cannot_spool_fails_producers_and_flush_loudly(tmp_p
         await asyncio.wait_for(produce(), 30)
     with pytest.raises(RuntimeError, match=r"writer died.*No space left"):
         await store.flush()
+
+
+async def test_a_trickle_of_events_shares_commits(db, db_url, tmp_path):
+    """One event per AGI call arrives alone; each must not cost its own transaction."""
+    store = EventStore(db_url, tmp_path / "spool", linger_s=0.02)
+    await store.start()
+    await store.flush()
+    before = store.batches
+    for i in range(40):
+        await store.append(ami_event(i))
+        await asyncio.sleep(0.001)
+    await store.close()
+    assert store.batches - before <= 20, store.batches - before
+    assert await count(db) == 40
