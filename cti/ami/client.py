@@ -165,6 +165,7 @@ class AMIClient:
         self._writer: asyncio.StreamWriter | None = None
         self._reader_task: asyncio.Task[None] | None = None
         self._ping_task: asyncio.Task[None] | None = None
+        self._last_rx = 0.0  # loop time of the last bytes read from the peer
         self._supervisor: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
         self._lost: asyncio.Event = asyncio.Event()
@@ -412,10 +413,12 @@ class AMIClient:
     ) -> None:
         exc: BaseException = ConnectionLost("connection closed by Asterisk")
         try:
+            loop = asyncio.get_running_loop()
             while True:
                 data = await reader.read(self.read_size)
                 if not data:
                     break
+                self._last_rx = loop.time()
                 for msg in decoder.feed(data):
                     await self._dispatch(msg)  # type: ignore[arg-type]
         except asyncio.CancelledError:
@@ -498,6 +501,14 @@ class AMIClient:
             try:
                 await self._send("Ping", None, self.ping_timeout, check=False)
             except ActionTimeout:
+                # The reply may sit behind events we have not read yet: a peer that is still sending,
+                # or a reader held back by our own busy subscribers, is behind, not dead (reconnecting
+                # would add a resync to an overloaded process). Silence is what a half-open link shows.
+                quiet_s = asyncio.get_running_loop().time() - self._last_rx
+                held = any(d is not None and d.queue.full() for _, d in self._handlers)
+                if quiet_s < self.ping_timeout or held:
+                    log.warning("ami Ping reply late; peer still sending", quiet_s=round(quiet_s, 1))
+                    continue
                 log.warning("ami peer did not answer Ping: treating as dead", timeout=self.ping_timeout)
                 self._drop_connection(ConnectionLost("no Ping reply (half-open connection)"))
                 return

@@ -313,3 +313,19 @@ async def test_from_settings_logs_in_with_the_configured_secret(ami: FakeAMI) ->
         assert ami.logins == 1 and c.ping_interval == 1 and c.ping_timeout == 1
     finally:
         await c.close()
+
+
+async def test_a_peer_still_sending_is_behind_not_dead(ami: FakeAMI) -> None:
+    """A Ping reply queued behind a stream of events (or a busy CTI) must not drop a live link;
+    silence with no reply still does (the half-open test above)."""
+    c = client_for(ami, ping_interval=0.05, ping_timeout=0.1)
+    await c.start()
+    try:
+        ami.answer_pings = False
+        for _ in range(40):  # events keep flowing for 0.8 s, eight ping timeouts' worth
+            ami.broadcast({"Event": "Newexten", "Channel": "PJSIP/trunk-00000001"})
+            await asyncio.sleep(0.02)
+        assert ami.logins == 1 and c.connected
+    finally:
+        ami.answer_pings = True
+        await c.close()
