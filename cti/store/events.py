@@ -180,6 +180,12 @@ def _clean_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
 class WriterDied(RuntimeError):
     """The writer task stopped (e.g. the spool's disk refused a write); nothing more is accepted."""
 
+    @classmethod
+    def of(cls, cause: BaseException) -> WriterDied:
+        err = cls(f"event store writer died: {cause!r}")
+        err.__cause__ = cause
+        return err
+
 
 class EventStore:
     def __init__(
@@ -205,8 +211,6 @@ class EventStore:
         self.yield_every = yield_every
         self.linger_s = linger_s
         self.linger_rows = linger_rows
-        self._spool_known: bool | None = None  # None: look at the directory
-        self._spool_checked_at = 0.0
         self.retry_interval_s = retry_interval_s
         self.partitions_ahead_days = partitions_ahead_days
         self.connect_timeout_s = connect_timeout_s
@@ -221,6 +225,8 @@ class EventStore:
         self._since_yield = 0
         self._writer_done = True  # until start()
         self._retry_at = 0.0  # monotonic time of the next reconnect attempt
+        self._spool_known: bool | None = None  # are there segments to drain? None: look at the directory
+        self._spool_checked_at = 0.0
         self._conn: asyncpg.Connection | None = None
         self._known_days: set[date] = set()
         self._task: asyncio.Task[None] | None = None
@@ -273,7 +279,7 @@ class EventStore:
             await self.flush()
         self._closing = True
         self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, WriterDied):
+        with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
         await self._disconnect()
@@ -282,8 +288,7 @@ class EventStore:
         if self._task is None:
             raise RuntimeError("EventStore not started")
         if self._task.done() and not self._task.cancelled() and (exc := self._task.exception()):
-            root = exc.__cause__ if isinstance(exc, WriterDied) and exc.__cause__ else exc
-            raise WriterDied(f"event store writer died: {root!r}") from root
+            raise WriterDied.of(exc)
 
     def _wake_writer(self) -> None:
         w = self._wake
@@ -338,11 +343,8 @@ class EventStore:
         except BaseException as e:
             # Cancelled (close) or a fatal error such as a full disk: nobody may wait forever.
             self._writer_done = True
-            if isinstance(e, asyncio.CancelledError):
-                err = WriterDied("event store closed")
-            else:
-                err = WriterDied(f"event store writer died: {e!r}")
-                err.__cause__ = e
+            closed = isinstance(e, asyncio.CancelledError)
+            err = WriterDied("event store closed") if closed else WriterDied.of(e)
             for fut in [f for _, f in self._flushes] + self._room:
                 if not fut.done():
                     fut.set_exception(err)
@@ -475,16 +477,12 @@ class EventStore:
             try:
                 # Normal path: COPY straight into each day's partition (skips routing), in order. One
                 # day (nearly always) is one COPY, atomic by itself: no BEGIN/COMMIT round trips.
-                if len(runs) == 1:
-                    await self._conn.copy_records_to_table(
-                        f"events_p{runs[0][0]:%Y%m%d}", records=rows, columns=FIELDS
-                    )
-                else:
-                    async with self._conn.transaction():
-                        for day, part in runs:
-                            await self._conn.copy_records_to_table(
-                                f"events_p{day:%Y%m%d}", records=part, columns=FIELDS
-                            )
+                atomic = self._conn.transaction() if len(runs) > 1 else contextlib.nullcontext()
+                async with atomic:
+                    for day, part in runs:
+                        await self._conn.copy_records_to_table(
+                            f"events_p{day:%Y%m%d}", records=part, columns=FIELDS
+                        )
             except asyncpg.exceptions.UniqueViolationError:
                 # A replay (reconnect, spool drain, restart): stage and keep only what is new.
                 self.replayed_batches += 1
