@@ -82,21 +82,26 @@ class Environment:
 
 def parse_environment_block(block: str) -> Environment:
     """The whole agi_ block at once (everything before the empty line, newlines included): the same
-    rules as EnvironmentParser in one pass, without a method call per line."""
+    rules as EnvironmentParser in one pass."""
     lines = block.split("\n")
     if len(lines) > MAX_ENV_LINES:
         raise AgiProtocolError(f"environment block longer than {MAX_ENV_LINES} lines")
     values: dict[str, str] = {}
     for line in lines:
         line = line.rstrip("\r")
-        if not line:
-            continue
-        key, sep, value = line.partition(":")
-        if not sep or not key.startswith("agi_"):
-            raise AgiProtocolError(f"not an agi_ environment line: {line[:60]!r}")
-        # `agi_accountcode: ` -> ''; values keep inner spaces
-        values[key.strip()] = value[1:] if value.startswith(" ") else value
+        if line:
+            key, value = _env_line(line)
+            values[key] = value
     return Environment(values)
+
+
+def _env_line(line: str) -> tuple[str, str]:
+    """`agi_key: value` -> (key, value); the one rule for both environment readers."""
+    key, sep, value = line.partition(":")
+    if not sep or not key.startswith("agi_"):
+        raise AgiProtocolError(f"not an agi_ environment line: {line[:60]!r}")
+    # `agi_accountcode: ` -> ''; values keep inner spaces
+    return key.strip(), value[1:] if value.startswith(" ") else value
 
 
 def parse_200(line: str) -> Reply | None:
@@ -129,11 +134,8 @@ class EnvironmentParser:
         self._lines += 1
         if self._lines > MAX_ENV_LINES:
             raise AgiProtocolError(f"environment block longer than {MAX_ENV_LINES} lines")
-        key, sep, value = line.partition(":")
-        if not sep or not key.startswith("agi_"):
-            raise AgiProtocolError(f"not an agi_ environment line: {line[:60]!r}")
-        # `agi_accountcode: ` -> ''; values keep inner spaces
-        self._values[key.strip()] = value[1:] if value.startswith(" ") else value
+        key, value = _env_line(line)
+        self._values[key] = value
 
     @property
     def environment(self) -> Environment:
