@@ -31,3 +31,11 @@ async def db(db_url: str) -> AsyncIterator[asyncpg.Connection]:
     conn = await asyncpg.connect(db_url)
     yield conn
     await conn.close()
+
+
+@pytest.fixture
+async def pool(db_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """A small pool on this test's database (the AGI tests seed theirs: tests/agi/conftest.py)."""
+    p = await asyncpg.create_pool(db_url, min_size=1, max_size=4)
+    yield p
+    await p.close()

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import asyncpg
-import pytest
-
 from cti.callbacks.cdr_sweep import sweep_cdr
 from cti.callbacks.missed import MissedCallWatcher
 from cti.clock import ManualClock
@@ -23,13 +20,6 @@ def rec(uid: str, number: str, *, agent: str = "", secs: float = 10) -> dict:
         "uniqueid": uid, "number": number, "did": "4008001234", "name": "张三", "started": T0.timestamp(),
         "ended": T0.timestamp() + secs, "channel": "PJSIP/trunk-00000000", "agent_channel": agent,
     }  # fmt: skip
-
-
-@pytest.fixture
-async def pool(db_url):
-    p = await asyncpg.create_pool(db_url, min_size=1, max_size=2)
-    yield p
-    await p.close()
 
 
 async def test_unanswered_cdrs_become_callbacks_once(pool, db):

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import asyncpg
-import pytest
-
 from cti.callbacks.missed import InboundCall, MissedCallWatcher, missed_call_decision
 from cti.callbacks.repo import create_or_join
 from cti.clock import ManualClock
@@ -33,13 +30,6 @@ def frames(uid: str, number: str, *, answered: str | None = None, hangup_after: 
         out.append({"Event": "DialEnd", "Timestamp": f"{t + 5:.6f}", "DialStatus": "ANSWER", **base})
     out.append({"Event": "Hangup", "Timestamp": f"{t + hangup_after:.6f}", "Cause": "16", **base})
     return out
-
-
-@pytest.fixture
-async def pool(db_url):
-    p = await asyncpg.create_pool(db_url, min_size=1, max_size=3)
-    yield p
-    await p.close()
 
 
 async def feed(w: MissedCallWatcher, fs: list[dict]) -> None:

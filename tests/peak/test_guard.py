@@ -5,9 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-import asyncpg
-import pytest
-
 from cti.clock import ManualClock
 from cti.peak.guard import PeakPauseGuard, guard_decision, refuse_pause
 from cti.policy import load_policy
@@ -61,13 +58,6 @@ def test_decisions_on_real_frames():
             "StateInterface": "PJSIP/agent3",
         },
     )
-
-
-@pytest.fixture
-async def pool(db_url):
-    p = await asyncpg.create_pool(db_url, min_size=1, max_size=2)
-    yield p
-    await p.close()
 
 
 async def test_guard_undoes_records_once_and_emits(pool, db):
