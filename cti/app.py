@@ -131,8 +131,8 @@ class CtiServer:
             default_did=self.default_did, timezone=s.timezone, extra_variables=self._callback_variables,
         )  # fmt: skip
         guard = PeakPauseGuard(self.pool, policy=self.policy, clock=clock, events=self.store,
-                               in_peak=lambda: peak.in_peak, ami_action=ami_action(self.ami),
-                               peak_cause=lambda: peak.state.cause,
+                               in_peak=peak.was_in_peak, ami_action=ami_action(self.ami),
+                               peak_cause=peak.cause_at,
                                exempt_reasons=CTI_PAUSE_REASONS)  # fmt: skip
         missed = self.missed = MissedCallWatcher(
             self.pool, policy=self.policy, clock=clock, events=self.store

@@ -116,9 +116,9 @@ class PeakPauseGuard:
         policy: Policy,
         clock: Clock,
         events: Any,  # EventStore-like: async append(Event)
-        in_peak: Callable[[], bool | Awaitable[bool]],
+        in_peak: Callable[[datetime], bool | Awaitable[bool]],
         ami_action: AmiAction,
-        peak_cause: Callable[[], str | None] = lambda: None,
+        peak_cause: Callable[[datetime], str | None] = lambda at: None,
         exempt_reasons: frozenset[str] = frozenset(),
     ) -> None:
         self._pool = pool
@@ -135,8 +135,11 @@ class PeakPauseGuard:
         if ev not in ("QueueMemberPause", "QueueMemberRemoved"):
             return GuardDecision("ignore", "not_a_pause")
         now = self._clock.now()
+        # judged when the pause happened (the frame's Timestamp), not when we read it: a frame read
+        # late, after peak ended or began, must not be fined or forgiven (PeakMonitor.was_in_peak)
+        at = _ts(frame, now)
         d = guard_decision(
-            frame, in_peak=bool(await _maybe_await(self._in_peak())), now=now, exempt_reasons=self._exempt
+            frame, in_peak=bool(await _maybe_await(self._in_peak(at))), now=now, exempt_reasons=self._exempt
         )
         if d.action == "ignore" or d.undo is None:
             return d
@@ -154,7 +157,7 @@ class PeakPauseGuard:
                 kind,
                 d.occurred_at,
                 d.paused_reason,
-                self._peak_cause(),
+                self._peak_cause(at),
                 fine,
                 now,
             )

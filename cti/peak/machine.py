@@ -7,8 +7,11 @@ Rules (SPEC R-PEAK, policy [peak]):
 - switch `on` / `off` overrides everything else;
 - switch `auto`: an airing's window (start .. start + duration + tail) puts the center in peak;
   outside it, waiting callers >= `enter_waiting_callers` or estimated wait >= `enter_estimated_wait_s`
-  enter peak; peak is left only when waiting callers stay below `exit_waiting_callers` for
-  `exit_hold_s` (hysteresis, so it does not flap);
+  enter peak; peak is left only when the queue has been calm -- waiting callers below
+  `exit_waiting_callers` AND the estimated wait below `enter_estimated_wait_s` -- for `exit_hold_s`
+  counted from the later of entering peak and the start of the calm (hysteresis, so it does not flap:
+  issue 10 item 3 saw 30 transitions in 17 minutes when one waiting caller with a long estimated wait
+  counted as calm and the calm run from before the entry was already older than exit_hold_s);
 - when an airing window ends while the queue is still busy, peak continues (cause changes to the
   queue figure) rather than leaving and re-entering a moment later.
 """
@@ -118,6 +121,12 @@ def _crossed_enter(f: LiveFigures, p: PeakPolicy) -> Cause | None:
     return None
 
 
+def _calm(f: LiveFigures, p: PeakPolicy) -> bool:
+    """Calm enough to count towards leaving: few callers AND no figure that would enter peak (one
+    caller with a long estimated wait is not calm, or peak would be left and re-entered each step)."""
+    return f.waiting_callers < p.exit_waiting_callers and _crossed_enter(f, p) is None
+
+
 def step(
     state: PeakState,
     *,
@@ -130,7 +139,7 @@ def step(
     """Advance the machine to `now`. Returns the new state and the transition, if any."""
     if switch not in SWITCH_MODES:
         raise ValueError(f"peak switch must be one of {', '.join(SWITCH_MODES)}, got {switch!r}")
-    calm = figures.waiting_callers < policy.exit_waiting_callers
+    calm = _calm(figures, policy)
     calm_since = (state.calm_since or now) if calm else None
 
     new: PeakState
@@ -181,4 +190,6 @@ def _go(
         return replace(state, calm_since=calm_since)
     # `since` marks when the center entered/left peak; a change of cause alone keeps it.
     since = state.since if state.in_peak == in_peak and state.cause != "initial" else now
+    if in_peak and not state.in_peak and calm_since is not None:
+        calm_since = now  # the hold is counted inside peak: a calm run from before entry does not count
     return PeakState(in_peak=in_peak, cause=cause, since=since, airing_id=airing_id, calm_since=calm_since)

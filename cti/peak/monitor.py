@@ -6,8 +6,11 @@ Only one process needs to run it; every other reader uses `repo.load_state()` or
 
 from __future__ import annotations
 
+import bisect
 import inspect
+from collections import deque
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any, Protocol
 
 import structlog
@@ -66,6 +69,9 @@ class PeakMonitor:
         self._interval_s = interval_s
         self._on_change = on_change
         self._state: PeakState | None = None
+        # (from, state) for recent changes: a pause is judged at the AMI frame's Timestamp, which can be
+        # older than our last tick when events queue up behind a busy reader (issue 10 item 3).
+        self._history: deque[tuple[datetime, PeakState]] = deque(maxlen=64)
         self._last_figures = LiveFigures(waiting_callers=0, estimated_wait_s=0.0)
 
     @property
@@ -78,10 +84,29 @@ class PeakMonitor:
     def in_peak(self) -> bool:
         return self._state is not None and self._state.in_peak
 
+    def state_at(self, at: datetime) -> PeakState | None:
+        """The state in force at `at` (None before start). Before the oldest kept change, the oldest
+        known state is the best answer we have."""
+        if not self._history:
+            return self._state
+        keys = [t for t, _ in self._history]
+        i = bisect.bisect_right(keys, at) - 1
+        return self._history[max(i, 0)][1]
+
+    def was_in_peak(self, at: datetime) -> bool:
+        """Was the center in peak at `at` (e.g. an AMI frame's Timestamp)?"""
+        s = self.state_at(at)
+        return s is not None and s.in_peak
+
+    def cause_at(self, at: datetime) -> str | None:
+        s = self.state_at(at)
+        return s.cause if s is not None else None
+
     async def start(self) -> None:
         """Resume from the persisted state (keeps the hysteresis timer across a restart)."""
         async with self._pool.acquire() as conn:
             self._state = await repo.load_state(conn) or PeakState.initial(self._clock.now())
+        self._history.append((self._state.since, self._state))
 
     async def tick(self) -> Transition | None:
         if self._state is None:
@@ -107,6 +132,7 @@ class PeakMonitor:
                 await repo.save_state(conn, new, now=now)
         self._state = new
         if tr is not None:
+            self._history.append((tr.at, new))
             switch_by = switch.updated_by if tr.after.cause in ("switch_on", "switch_off") else None
             await self._events.append(peak_event(tr, switch_by=switch_by))
             log.info("peak_mode", in_peak=new.in_peak, cause=new.cause, previous=before.cause)

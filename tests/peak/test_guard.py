@@ -70,8 +70,8 @@ async def test_guard_undoes_records_once_and_emits(pool, db):
     sinks = [ListSink(), ListSink()]
     guards = [
         PeakPauseGuard(
-            pool, policy=POLICY, clock=ManualClock(T0), events=s, in_peak=lambda: True,
-            ami_action=ami_action, peak_cause=lambda: "schedule",
+            pool, policy=POLICY, clock=ManualClock(T0), events=s, in_peak=lambda at: True,
+            ami_action=ami_action, peak_cause=lambda at: "schedule",
         )
         for s in sinks
     ]  # fmt: skip
@@ -100,7 +100,7 @@ async def test_failed_undo_is_recorded(pool, db):
         policy=POLICY,
         clock=ManualClock(T0),
         events=ListSink(),
-        in_peak=lambda: True,
+        in_peak=lambda at: True,
         ami_action=ami_action,
     )
     await g.handle_ami(LUNCH)

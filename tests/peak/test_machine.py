@@ -198,3 +198,47 @@ def test_bad_switch_is_rejected():
 
     with pytest.raises(ValueError, match="peak switch"):
         step(PeakState.initial(T0), now=T0, switch="maybe", airings=(), figures=CALM, policy=P)  # type: ignore[arg-type]
+
+
+# Issue 10 item 3: callers one at a time (0 or 1 waiting, whatever wait the predictor estimates) must
+# not make auto peak flap. On a real PBX the old machine made 30 transitions in 17 minutes.
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(0.5, 30, allow_nan=False),
+            st.builds(
+                LiveFigures,
+                waiting_callers=st.integers(0, 1),
+                estimated_wait_s=st.floats(0, 3 * P.enter_estimated_wait_s, allow_nan=False),
+            ),
+        ),
+        min_size=1,
+        max_size=120,
+    ),
+    st.integers(0, 600),
+)
+def test_one_caller_at_a_time_never_flaps(seq, calm_before_s):
+    """Every stay in auto peak lasts at least exit_hold_s, and it is left only after exit_hold_s of a
+    queue that would not enter peak -- also when the queue was calm for a long time before entry."""
+    state = PeakState.initial(T0)
+    now = T0
+    # a long calm before the first caller: the hold must not be spent already on entry
+    state, _ = step(state, now=now, switch="auto", airings=(), figures=CALM, policy=P)
+    now += timedelta(seconds=calm_before_s)
+    entered_at = None
+    calm_from = None
+    for dt, fig in seq:
+        now += timedelta(seconds=dt)
+        calm = fig.waiting_callers < P.exit_waiting_callers and fig.estimated_wait_s < P.enter_estimated_wait_s
+        calm_from = (calm_from or now) if calm else None
+        state, tr = step(state, now=now, switch="auto", airings=(), figures=fig, policy=P)
+        if tr is None:
+            continue
+        if tr.after.in_peak:
+            entered_at = now
+        else:
+            assert entered_at is not None
+            assert (now - entered_at).total_seconds() >= P.exit_hold_s
+            assert calm_from is not None
+            assert (now - max(calm_from, entered_at)).total_seconds() >= P.exit_hold_s

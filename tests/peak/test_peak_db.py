@@ -12,12 +12,14 @@ from click.testing import CliRunner
 from cti.cli import main
 from cti.clock import ManualClock
 from cti.peak import repo
+from cti.peak.guard import PeakPauseGuard
 from cti.peak.machine import LiveFigures
 from cti.peak.monitor import PeakMonitor
 from cti.policy import load_policy
 from tests.peak.fakes import ListSink
 
-P = load_policy().peak
+POLICY = load_policy()
+P = POLICY.peak
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
@@ -213,5 +215,44 @@ async def test_service_for_the_web_layer(db_url):
         assert (await svc.status())["active"] is True
         with pytest.raises(ValueError):
             await svc.set_switch("bogus", "x")
+    finally:
+        await pool.close()
+
+
+async def test_a_pause_is_judged_at_its_frame_timestamp(db_url, db):
+    """Issue 10 item 3: a QueueMemberPause stamped inside peak but read after peak ended is still a
+    violation; one stamped before peak began but read during peak is not."""
+    from tests.peak.test_guard import LUNCH
+
+    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=2)
+    try:
+        clock = ManualClock(T0)
+        mon = PeakMonitor(pool, policy=P, clock=clock, figures=lambda: LiveFigures(0, 0), events=ListSink())
+        await mon.start()
+        await mon.tick()
+        await repo.set_switch(db, "on", by="王主管", now=T0)
+        clock.advance(10)
+        await mon.tick()
+        on_at = clock.now()
+        await repo.set_switch(db, "off", by="王主管", now=on_at)
+        clock.advance(10)
+        await mon.tick()
+        assert not mon.in_peak
+
+        sent: list[str] = []
+
+        async def ami_action(name, headers):
+            sent.append(name)
+            return {"Response": "Success"}
+
+        guard = PeakPauseGuard(pool, policy=POLICY, clock=clock, events=ListSink(),
+                               in_peak=mon.was_in_peak, ami_action=ami_action, peak_cause=mon.cause_at)  # fmt: skip
+        during = {**LUNCH, "Timestamp": f"{on_at.timestamp() + 5:.6f}"}
+        before = {**LUNCH, "Timestamp": f"{on_at.timestamp() - 5:.6f}", "Interface": "PJSIP/agent3"}
+        assert (await guard.handle_ami(during)).action == "undo_pause"
+        assert (await guard.handle_ami(before)).action == "ignore"
+        row = await db.fetchrow("SELECT peak_cause, occurred_at FROM peak_violations")
+        assert row["peak_cause"] == "switch_on"
+        assert sent == ["QueuePause"]
     finally:
         await pool.close()
