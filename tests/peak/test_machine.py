@@ -230,7 +230,9 @@ def test_one_caller_at_a_time_never_flaps(seq, calm_before_s):
     calm_from = None
     for dt, fig in seq:
         now += timedelta(seconds=dt)
-        calm = fig.waiting_callers < P.exit_waiting_callers and fig.estimated_wait_s < P.enter_estimated_wait_s
+        calm = (
+            fig.waiting_callers < P.exit_waiting_callers and fig.estimated_wait_s < P.enter_estimated_wait_s
+        )
         calm_from = (calm_from or now) if calm else None
         state, tr = step(state, now=now, switch="auto", airings=(), figures=fig, policy=P)
         if tr is None:

@@ -245,8 +245,10 @@ async def test_a_pause_is_judged_at_its_frame_timestamp(db_url, db):
             sent.append(name)
             return {"Response": "Success"}
 
-        guard = PeakPauseGuard(pool, policy=POLICY, clock=clock, events=ListSink(),
-                               in_peak=mon.was_in_peak, ami_action=ami_action, peak_cause=mon.cause_at)  # fmt: skip
+        guard = PeakPauseGuard(
+            pool, policy=POLICY, clock=clock, events=ListSink(),
+            in_peak=mon.was_in_peak, ami_action=ami_action, peak_cause=mon.cause_at,
+        )  # fmt: skip
         during = {**LUNCH, "Timestamp": f"{on_at.timestamp() + 5:.6f}"}
         before = {**LUNCH, "Timestamp": f"{on_at.timestamp() - 5:.6f}", "Interface": "PJSIP/agent3"}
         assert (await guard.handle_ami(during)).action == "undo_pause"
