@@ -200,7 +200,8 @@ class CtiServer:
             try:
                 async with self.pool.acquire() as conn:
                     n = await sweep_cdr(conn, self.missed, since=now - RECOVER_WINDOW,
-                                        settled_before=now - CDR_SETTLE)  # fmt: skip
+                                        settled_before=now - CDR_SETTLE,
+                                        trunk_endpoints=self.settings.ami.trunk_endpoints)  # fmt: skip
                 if n:
                     log.info("cdr_sweep_decided", calls=n)
             except (OSError, asyncpg.PostgresError) as e:

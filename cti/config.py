@@ -32,6 +32,9 @@ class AmiSettings(_Section):
     action_timeout_s: float = Field(10.0, gt=0)
     ping_interval_s: float = Field(5.0, gt=0)
     reconnect_max_s: float = Field(30.0, gt=0)
+    # PJSIP endpoints of the carrier trunks (asterisk-conf/pjsip.conf): a CDR whose channel is one of
+    # them is an inbound caller (cti/callbacks/cdr_sweep.py, decision 0410)
+    trunk_endpoints: list[str] = Field(default_factory=lambda: ["trunk"], min_length=1)
 
 
 class AgiSettings(_Section):

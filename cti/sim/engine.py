@@ -1038,6 +1038,9 @@ class InboundCall:
         self.answered = False
         self.agent_channel = ""
         self.started = engine.now
+        self.agi_script = "route"
+        self.preferred: dict[str, Any] | None = None  # the preferred Dial, for the CDR (cti/sim/cdr.py)
+        self.dialplan_hangup = False
 
     # dialplan helpers
     def _app(self, app: str, data: str) -> None:
@@ -1112,6 +1115,7 @@ class InboundCall:
     def _hangup_dialplan(self) -> None:
         """Hangup(): an explicit soft hangup, then the channel goes (as Local;1 in 06b)."""
         self._app("Hangup", "")
+        self.dialplan_hangup = True
         self._finish()
         self.e.hangup(self.caller, 16, soft=True)
 
@@ -1163,6 +1167,7 @@ class InboundCall:
         e.dial_event("DialState", caller, ch, [("DialStatus", "RINGING")])
         e.device_changed(ep)
         self.ring_leg = RingLeg(None, None, ep, ch, e.now)
+        self.preferred = {"agent": ep.id, "timeout": int(timeout), "channel": ch.name, "status": None}
         self.joined_queue_at = e.now
         self.timers.append(e.after(self.spec.patience, self.abandon))
         e._schedule_answer(self.ring_leg, timeout)
@@ -1184,6 +1189,8 @@ class InboundCall:
         self.timers.clear()
         e.dial_event("DialEnd", self.caller, leg.channel, [("DialStatus", "NOANSWER")])
         e.hangup(leg.channel, 0)
+        if self.preferred is not None:
+            self.preferred.update(status="NOANSWER", ended=e.now)
         # the caller's patience continues in the queue
         waited = e.now - (self.joined_queue_at or e.now)
         self.spec.patience = max(0.0, self.spec.patience - waited)
@@ -1371,6 +1378,10 @@ class InboundCall:
                 "uniqueid": uid, "number": self.spec.caller, "did": self.spec.did, "answered": self.answered,
                 "started": self.started, "ended": self.e.now, "name": self.spec.name or "",
                 "channel": self.caller.name if self.caller else "", "agent_channel": self.agent_channel,
+                "clid_name": self.caller.cid_name if self.caller else "", "script": self.agi_script,
+                "masked": self.caller.vars.get("CTI_MASKED", "") if self.caller else "",
+                "queue": self.queue.name if self.queue else None, "preferred": self.preferred,
+                "dialplan_hangup": self.dialplan_hangup, "agi_url": self.e.agi_url,
             }  # fmt: skip
             self.e.ledger.append(record)
             if self.e.on_call_record is not None:
