@@ -166,6 +166,18 @@ def _confirm_number(agi: SafeAGI, number: str | None) -> str | None:
     return None
 
 
+def channel_alive(agi: SafeAGI) -> bool:
+    """Is a caller still on this channel? A script run on a channel whose caller is gone must record no
+    fact: the CTI (or the CDR sweep) already handles that call, and a `degraded_route` for it is a bogus
+    fact (issue 10 item 5). CHANNEL STATUS is refused on a dead channel (511), a hung-up one answers
+    HANGUP; 4 ringing, 5 remote ringing, 6 up are a live caller."""
+    try:
+        result = agi.execute("CHANNEL STATUS")
+        return int(result["result"][0] or -1) >= 4
+    except (AGIException, ValueError):
+        return False
+
+
 def run(stdin: TextIO, stdout: TextIO, argv: list[str], now: datetime | None = None) -> int:
     cfg = _config()
     spool = os.environ.get("CTI_SPOOL_DIR") or (argv[1] if len(argv) > 1 and argv[1] else DEFAULT_SPOOL)
@@ -188,6 +200,8 @@ def run(stdin: TextIO, stdout: TextIO, argv: list[str], now: datetime | None = N
     masked = caller.masked
     local = now.astimezone(tz)
     day = is_open(start, end, local.time())
+    if not channel_alive(agi):
+        return 0
     try:
         did = agi.get_variable("CTI_DNIS") or env.get("agi_dnid") or None
         linkedid = agi.get_variable("CHANNEL(linkedid)") or uniqueid

@@ -24,8 +24,9 @@ SCRIPT = Path(route_agi.__file__)
 TZ = ZoneInfo("Asia/Shanghai")
 
 
-def _stdin(env: list[str], replies: list[str]) -> str:
-    return "\n".join(env) + "\n\n" + "".join(r + "\n" for r in replies)
+def _stdin(env: list[str], replies: list[str], status: str = "200 result=6") -> str:
+    """`status` answers the script's first command, CHANNEL STATUS (6: up)."""
+    return "\n".join(env) + "\n\n" + "".join(r + "\n" for r in [status, *replies])
 
 
 def _policy_open_now(tmp_path: Path, open_: bool) -> Path:
@@ -91,6 +92,19 @@ def test_hangup_and_eof_end_quietly(tmp_path: Path) -> None:
     # EOF inside the environment block: nothing to route, still exit 0
     p = _run(tmp_path, "agi_network: yes\nagi_chan")
     assert p.returncode == 0 and p.stdout == ""
+
+
+def test_no_fact_for_a_caller_who_is_gone(tmp_path: Path) -> None:
+    """Issue 10 item 5: run on a channel whose caller already left (511 on a dead channel, HANGUP, or a
+    channel that is down), the script records nothing and sets nothing."""
+    replies = ["200 result=1 (4008001234)", "200 result=1 (1795430750.0)"] + ["200 result=1"] * 6
+    for i, status in enumerate(
+        ("511 Command Not Permitted on a dead channel or intercept routine", "HANGUP", "200 result=0")
+    ):
+        p = _run(tmp_path / str(i), _stdin(env_lines(), replies, status=status))
+        assert p.returncode == 0, p.stderr
+        assert _commands(p.stdout) == [["CHANNEL", "STATUS"]]
+        assert not Spool(tmp_path / str(i) / "spool").segments()
 
 
 def test_withheld_and_sql_numbers(tmp_path: Path) -> None:

@@ -158,3 +158,34 @@ def test_deployment_replaces_every_placeholder_and_runs_the_degraded_script_that
     assert (ROOT / script).is_file() and (ROOT / script).stat().st_mode & 0o111
     assert "- ./:/opt/cti:ro" in compose and "CTI_SPOOL_DIR: /var/lib/cti/spool" in compose
     assert "CTI_DATA_DIR: /var/lib/cti" in compose  # cti's spool is <data_dir>/spool: the same directory
+
+
+def _gotoif_taken(line: str, variables: dict[str, str]) -> bool:
+    """Evaluate a dialplan `GotoIf($[<"a" = "b"> [& ...]]?label)` the way Asterisk's $[] would for
+    the equality-and-& expressions our dialplan uses (unset variables are empty)."""
+    expr = re.search(r"GotoIf\(\$\[(.*)\]\?", line)
+    assert expr, line
+    text = re.sub(r"\$\{([A-Z_]+)\}", lambda m: variables.get(m.group(1), ""), expr.group(1))
+    terms = [t.strip() for t in text.split("&")]
+    result = True
+    for t in terms:
+        m = re.fullmatch(r'"([^"]*)"\s*=\s*"([^"]*)"', t)
+        assert m, t
+        result = result and m.group(1) == m.group(2)
+    return result
+
+
+def test_night_script_ending_failure_on_a_cti_routed_call_is_not_degraded() -> None:
+    """Issue 10 item 5 / capture 15: the CTI's night script ended with -1 (GET DATA on a missing prompt),
+    AGISTATUS=FAILURE, and `[cti-night]` ran the degraded script on a call the CTI had routed, which
+    spooled a bogus degraded_route. Only a call the degraded script routed (08b, 14) goes there."""
+    night = _section(DIALPLAN, "cti-night")
+    gotoif = next(v for v in night["same"] if "?degraded" in v)
+    assert not _gotoif_taken(gotoif, {"AGISTATUS": "FAILURE", "CTI_ROUTE": "night"})  # 15
+    assert not _gotoif_taken(gotoif, {"AGISTATUS": "HANGUP", "CTI_ROUTE": "night"})  # 19
+    assert not _gotoif_taken(gotoif, {"AGISTATUS": "SUCCESS", "CTI_DEGRADED": "1"})
+    inbound = _section(DIALPLAN, "cti-inbound")["same"]
+    marks = [i for i, v in enumerate(inbound) if "Set(CTI_DEGRADED=1)" in v]
+    runs = [i for i, v in enumerate(inbound) if "AGI(${CTI_DEGRADED_AGI})" in v]
+    assert marks and runs and marks[0] < runs[0]  # the degraded route marks the call before its script
+    assert _gotoif_taken(gotoif, {"AGISTATUS": "FAILURE", "CTI_DEGRADED": "1"})  # CTI still down (08b)
