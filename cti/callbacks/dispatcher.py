@@ -9,6 +9,11 @@ running. It is never sent again; a retry is a new attempt with a new ChannelId.
 
 Several CTI processes can share one database: claiming uses `FOR UPDATE SKIP LOCKED`, and resolving
 an attempt is idempotent (the first process to see the outcome records it and emits the event).
+
+Trunk down (capture 18, decision 0411): an attempt that ends `trunk_unavailable` costs the customer
+nothing and pauses dispatch; a `trunk_alarm` event (state down) is raised and logged. After
+`trunk_retry_s` (doubling up to `trunk_retry_max_s`) ONE attempt is let through as the probe; the first
+attempt whose customer leg really got a channel clears the alarm (state up) and dispatch resumes.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from cti.callbacks.outcomes import (
     Observation,
     channel_id_for,
     customer_outcome,
+    hangup_outcome,
     inbound_first_allows,
     observe,
     originate_failure_outcome,
@@ -57,7 +63,15 @@ async def _maybe_await(v: Any) -> Any:
 @dataclass(frozen=True)
 class DispatchResult:
     status: Literal[
-        "dispatched", "no_agent", "inbound_first", "idle", "not_sent", "unknown", "rejected", "closed"
+        "dispatched",
+        "no_agent",
+        "inbound_first",
+        "idle",
+        "not_sent",
+        "unknown",
+        "rejected",
+        "closed",
+        "trunk_down",
     ]
     callback_id: int | None = None
     attempt: int | None = None
@@ -106,6 +120,8 @@ class Dispatcher:
         max_agent_failures: int = 5,
         timezone: str = "Asia/Shanghai",
         extra_variables: Callable[[int, int, str], Mapping[str, str]] | None = None,
+        trunk_retry_s: float = 60.0,
+        trunk_retry_max_s: float = 600.0,
     ) -> None:
         self._pool = pool
         self._policy = policy
@@ -134,6 +150,16 @@ class Dispatcher:
         self._extra_variables = extra_variables
         self._answered_mark: int | None = None
         self._early: dict[str, Observation] = {}  # Failure OriginateResponse seen before we knew its ActionID
+        self._trunk_retry_first_s = trunk_retry_s
+        self._trunk_retry_max_s = trunk_retry_max_s
+        self._trunk_retry_s = trunk_retry_s  # the wait before the next probe (doubles while down)
+        self._trunk_down_since: datetime | None = None
+        self._trunk_probe_at: datetime | None = None  # no attempt before this while the trunk is down
+        self._trunk_probe: str | None = None  # the ChannelId of the probe in flight
+
+    @property
+    def trunk_down(self) -> bool:
+        return self._trunk_down_since is not None
 
     # ---- events -----------------------------------------------------------------------------
     async def _emit(self, type_: str, key: str, payload: dict[str, Any], agent: str | None = None) -> None:
@@ -160,6 +186,11 @@ class Dispatcher:
         """One dispatch decision. Sends at most one Originate."""
         if not self._policy.service_hours.is_open(self._clock.now().astimezone(self._tz).time()):
             return DispatchResult("closed")  # nobody is called back at night (R-NIGHT: due by 08:30)
+        if self._trunk_down_since is not None and (
+            self._trunk_probe is not None
+            or (self._trunk_probe_at is not None and self._clock.now() < self._trunk_probe_at)
+        ):
+            return DispatchResult("trunk_down")
         async with self._pool.acquire() as conn:
             busy = await self._busy_agents(conn)
         agent = await _maybe_await(self._free_agent(frozenset(busy)))
@@ -235,7 +266,10 @@ class Dispatcher:
             extra_variables=tuple(self._extra_variables(row["id"], attempt, row["number"]).items())
             if self._extra_variables
             else (),
+            agent_display=f"回拨 {mask_number(row['number'])}",
         )
+        if self._trunk_down_since is not None:
+            self._trunk_probe = channel_id  # the one attempt that finds out whether the trunk is back
         return await self._send(req, agent)
 
     async def _send(self, req: OriginateRequest, agent: str) -> DispatchResult:
@@ -336,8 +370,10 @@ class Dispatcher:
         elif obs.kind == "customer_result":
             await self._resolve(cid, customer_outcome(obs.dial_status), {"dial_status": obs.dial_status})
         elif obs.kind == "hangup" and att["state"] == "agent_answered":
-            # the agent leg ended before any customer result: nothing reached the customer
-            await self._resolve(cid, "agent_hangup", {"hangup_cause": obs.detail.get("cause")})
+            # the agent leg ended before any customer result: nothing reached the customer (Cause 3:
+            # the trunk had no route, capture 18)
+            cause = obs.detail.get("cause")
+            await self._resolve(cid, hangup_outcome(cause), {"hangup_cause": cause})
 
     async def _match_failure(self, obs: Observation) -> str | None:
         """A Failure OriginateResponse has no ChannelId: match by ActionID, else by agent interface
@@ -401,6 +437,7 @@ class Dispatcher:
                     policy=cbp,
                     agent_retry_s=self._policy.ring.retry_s,
                     max_agent_failures=self._max_agent_failures,
+                    trunk_retry_s=self._trunk_retry_s,
                 )
                 await conn.execute(
                     """UPDATE callbacks SET status = $2, outcome = $3,
@@ -445,7 +482,43 @@ class Dispatcher:
                     },
                 )
         log.info("callback_attempt_result", channel_id=channel_id, outcome=outcome)
+        await self._trunk_after(channel_id, outcome, detail)
         return True
+
+    async def _trunk_after(self, channel_id: str, outcome: str, detail: Mapping[str, Any]) -> None:
+        """Follow the trunk's health from attempt outcomes: down on `trunk_unavailable`, up again when a
+        customer leg got a channel (any other Dial status)."""
+        if self._trunk_probe == channel_id:
+            self._trunk_probe = None
+        now = self._clock.now()
+        if outcome == "trunk_unavailable":
+            first = self._trunk_down_since is None
+            if first:
+                self._trunk_down_since = now
+                self._trunk_retry_s = self._trunk_retry_first_s
+            else:
+                self._trunk_retry_s = min(self._trunk_retry_s * 2, self._trunk_retry_max_s)
+            self._trunk_probe_at = now + timedelta(seconds=self._trunk_retry_s)
+            assert self._trunk_down_since is not None
+            payload = {"state": "down", "channel_id": channel_id, "since": self._trunk_down_since.isoformat(),
+                       "probe_at": self._trunk_probe_at.isoformat(), "cause": detail.get("hangup_cause"),
+                       "dial_status": detail.get("dial_status")}  # fmt: skip
+            if first:
+                log.error("trunk_unavailable", channel_id=channel_id, probe_in_s=self._trunk_retry_s)
+                await self._emit("trunk_alarm", f"down:{now.isoformat()}", payload)
+            else:
+                log.warning("trunk_still_unavailable", channel_id=channel_id, probe_in_s=self._trunk_retry_s)
+            return
+        if self._trunk_down_since is not None and detail.get("dial_status") is not None:
+            down_s = (now - self._trunk_down_since).total_seconds()
+            self._trunk_down_since = self._trunk_probe_at = None
+            self._trunk_retry_s = self._trunk_retry_first_s
+            log.warning("trunk_available_again", channel_id=channel_id, down_s=round(down_s, 1))
+            await self._emit(
+                "trunk_alarm",
+                f"up:{now.isoformat()}",
+                {"state": "up", "channel_id": channel_id, "down_s": round(down_s, 1)},
+            )
 
     async def set_disposition(self, callback_id: int, outcome: str, *, by: str) -> bool:
         """The agent's word after talking to the customer: done, wrong_number, declined (or reached)."""

@@ -23,6 +23,10 @@ class OriginateRequest:
     timeout_ms: int  # how long the agent leg rings (R-RING2)
     context: str = "callback-did"
     extra_variables: tuple[tuple[str, str], ...] = ()
+    # what the agent's phone shows while it rings (`回拨 138****5678`): the Originate's CallerID name
+    # reaches the agent leg (06a/06d); the number stays the DID, which [callback-did] presents to the
+    # customer. Never the full customer number (R-MASK).
+    agent_display: str = ""
 
     def headers(self) -> dict[str, str]:
         """AMI headers after Action/ActionID (the AMI client adds those), in wire order."""
@@ -33,7 +37,7 @@ class OriginateRequest:
             "Context": self.context,
             "Exten": self.exten,
             "Priority": "1",
-            "CallerID": self.did,
+            "CallerID": f'"{self.agent_display}" <{self.did}>' if self.agent_display else self.did,
             "Timeout": str(self.timeout_ms),
             "Variable": ",".join(variables),
             "Async": "true",

@@ -10,7 +10,11 @@ the customer's result is the DialEnd of our channel (Uniqueid = ChannelId) diali
   A Failure carries `Uniqueid: <unknown>` and the dial string as Channel, so it is matched by ActionID,
   or by (Channel, Exten) = (agent interface, customer number).
 - Customer leg DialEnd: ANSWER reached, NOANSWER no_answer, BUSY busy, CANCEL agent hung up first,
-  CONGESTION / CHANUNAVAIL / others unreachable.
+  CONGESTION / others unreachable.
+- Trunk down (capture 18): the Dial to the trunk creates no channel, so there is NO DialEnd: only
+  `VarSet DIALSTATUS=CHANUNAVAIL` on our channel and its Hangup with Cause 3 (No route to destination),
+  after an OriginateResponse Success/4. That is `trunk_unavailable`: neither the customer's miss nor
+  the agent's failure (decision 0411).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ AttemptOutcome = Literal[
     "agent_hangup",
     "originate_error",
     "not_sent",
+    "trunk_unavailable",
 ]
 # The customer was dialed and did not take the call: counts towards policy.callbacks.max_attempts.
 CUSTOMER_MISSES: frozenset[str] = frozenset({"no_answer", "busy", "unreachable"})
@@ -41,7 +46,11 @@ CUSTOMER_MISSES: frozenset[str] = frozenset({"no_answer", "busy", "unreachable"}
 AGENT_SIDE: frozenset[str] = frozenset(
     {"agent_no_answer", "agent_busy", "agent_unavailable", "agent_hangup", "originate_error", "not_sent"}
 )
+# Our carrier trunk could not carry the call: counts against nobody; dispatch pauses (decision 0411).
+TRUNK_SIDE: frozenset[str] = frozenset({"trunk_unavailable"})
 DISPOSITIONS: frozenset[str] = frozenset({"done", "wrong_number", "declined", "reached"})
+# Hangup cause of our channel when the trunk had no route (capture 18: Cause 3, TechCause 404)
+NO_ROUTE_CAUSE = "3"
 
 _CHANNEL_ID = re.compile(r"^cti-cb-(\d+)-(\d+)$")
 _DIAL_STATUS: dict[str, AttemptOutcome] = {
@@ -49,6 +58,7 @@ _DIAL_STATUS: dict[str, AttemptOutcome] = {
     "NOANSWER": "no_answer",
     "BUSY": "busy",
     "CANCEL": "agent_hangup",
+    "CHANUNAVAIL": "trunk_unavailable",
 }
 
 
@@ -111,6 +121,13 @@ def observe(frame: Mapping[str, Any]) -> Observation | None:
             # the Originate ringing the agent leg itself
             return Observation("agent_dial_status", channel_id=dest, dial_status=status)
         return None
+    if (
+        ev == "VarSet"
+        and _s(frame.get("Variable")) == "DIALSTATUS"
+        and _s(frame.get("Value")) == "CHANUNAVAIL"
+        and parse_channel_id(uniqueid) is not None
+    ):
+        return Observation("customer_result", channel_id=uniqueid, dial_status="CHANUNAVAIL")
     if ev == "Hangup" and parse_channel_id(uniqueid) is not None:
         return Observation("hangup", channel_id=uniqueid, detail={"cause": _s(frame.get("Cause"))})
     return None
@@ -126,6 +143,11 @@ def originate_failure_outcome(reason: str | None, agent_dial_status: str | None)
 
 def customer_outcome(dial_status: str | None) -> AttemptOutcome:
     return _DIAL_STATUS.get(dial_status or "", "unreachable")
+
+
+def hangup_outcome(cause: str | None) -> AttemptOutcome:
+    """Our channel hung up after the agent answered and before any customer result."""
+    return "trunk_unavailable" if cause == NO_ROUTE_CAUSE else "agent_hangup"
 
 
 @dataclass(frozen=True)
@@ -144,6 +166,7 @@ def plan_after(
     policy: CallbackPolicy,
     agent_retry_s: float,
     max_agent_failures: int,
+    trunk_retry_s: float = 60.0,
 ) -> NextStep:
     """What the callback does after an attempt ended with `outcome`. `customer_misses` and
     `agent_failures` count attempts so far INCLUDING this one."""
@@ -153,6 +176,8 @@ def plan_after(
         if customer_misses >= policy.max_attempts:
             return NextStep("failed", "busy" if outcome == "busy" else "no_answer", None)
         return NextStep("open", None, now + timedelta(seconds=policy.backoff_before(customer_misses + 1)))
+    if outcome in TRUNK_SIDE:  # not the customer's doing nor the agent's: again once the trunk is back
+        return NextStep("open", None, now + timedelta(seconds=trunk_retry_s))
     if outcome in AGENT_SIDE:
         if agent_failures >= max_agent_failures:
             return NextStep("failed", "failed", None)

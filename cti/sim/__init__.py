@@ -39,7 +39,9 @@ Known differences from the captures (asterisk-captures/, kept on purpose or not 
 - Redirect supports sending a waiting caller to `agents,<agentN>` only.
 - Originate: agent-first (PJSIP/agentN or Local/agentN@agents, then `callback`/`callback-did`) and
   customer-first (PJSIP/<number>@pstn, then `agents,agentN`) are modelled; other dial strings to the
-  trunk fail with Reason 0. `Async: false` replies at once (Asterisk waits for the answer) and sends no
+  trunk fail with Reason 0. The callback leg dials `@pstn,15` (06d) where the project's `[callback-did]`
+  dials `@trunk,30`. `set_trunk(False)` reproduces capture 18 (CHANUNAVAIL, no DialBegin/DialEnd, Cause
+  3), except that the OriginateResponse comes before `[callback-did]`'s Newexten/VarSets, not after. `Async: false` replies at once (Asterisk waits for the answer) and sends no
   OriginateResponse.
 - Patience counts from QueueCallerJoin (or the preferred agent's Dial). A caller can hang up during the
   FastAGI script after N commands (behaviour `ivr_hangup_after`, scenario `ivr_hangup_chance`): the

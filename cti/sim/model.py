@@ -10,6 +10,7 @@ DOWN, RING, RINGING, UP = 0, 4, 5, 6
 
 CAUSE_TXT = {
     0: "Unknown",
+    3: "No route to destination",
     16: "Normal Clearing",
     17: "User busy",
     19: "User alerting, no answer",

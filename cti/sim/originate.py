@@ -1,5 +1,9 @@
 """AMI Originate: first leg to an agent endpoint (PJSIP/agentN or Local/agentN@agents), then the
 dialplan context (`callback` / `callback-did`) dials the customer on the trunk (captures 06a-06d).
+With the trunk down (`Simulator.set_trunk(False)`) that Dial creates no channel: DIALSTATUS=CHANUNAVAIL,
+no DialBegin/DialEnd, the agent leg hangs up with Cause 3 TechCause 404 after the Originate already
+answered Success Reason 4 (capture 18). A finished `callback-did` Originate is handed to the engine's
+`on_call_record` hook as a cdr_pgsql row would see it (cti/sim/cdr.py, captures 16/18/19).
 
 OriginateResponse Reason: 4 answered, 3 no answer (timeout), 0 for everything else (busy, unregistered,
 unknown endpoint) exactly as 06c shows.
@@ -55,6 +59,8 @@ class OriginateCall:
         self.done = False
         self.outcome = ""
         self.dial_prio = 1
+        self.created = e.now
+        self.customer_answered_at: float | None = None
 
     # ------------------------------------------------------------------ validation (Async false too)
     def endpoint_id(self) -> str | None:
@@ -288,6 +294,9 @@ class OriginateCall:
             prio = 2
         e.newexten(ch, prio, "Dial", f"PJSIP/{exten}@pstn,15")
         self.dial_prio = prio
+        if not e.endpoints["pstn"].registered:
+            self._trunk_unavailable()
+            return
         cust = e.new_channel("PJSIP", "pstn", linkedid=ch.linkedid)
         cust.call = self
         self.customer = cust
@@ -316,6 +325,16 @@ class OriginateCall:
         else:
             self.timers.append(e.after(15, self._customer_fail, "NOANSWER", 0, None))
 
+    def _trunk_unavailable(self) -> None:
+        """The trunk's contact is Unreachable: app_dial cannot create the channel (capture 18)."""
+        e, ch = self.e, self.first
+        assert ch is not None
+        e.varset(ch, "DIALSTATUS", "CHANUNAVAIL")
+        e.newexten(ch, self.dial_prio + 1, "NoOp", "DIALSTATUS=CHANUNAVAIL")
+        e.newexten(ch, self.dial_prio + 2, "Hangup", "")
+        self.outcome = "CHANUNAVAIL"
+        self._teardown(cause=3, tech_cause=404)
+
     def _customer_fail(self, status: str, cause: int, tech: int | None) -> None:
         """Dial() to the customer failed (06b no answer; 06c busy): the context hangs up afterwards."""
         e = self.e
@@ -343,6 +362,7 @@ class OriginateCall:
         cust.callee = False
         e.set_state(cust, UP)
         e.dial_event("DialEnd", ch, cust, [("DialStatus", "ANSWER")])
+        self.customer_answered_at = e.now
         e.newexten(cust, 1, "AppDial", "(Outgoing Line)")
         self.bridges.append(e.bridge(cust, ch))
         e.device_changed(e.endpoints["pstn"])
@@ -365,12 +385,13 @@ class OriginateCall:
             e.bridge_destroy(br)
         self._teardown()
 
-    def _teardown(self) -> None:
+    def _teardown(self, cause: int = 16, tech_cause: int | None = None) -> None:
         """The originating channel's dialplan ends: it hangs up, the Local pair and the agent follow."""
         e = self.e
         if self.done:
             return
         self.done = True
+        self._record()
         for t in self.timers:
             t.cancel()
         first, l2, agent = self.first, self.local2, self.agent
@@ -390,8 +411,21 @@ class OriginateCall:
                 e.bridge_destroy(br)
             e.hangup(agent, 16)
         else:
-            e.hangup(first, 16)
+            e.hangup(first, cause, tech_cause=tech_cause)
         e.call_ended()
+
+    def _record(self) -> None:
+        """The cdr_pgsql view of a callback (cti/sim/cdr.py callback_row)."""
+        first = self.first
+        if self.e.on_call_record is None or first is None or self.req.context != "callback-did":
+            return
+        cust = self.customer
+        self.e.on_call_record({
+            "kind": "callback", "uniqueid": first.uniqueid, "did": first.vars.get("CTI_DID", ""),
+            "number": self.req.exten, "channel": first.name, "created": self.created, "ended": self.e.now,
+            "trunk": "pstn", "ring_s": 15, "customer_channel": cust.name if cust is not None else "",
+            "customer_answered": self.customer_answered_at,
+        })  # fmt: skip
 
     def external_hangup(self, cause: int = 16, channel: Channel | None = None) -> None:
         """AMI Hangup on one of the legs."""

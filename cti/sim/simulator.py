@@ -330,6 +330,11 @@ class Simulator:
         self.kick()
         return True
 
+    def set_trunk(self, up: bool) -> None:
+        """Take the carrier trunk down (its contact Unreachable, capture 18) or bring it back: while
+        down, a callback's Dial to the customer ends CHANUNAVAIL without a customer channel."""
+        self.engine.endpoints["pstn"].registered = up
+
     def set_customer(
         self, number: str, outcome: str = "answer", delay: float = 3.0, talk_time: float | None = None
     ) -> None:

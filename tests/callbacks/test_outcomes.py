@@ -81,7 +81,7 @@ def test_06c_failures_reasons_and_busy():
 @pytest.mark.parametrize(
     ("status", "outcome"),
     [("ANSWER", "reached"), ("NOANSWER", "no_answer"), ("BUSY", "busy"), ("CANCEL", "agent_hangup"),
-     ("CHANUNAVAIL", "unreachable"), ("CONGESTION", "unreachable")],
+     ("CHANUNAVAIL", "trunk_unavailable"), ("CONGESTION", "unreachable")],
 )  # fmt: skip
 def test_customer_dial_status_mapping(status, outcome):
     assert customer_outcome(status) == outcome

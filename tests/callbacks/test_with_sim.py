@@ -97,3 +97,22 @@ async def test_agent_not_answering_is_matched_by_action_id(rig):
     att, cb, _ = await run_one(rig, "answer", agent_mode="never")
     assert att["outcome"] == "agent_no_answer" and att["originate_reason"] == "3"
     assert cb["status"] == "open"
+
+
+async def test_trunk_down_through_the_simulator_is_nobodys_attempt(rig):
+    """Issue 10 item 10 (capture 18 replayed by the simulator): the agent answers, the customer leg is
+    CHANUNAVAIL; the attempt is trunk_unavailable, the callback stays open and the alarm is raised.
+    Item 17c: while it rang, the agent's phone showed `回拨 138****5678`, never the full number."""
+    sim, client, _ = rig
+    frames: list[dict] = []
+    client.subscribe(lambda f: frames.append(dict(f)))
+    sim.set_trunk(False)
+    att, cb, sink = await run_one(rig, "answer")
+    assert att["outcome"] == "trunk_unavailable" and att["originate_reason"] == "4"
+    assert cb["status"] == "open" and cb["outcome"] is None
+    assert [e.payload["state"] for e in sink.of_type("trunk_alarm")] == ["down"]
+    agent_ids = [
+        f for f in frames if f.get("Event") == "NewCallerid" and f.get("Uniqueid") == att["channel_id"]
+    ]
+    assert agent_ids and agent_ids[0]["CallerIDName"] == "回拨 138****5678"
+    assert agent_ids[0]["CallerIDNum"] == DID
