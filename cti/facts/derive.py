@@ -9,6 +9,12 @@ TalkTime and QueueCallerAbandon.HoldTime are whole seconds. Durations here are c
 timestamps (µs precision) and the Asterisk integer figures are kept next to them for cross-checks.
 Cross-channel order is not reliable, so nothing below depends on it: each fact is keyed by the
 channel/call it belongs to and every field is set by the one event that defines it.
+
+A Dial outside app_queue (the order owner first, R-PREFERRED; a waiting caller redirected to an
+agent) has no Agent*/QueueCaller* events (captures 12, 13): its ring starts at the caller's DialBegin
+(`DialString: agent3`), is answered by DialEnd ANSWER (answered_by = the agent's endpoint) and a
+timeout is DialEnd NOANSWER, which is a ring-no-answer of that agent like AgentRingNoAnswer (13: no
+auto-pause follows it, but the agent did not answer within two rings).
 """
 
 from __future__ import annotations
@@ -132,6 +138,12 @@ def _i(p: Mapping[str, Any], k: str) -> int | None:
         return None
 
 
+def _endpoint(channel: str) -> str:
+    """`PJSIP/agent3-00000001` -> `agent3`."""
+    tech, _, rest = channel.partition("/")
+    return rest.rpartition("-")[0] if tech and rest else ""
+
+
 def _epoch(ts: datetime | float) -> float:
     return ts if isinstance(ts, float | int) else ts.timestamp()
 
@@ -153,6 +165,7 @@ class Deriver:
         self.last_hangup: dict[str, float] = {}  # linkedid -> latest Hangup time so far
         self.completed: set[str] = set()  # linkedids with an AgentComplete (it names who hung up)
         self.sessions: dict[tuple[str, str], Session] = {}  # (queue, interface)
+        self.cti_queue: dict[str, str] = {}  # linkedid -> CTI_QUEUE the route chose (for a Dial's RNA)
         self.pauses: dict[tuple[str, str], Pause] = {}
 
     @property
@@ -190,6 +203,10 @@ class Deriver:
             c = self._call(p)
             if c is not None and _s(p, "Value"):
                 c.did = _s(p, "Value")
+        elif var == "CTI_QUEUE":
+            c = self._call(p)
+            if c is not None and _s(p, "Value"):
+                self.cti_queue[c.linkedid] = _s(p, "Value")
         elif var in _RECORDING_VARS:
             c = self._call(p)
             if c is not None and _s(p, "Value"):
@@ -212,6 +229,11 @@ class Deriver:
     def on_AgentCalled(self, ts: float, p: Mapping[str, Any]) -> None:
         c = self._call(p)
         if c is None:
+            return
+        known = self.rings.get(_s(p, "DestUniqueid"))
+        if known is not None:  # its DialBegin came first: the queue names the member
+            known.agent, known.queue = _s(p, "MemberName") or known.agent, _s(p, "Queue") or None
+            known.started_at = min(known.started_at, ts)
             return
         r = Ring(
             linkedid=c.linkedid,
@@ -241,10 +263,45 @@ class Deriver:
             RingNoAnswer(lid, _s(p, "MemberName"), _s(p, "Queue"), ts, _i(p, "RingTime") or 0)
         )
 
+    def on_DialBegin(self, ts: float, p: Mapping[str, Any]) -> None:
+        """The inbound caller's channel dialing an agent: queue legs (AgentCalled names them too) and a
+        Dial outside the queue (captures 12, 13), whose only trace this is."""
+        c = self._call(p)
+        uid, dest = _s(p, "Uniqueid"), _s(p, "DestUniqueid")
+        if c is None or not uid or uid != c.caller_uniqueid or c.linkedid.startswith("cti-"):
+            return  # not an inbound caller (our callbacks dial the customer from the agent's channel)
+        if dest in self.rings:
+            return
+        agent = _endpoint(_s(p, "DestChannel")) or _s(p, "DialString")
+        r = Ring(linkedid=c.linkedid, agent=agent, queue=None, agent_uniqueid=dest, started_at=ts)
+        self.rings[dest] = r
+        self.f.rings.append(r)
+
     def on_DialEnd(self, ts: float, p: Mapping[str, Any]) -> None:
         status = _s(p, "DialStatus")
+        dest = _s(p, "DestUniqueid")
+        r = self.rings.get(dest)
+        if r is not None and r.queue is None and status in ("ANSWER", "NOANSWER"):
+            self._dial_outside_queue(ts, r, status, p)
+            return
         if status and status != "ANSWER":  # the answer is AgentConnect's (it names the member)
-            self._end_ring(_s(p, "DestUniqueid"), ts, "no_answer" if status == "NOANSWER" else status.lower())
+            self._end_ring(dest, ts, "no_answer" if status == "NOANSWER" else status.lower())
+
+    def _dial_outside_queue(self, ts: float, r: Ring, status: str, p: Mapping[str, Any]) -> None:
+        c = self.live_calls.get(r.linkedid)
+        if status == "NOANSWER":
+            self._end_ring(r.agent_uniqueid, ts, "no_answer")
+            queue = self.cti_queue.get(r.linkedid, "")
+            ring_ms = round((ts - r.started_at) * 1000)
+            self.f.ring_no_answer.append(RingNoAnswer(r.linkedid, r.agent, queue, ts, ring_ms))
+            return
+        self._end_ring(r.agent_uniqueid, ts, "answered")
+        if c is None or c.answered_by is not None:
+            return
+        c.answered_by, c.answered_at = r.agent, ts
+        c.time_to_answer_s = ts - c.started_at
+        c.hold_s = ts - (c.offered_at if c.offered_at is not None else r.started_at)
+        c.rings_to_answer = self.ring.rings_at(ts - r.started_at)
 
     def on_AgentConnect(self, ts: float, p: Mapping[str, Any]) -> None:
         r = self._end_ring(_s(p, "DestUniqueid"), ts, "answered")
@@ -314,6 +371,7 @@ class Deriver:
         last = self.last_hangup[lid] = max(ts, self.last_hangup.get(lid, ts))
         if not any(v == lid for v in self.channels.values()):
             c.ended_at = last  # the latest hangup, whatever order the legs' Hangups arrived in
+            self.cti_queue.pop(lid, None)
             del self.live_calls[lid]
             del self.last_hangup[lid]
             self.completed.discard(lid)

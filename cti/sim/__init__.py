@@ -41,8 +41,11 @@ Known differences from the captures (asterisk-captures/, kept on purpose or not 
   customer-first (PJSIP/<number>@pstn, then `agents,agentN`) are modelled; other dial strings to the
   trunk fail with Reason 0. The callback leg dials `@pstn,15` (06d) where the project's `[callback-did]`
   dials `@trunk,30`. `set_trunk(False)` reproduces capture 18 (CHANUNAVAIL, no DialBegin/DialEnd, Cause
-  3), except that the OriginateResponse comes before `[callback-did]`'s Newexten/VarSets, not after. `Async: false` replies at once (Asterisk waits for the answer) and sends no
-  OriginateResponse.
+  3), except that the OriginateResponse comes before `[callback-did]`'s Newexten/VarSets, not after.
+  `Async: false` replies at once (Asterisk waits for the answer) and sends no OriginateResponse.
+- The preferred agent's Dial follows capture 12 on the wire (DialBegin `DialString: agent3`, no
+  Agent*/QueueCaller* events, QueueMemberStatus following the device with CallsTaken unchanged); its
+  Newexten AppData lacks the project dialplan's `b(...)U(...)` options.
 - Patience counts from QueueCallerJoin (or the preferred agent's Dial). A caller can hang up during the
   FastAGI script after N commands (behaviour `ivr_hangup_after`, scenario `ivr_hangup_chance`): the
   server then reads `HANGUP`, later commands get 511, AGISTATUS=HANGUP (texts from res_agi; not captured).

@@ -1160,7 +1160,7 @@ class InboundCall:
             e.set_callerid(ch, masked, masked)
         else:
             ch.conn_num, ch.conn_name = caller.cid_num, caller.cid_name
-        e.dial_event("DialBegin", caller, ch, [("DialString", f"PJSIP/{ep.id}")])
+        e.dial_event("DialBegin", caller, ch, [("DialString", ep.id)])  # capture 12: no PJSIP/
         e.set_connected(caller, ep.id, ep.display)
         ch.state = RINGING
         e.emit("Newstate", "call", ch.snapshot(), ch.name)

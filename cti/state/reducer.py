@@ -249,6 +249,20 @@ def _agent_connect(st: State, ev: Ev, ts: float) -> None:
         call.answered_at = ts
 
 
+def _dial_end(st: State, ev: Ev, ts: float) -> None:
+    """A Dial outside app_queue answered (the order owner first, capture 12): no AgentConnect will
+    name who answered, the caller's DialEnd ANSWER does. AgentConnect, when it follows, overrides."""
+    lid, uid = _s(ev, "Linkedid"), _s(ev, "Uniqueid")
+    if _s(ev, "DialStatus") != "ANSWER" or not uid or uid != lid or lid.startswith("cti-"):
+        return
+    call = st.calls.get(lid)
+    dest = _s(ev, "DestChannel")
+    if call is None or call.answered_by is not None or "/" not in dest:
+        return
+    call.answered_by = dest.partition("/")[2].rpartition("-")[0] or None
+    call.answered_at = ts
+
+
 def _agent_complete(st: State, ev: Ev, ts: float) -> None:
     m = _members_named(st, _s(ev, "Queue"), _s(ev, "MemberName"), _s(ev, "Interface"))
     if m is not None:
@@ -315,6 +329,7 @@ HANDLERS: dict[str, Callable[[State, Ev, float], None]] = {
     "AgentCalled": _agent_called,
     "AgentRingNoAnswer": _agent_ring_end,
     "AgentConnect": _agent_connect,
+    "DialEnd": _dial_end,
     "AgentComplete": _agent_complete,
     "QueueCallerJoin": _caller_join,
     "QueueCallerLeave": _caller_leave,

@@ -231,3 +231,33 @@ def test_every_capture_derives_closed_calls_and_rings(name: str) -> None:
 def test_callback_originate_takes_its_did_from_cti_did() -> None:
     (c,) = facts_of("06d").calls.values()
     assert c.linkedid.startswith("cti-cb-") and c.did == "4008001234" and c.outcome == "unqueued"
+
+
+def test_12_order_owner_answering_a_preferred_dial_is_an_answered_call() -> None:
+    """Issue 10 item 6 / capture 12: Dial(PJSIP/agent3) outside the queue, answered; no Agent* events."""
+    f = derive(stream("12-"), RING)
+    (c,) = f.calls.values()
+    assert c.outcome == "answered" and c.answered_by == "agent3"
+    assert c.caller_masked == "136****5678" and c.queue is None
+    (r,) = f.rings
+    assert (r.agent, r.queue, r.outcome, r.linkedid) == ("agent3", None, "answered", c.linkedid)
+    assert c.answered_at == r.ended_at and c.rings_to_answer == RING.rings_at(r.ended_at - r.started_at)
+    assert c.talk_s is not None and c.talk_s > 0 and c.hung_up_first in ("caller", "agent")
+    assert f.ring_no_answer == []
+
+
+def test_13_preferred_agent_not_answering_in_two_rings_is_a_ring_no_answer() -> None:
+    """Capture 13: DialEnd NOANSWER after 10 s (no AgentRingNoAnswer), then the queue's agent2 answers."""
+    f = derive(stream("13-"), RING)
+    (c,) = f.calls.values()
+    assert c.outcome == "answered" and c.answered_by == "agent2" and c.queue == "sales"
+    rings = sorted(f.rings, key=lambda r: r.started_at)
+    assert [(r.agent, r.queue, r.outcome) for r in rings] == [
+        ("agent3", None, "no_answer"),
+        ("agent2", "sales", "answered"),
+    ]
+    (rna,) = f.ring_no_answer
+    assert (rna.agent, rna.queue, rna.linkedid) == ("agent3", "sales", c.linkedid)
+    assert rna.ring_ms == pytest.approx(10000, abs=10)
+    # the queue's own figures are the queue's: hold counts from QueueCallerJoin, after the Dial
+    assert c.hold_s == pytest.approx(c.answered_at - c.offered_at)

@@ -93,7 +93,7 @@ async def test_preferred_agent_masked_and_recorded(make, tmp_path: Path) -> None
     dial = names(sim, "Newexten", Application="Dial")
     assert dial and dial[0]["AppData"] == "PJSIP/agent2,8"
     begins = names(sim, "DialBegin")
-    assert [b["DialString"] for b in begins] == ["PJSIP/agent2"]  # rung first, queue never needed
+    assert [b["DialString"] for b in begins] == ["agent2"]  # rung first, queue never needed
     agent_leg = begins[0]["DestChannel"]
     assert agent_leg.startswith("PJSIP/agent2-")
     for ev in on_channel(sim, agent_leg):  # R-MASK: nothing about the agent leg shows the full number
@@ -341,3 +341,21 @@ async def test_agi_hangup_command_ends_the_call(make) -> None:  # type: ignore[n
     assert lines == ["200 result=1", "HANGUP"]
     assert names(sim, "SoftHangupRequest", Channel="PJSIP/trunk-00000000")
     assert not names(sim, "QueueCallerJoin") and sim.channels() == []
+
+
+async def test_preferred_dial_looks_like_capture_12(make) -> None:  # type: ignore[no-untyped-def]
+    """Issue 10 item 6 / capture 12: a Dial outside app_queue has no Agent*/QueueCaller* events, its
+    DialBegin's DialString is the bare endpoint, and the member's QueueMemberStatus still follows the
+    device (6 ringing, 2 in use, 1 free) with CallsTaken unchanged."""
+    sim = await make({"route": routed(CTI_ROUTE="queue", CTI_PREFERRED="agent2", CTI_PREFERRED_TIMEOUT="10")})
+    sim.login("agent1")
+    sim.login("agent2")
+    sim.set_answer("agent2", "auto", delay=3.0)
+    sim.place_call(
+        caller="13812345678", did="4008001234", behaviour={"talk_time": 5, "hangup_first": "caller"}
+    )
+    await sim.advance(20)
+    assert [ev.name for ev in sim.events if ev.name.startswith(("Agent", "QueueCaller"))] == []
+    assert [b["DialString"] for b in names(sim, "DialBegin")] == ["agent2"]
+    statuses = [(m["Status"], m["CallsTaken"]) for m in names(sim, "QueueMemberStatus", MemberName="agent2")]
+    assert ("6", "0") in statuses and ("2", "0") in statuses and statuses[-1] == ("1", "0")

@@ -165,3 +165,15 @@ def test_every_capture_ends_with_nothing_left_over(name: str) -> None:
     s = live.summary()
     assert (s["channels"], s["calls"], s["bridges"], s["queued"]) == (0, 0, 0, 0), s
     assert all(m.in_call is None and not m.ringing for m in live.state.members.values())
+
+
+def test_12_preferred_dial_answered_names_the_agent_live() -> None:
+    """Issue 10 item 6 / capture 12: no AgentConnect for a Dial outside the queue; DialEnd ANSWER of
+    the caller's channel names who answered."""
+    ev = capture_events("12-")
+    answer = at(ev, lambda m: m.name == "DialEnd" and m["DialStatus"] == "ANSWER")
+    live = run(ev[:answer])
+    (call,) = live.state.calls.values()
+    assert call.answered_by is None
+    run(ev[answer : answer + 1], live)
+    assert call.answered_by == "agent3" and call.answered_at == event_ts(ev[answer])
