@@ -21,6 +21,7 @@ from aiohttp import web
 
 from cti.agi.app import AgiService, start_agi
 from cti.agi.handlers.route import recording_path
+from cti.agi.recordings import RecordingTracker
 from cti.agi.server import FastAgiServer
 from cti.ami.client import AMIClient
 from cti.ami.listener import AMIListener
@@ -145,7 +146,13 @@ class CtiServer:
         self.live.subscribe(after_resync)
         async with self.pool.acquire() as conn:  # before AMI: the first resync decides what vanished
             await missed.recover(conn, clock.now() - RECOVER_WINDOW)
-        for handler in (self.dispatcher.handle_ami, guard.handle_ami, missed.handle_ami):
+        recordings = RecordingTracker(self.pool)  # started/ended/duration of each recording row
+        for handler in (
+            self.dispatcher.handle_ami,
+            guard.handle_ami,
+            missed.handle_ami,
+            recordings.handle_ami,
+        ):
             self.ami.subscribe(handler)
 
         self._facts = FactsUpdater(self.dsn, self.policy.ring, clock=clock, interval_s=self.facts_interval_s,

@@ -16,6 +16,7 @@ import structlog
 from cti.agi.context import AgiContext, CallbackAdvisor, EventSink, create_pool, never_offer
 from cti.agi.degraded_import import import_degraded_callbacks
 from cti.agi.open_orders import OpenOrderNumbers
+from cti.agi.recordings import import_degraded_recordings
 from cti.agi.registry import default_registry
 from cti.agi.server import FastAgiServer
 from cti.clock import Clock, SystemClock
@@ -85,7 +86,9 @@ async def _import_loop(ctx: AgiContext) -> None:
     while True:
         try:
             async with ctx.pool.acquire() as conn:
-                await import_degraded_callbacks(conn, ctx.policy, ctx.clock.now() - DEGRADED_IMPORT_LOOKBACK)
+                since = ctx.clock.now() - DEGRADED_IMPORT_LOOKBACK
+                await import_degraded_callbacks(conn, ctx.policy, since)
+                await import_degraded_recordings(conn, since)
         except Exception as e:  # the database may be away; the events wait in the log
             log.warning("degraded-mode import failed; will retry", error=str(e))
         # a maintenance cadence, not domain time: a manual or scaled clock must not drive it
