@@ -30,7 +30,8 @@ async def test_night_captured_in_degraded_mode_becomes_one_callback(
     monkeypatch.setenv("CTI_SPOOL_DIR", str(tmp_path))
     monkeypatch.delenv("CTI_POLICY_FILE", raising=False)
     replies = (
-        ["200 result=1 (4008001234)", "200 result=1 (1795430750.0)"]
+        ["200 result=6"]  # CHANNEL STATUS: the caller is there
+        + ["200 result=1 (4008001234)", "200 result=1 (1795430750.0)"]
         + ["200 result=1"] * 5
         + ["200 result=0"] * 6  # ANSWER, prompts, RECORD FILE, number-is, SAY DIGITS
         + ["200 result=1", "200 result=0", "200 result=1"]  # GET DATA "1", thanks, SET CTI_ROUTE
