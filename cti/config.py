@@ -7,6 +7,7 @@ CTI_CONFIG (or ./cti.toml when present), the defaults below. Credentials never l
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,16 @@ class AmiSettings(_Section):
     # PJSIP endpoints of the carrier trunks (asterisk-conf/pjsip.conf): a CDR whose channel is one of
     # them is an inbound caller (cti/callbacks/cdr_sweep.py, decision 0410)
     trunk_endpoints: list[str] = Field(default_factory=lambda: ["trunk"], min_length=1)
+
+    @field_validator("trunk_endpoints", mode="before")
+    @classmethod
+    def _endpoint_list(cls, v: Any) -> Any:
+        """`trunk,carrier_b` from the environment; a TOML list as it is. Names as pjsip.conf allows."""
+        items = [x.strip() for x in v.split(",") if x.strip()] if isinstance(v, str) else v
+        for x in items if isinstance(items, list) else ():
+            if not isinstance(x, str) or not re.fullmatch(r"[A-Za-z0-9_.+-]+", x):
+                raise ValueError(f"not a PJSIP endpoint name: {x!r}")
+        return items
 
 
 class AgiSettings(_Section):

@@ -83,3 +83,13 @@ async def test_policy_rows_in_the_database_override_the_file(db):
     )
     p = await load_policy_from_db(db)
     assert p.ring.max_rings == 3 and p.ring.agent_timeout_s == 15.0
+
+
+def test_trunk_endpoints_from_the_environment_and_bad_names() -> None:
+    """The CDR sweep's trunk endpoints (decision 0410): a comma list in the environment."""
+    assert load_settings(env={}).ami.trunk_endpoints == ["trunk"]
+    got = load_settings(env={"CTI_AMI__TRUNK_ENDPOINTS": "trunk, carrier_b"}).ami.trunk_endpoints
+    assert got == ["trunk", "carrier_b"]
+    for bad in ("", "a b", "trunk,%"):
+        with pytest.raises(ConfigError, match=r"ami\.trunk_endpoints"):
+            load_settings(env={"CTI_AMI__TRUNK_ENDPOINTS": bad})
