@@ -1,4 +1,4 @@
-"""The `agent_sessions` table (db/040): open sessions are who the CTI has logged in."""
+"""The `agent_logins` table (db/040): open sessions are who the CTI has logged in."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from cti.agents.decide import AgentInfo, Session
 
-_SESSION = """SELECT s.*, a.group_name FROM agent_sessions s JOIN agents a ON a.id = s.agent
+_SESSION = """SELECT s.*, a.group_name FROM agent_logins s JOIN agents a ON a.id = s.agent
               WHERE s.logout_at IS NULL"""
 
 
@@ -67,7 +67,7 @@ async def insert_session(
 ) -> int:
     return int(
         await conn.fetchval(
-            """INSERT INTO agent_sessions (agent, queues, penalty, login_at, login_via)
+            """INSERT INTO agent_logins (agent, queues, penalty, login_at, login_via)
                VALUES ($1, $2, $3, $4, $5) RETURNING id""",
             agent_id,
             list(queues),
@@ -80,7 +80,7 @@ async def insert_session(
 
 async def close_session(conn: Any, session_id: int, at: datetime, via: str) -> None:
     await conn.execute(
-        """UPDATE agent_sessions SET logout_at = $2, logout_via = $3, paused = false, pause_reason = NULL,
+        """UPDATE agent_logins SET logout_at = $2, logout_via = $3, paused = false, pause_reason = NULL,
                   paused_at = NULL, pause_until = NULL WHERE id = $1""",
         session_id,
         at,
@@ -90,7 +90,7 @@ async def close_session(conn: Any, session_id: int, at: datetime, via: str) -> N
 
 async def set_pause(conn: Any, session_id: int, reason: str, at: datetime, until: datetime | None) -> None:
     await conn.execute(
-        """UPDATE agent_sessions SET paused = true, pause_reason = $2, paused_at = $3, pause_until = $4
+        """UPDATE agent_logins SET paused = true, pause_reason = $2, paused_at = $3, pause_until = $4
            WHERE id = $1""",
         session_id,
         reason,
@@ -101,7 +101,7 @@ async def set_pause(conn: Any, session_id: int, reason: str, at: datetime, until
 
 async def clear_pause(conn: Any, session_id: int) -> None:
     await conn.execute(
-        """UPDATE agent_sessions SET paused = false, pause_reason = NULL, paused_at = NULL, pause_until = NULL
+        """UPDATE agent_logins SET paused = false, pause_reason = NULL, paused_at = NULL, pause_until = NULL
            WHERE id = $1""",
         session_id,
     )
@@ -109,5 +109,5 @@ async def clear_pause(conn: Any, session_id: int) -> None:
 
 async def mark_restored(conn: Any, session_ids: list[int], at: datetime) -> None:
     await conn.execute(
-        "UPDATE agent_sessions SET restored_at = $2 WHERE id = ANY($1::bigint[])", session_ids, at
+        "UPDATE agent_logins SET restored_at = $2 WHERE id = ANY($1::bigint[])", session_ids, at
     )

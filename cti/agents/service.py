@@ -1,6 +1,6 @@
 """AgentService: login, logout, pause with a reason, unpause, and restore after a reconnect.
 
-Every request is decided (cti.agents.decide), applied over AMI, stored in `agent_sessions` and
+Every request is decided (cti.agents.decide), applied over AMI, stored in `agent_logins` and
 recorded as an event (`agent_login` / `agent_logout` / `agent_pause` / `agent_unpause`, payload
 `decision: accepted|refused` with the code and message), refused requests included.
 
@@ -292,7 +292,7 @@ class AgentService:
     async def _append(self, ev: Event) -> None:
         try:
             await self._events.append(ev)
-        except Exception:  # the decision stands in agent_sessions; the log says what was lost
+        except Exception:  # the decision stands in agent_logins; the log says what was lost
             log.exception("agent_event_failed", type=ev.type)
 
 

@@ -1,10 +1,11 @@
 -- Who the CTI has logged in (R-LOGIN). The CTI owns queue membership: Asterisk forgets dynamic
 -- members on every restart (persistentmembers = no, capture 17), so after each AMI (re)connect the
 -- CTI puts every open session back, with its pause, from this table -- never from memory.
--- One row per login; the open row (logout_at IS NULL) is the agent's current state. The history of
--- pauses as Asterisk applied them is the `agent_pauses` fact table (010); every request, granted or
--- refused, is an event (agent_login / agent_logout / agent_pause / agent_unpause).
-CREATE TABLE agent_sessions (
+-- One row per login; the open row (logout_at IS NULL) is the agent's current state. This is what the
+-- CTI GRANTED; the facts `agent_sessions` / `agent_pauses` (010) are what Asterisk DID, rebuilt from
+-- QueueMember* events (Auto-Pause included, and a restart that silently drops members). Every
+-- request, granted or refused, is also an event (agent_login / agent_logout / agent_pause / ...).
+CREATE TABLE agent_logins (
     id            bigserial PRIMARY KEY,
     agent         text NOT NULL REFERENCES agents(id),
     queues        text[] NOT NULL CHECK (cardinality(queues) >= 1),
@@ -22,5 +23,5 @@ CREATE TABLE agent_sessions (
     CHECK (NOT paused OR (pause_reason IS NOT NULL AND paused_at IS NOT NULL)),
     CHECK (logout_at IS NULL OR logout_at >= login_at)
 );
-CREATE UNIQUE INDEX agent_sessions_one_open ON agent_sessions (agent) WHERE logout_at IS NULL;
-CREATE INDEX agent_sessions_login_idx ON agent_sessions (login_at);
+CREATE UNIQUE INDEX agent_logins_one_open ON agent_logins (agent) WHERE logout_at IS NULL;
+CREATE INDEX agent_logins_login_idx ON agent_logins (login_at);
