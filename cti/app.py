@@ -122,7 +122,7 @@ class CtiServer:
         self.agents = AgentService(self.pool, policy=self.policy, clock=clock, events=self.store,
                                    ami_action=ami_action(self.ami), in_peak=lambda: peak.in_peak,
                                    tz=s.tz, default_queues=(self.queue,))  # fmt: skip
-        self.listener.after_resync(self._restore_agents)
+        self.listener.after_resync(self.agents.restore_after_resync)
 
         # The FastAGI side has its own pool (its hot path must not queue behind the dispatcher), the
         # open-order cache and the import of what the degraded script spooled while we were down.
@@ -178,11 +178,6 @@ class CtiServer:
         self._facts.start()
         log.info("cti_connected", agi_port=self.agi.port if self.agi else None, web_port=self.web_port,
                  ami=f"{self.settings.ami.host}:{self.settings.ami.port}")  # fmt: skip
-
-    async def _restore_agents(self, _client: AMIClient, live: LiveState) -> None:
-        assert self.agents is not None
-        present = {key: (m.paused, m.paused_reason) for key, m in live.state.members.items()}
-        await self.agents.restore(present)
 
     async def _start_web(self) -> None:
         assert self.pool is not None

@@ -16,7 +16,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -34,6 +34,9 @@ from cti.agents.decide import (
 from cti.clock import Clock
 from cti.policy import Policy
 from cti.store.events import Event
+
+if TYPE_CHECKING:
+    from cti.state.live import LiveState
 
 log = structlog.get_logger(__name__)
 
@@ -235,6 +238,10 @@ class AgentService:
         log.info("agents_restored", **{k: v for k, v in summary.items() if k != "errors"})
         await self._append(Event(ts=now, source="cti", type="agent_restore", payload=summary))
         return summary
+
+    async def restore_after_resync(self, _client: Any, live: LiveState) -> None:
+        """For AMIListener.after_resync: the snapshot just taken says who Asterisk still has."""
+        await self.restore({key: (m.paused, m.paused_reason) for key, m in live.state.members.items()})
 
     # ---- AMI ----------------------------------------------------------------------------
     async def _add(self, agent: AgentInfo, queue: str, penalty: int, session: Session | None) -> str | None:
