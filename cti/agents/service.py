@@ -14,7 +14,7 @@ then `PJSIPQualify` `Endpoint: agent1`, because a contact that just registered i
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -186,15 +186,15 @@ class AgentService:
         return d
 
     # ---- restore ------------------------------------------------------------------------
-    async def restore(self, present: Mapping[tuple[str, str], tuple[bool, str]]) -> dict[str, Any]:
+    async def restore(self, present: Collection[tuple[str, str]]) -> dict[str, Any]:
         """Put every open session back into Asterisk after a (re)connect.
 
-        `present`: what QueueStatus just showed, (queue, interface) -> (paused, reason). Missing
-        members are added with their pause (QueueAdd Paused/Reason), a member whose pause differs is
-        re-paused or unpaused; then each restored phone is qualified (capture 17: contacts persist
-        but are UNAVAILABLE until re-qualified, up to 30 s)."""
+        `present`: the (queue, interface) members QueueStatus just showed. Missing
+        members are added with the pause the database holds (QueueAdd Paused/Reason); members still
+        there are left as Asterisk has them; then each restored phone is qualified (capture 17:
+        contacts persist but are UNAVAILABLE until re-qualified, up to 30 s)."""
         now = self._clock.now()
-        added = repaused = failed = 0
+        added = failed = 0
         errors: list[str] = []
         async with self._pool.acquire() as conn:
             sessions = await repo.open_sessions(conn)
@@ -206,23 +206,17 @@ class AgentService:
                     continue
                 did = False
                 for q in s.queues:
-                    have = present.get((q, agent.interface))
-                    if have is None:
-                        err = await self._add(agent, q, s.penalty, s)
-                        added += err is None
-                    elif have[0] != s.paused:
-                        headers = {"Queue": q, "Interface": agent.interface, "Paused": str(s.paused).lower()}
-                        if s.paused:
-                            headers["Reason"] = s.pause_reason or ""
-                        ok, msg = _ok(await self._ami("QueuePause", headers))
-                        err = None if ok else msg
-                        repaused += ok
-                    else:
+                    if (q, agent.interface) in present:
+                        # still there (a plain reconnect): Asterisk's pause is current -- an
+                        # Auto-Pause after a ring-no-answer (capture 02) must not be undone here
                         continue
                     did = True
+                    err = await self._add(agent, q, s.penalty, s)
                     if err:
                         failed += 1
                         errors.append(f"{s.agent}@{q}: {err}")
+                    else:
+                        added += 1
                 if did:
                     touched.append(s.id)
                     await self._qualify(agent)
@@ -231,7 +225,6 @@ class AgentService:
         summary = {
             "sessions": len(sessions),
             "added": added,
-            "repaused": repaused,
             "failed": failed,
             "errors": errors[:20],
         }
@@ -241,7 +234,7 @@ class AgentService:
 
     async def restore_after_resync(self, _client: Any, live: LiveState) -> None:
         """For AMIListener.after_resync: the snapshot just taken says who Asterisk still has."""
-        await self.restore({key: (m.paused, m.paused_reason) for key, m in live.state.members.items()})
+        await self.restore(set(live.state.members))
 
     # ---- AMI ----------------------------------------------------------------------------
     async def _add(self, agent: AgentInfo, queue: str, penalty: int, session: Session | None) -> str | None:

@@ -16,7 +16,8 @@ applies the same QueueAdd directly; the simulator never calls it itself (`on_shi
 told when a scenario agent's phone registers or unregisters). `restart_asterisk()` replays capture 17.
 
 Control and truth for tests (all on Simulator): add_agent, register(agent, on), login(agent, queue,
-penalty), pause_at_phone(agent, paused, reason), restart_asterisk(modules_s), on_shift, set_answer(agent, 'auto'|'never'|'manual', delay),
+penalty), pause_at_phone(agent, paused, reason), restart_asterisk(modules_s), on_shift,
+set_answer(agent, 'auto'|'never'|'manual', delay),
 answer(agent), set_customer(number, 'answer'|'noanswer'|'busy'|'congestion', delay, talk_time),
 place_call(caller, did, name, behaviour={patience, dtmf, talk_time, hangup_first, message_s,
 ivr_hangup_after}, at),

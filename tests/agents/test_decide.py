@@ -28,10 +28,17 @@ def _s(
     agent: str, paused: bool = False, reason: str | None = None, until_min: int = 5, group: str = "default"
 ) -> Session:
     return Session(
-        id=hash(agent) & 0xFFFF, agent=agent, group=group, queues=("sales",), penalty=0, login_at=NOW - timedelta(hours=1),
-        paused=paused, pause_reason=reason if paused else None, paused_at=NOW if paused else None,
+        id=hash(agent) & 0xFFFF,
+        agent=agent,
+        group=group,
+        queues=("sales",),
+        penalty=0,
+        login_at=NOW - timedelta(hours=1),
+        paused=paused,
+        pause_reason=reason if paused else None,
+        paused_at=NOW if paused else None,
         pause_until=NOW + timedelta(minutes=until_min) if paused else None,
-    )  # fmt: skip
+    )
 
 
 def test_login_needs_an_active_agent_and_a_second_login_reapplies_membership() -> None:

@@ -61,7 +61,8 @@ async def rig(pool: asyncpg.Pool) -> AsyncIterator[Rig]:
     await pool.execute(
         """INSERT INTO agents (id, name, interface, group_name) VALUES
              ('agent1', 'Agent One', 'PJSIP/agent1', 'g1'), ('agent2', 'Agent Two', 'PJSIP/agent2', 'g1'),
-             ('agent3', 'Agent Three', 'PJSIP/agent3', 'g1'), ('agent4', 'Agent Four', 'PJSIP/agent4', 'g2')"""
+             ('agent3', 'Agent Three', 'PJSIP/agent3', 'g1'),
+             ('agent4', 'Agent Four', 'PJSIP/agent4', 'g2')"""
     )
     agi = FastAgiServer({"route": _route})
     port = await agi.start()
@@ -78,8 +79,14 @@ async def rig(pool: asyncpg.Pool) -> AsyncIterator[Rig]:
     listener = AMIListener(client, live, resync_retry_s=0.05, resync_retry_max_s=0.2)
     events = MemoryEvents()
     peak = [False]
-    svc = AgentService(pool, policy=load_policy(), clock=ManualClock(NOW), events=events,
-                       ami_action=ami_action(client), in_peak=lambda: peak[0])  # fmt: skip
+    svc = AgentService(
+        pool,
+        policy=load_policy(),
+        clock=ManualClock(NOW),
+        events=events,
+        ami_action=ami_action(client),
+        in_peak=lambda: peak[0],
+    )
     listener.after_resync(svc.restore_after_resync)
     await listener.start()
     yield Rig(sim, client, listener, live, svc, events, pool, peak)
@@ -162,3 +169,16 @@ async def test_restart_keeps_the_link_while_app_queue_loads_then_restores_logins
     ev = rig.events.of_type("agent_restore")[-1]
     assert ev.payload["added"] == 2 and ev.payload["failed"] == 0
     assert await rig.pool.fetchval("SELECT count(*) FROM agent_logins WHERE restored_at IS NOT NULL") == 2
+
+
+async def test_plain_reconnect_adds_nobody_and_keeps_asterisks_own_pauses(rig: Rig) -> None:
+    rig.sim.register("agent1", True)
+    assert (await rig.svc.login("agent1")).allowed
+    await rig.sim.advance(0.1)
+    rig.sim.pause_at_phone("agent1", True, "Auto-Pause")  # Asterisk's own pause (capture 02)
+    for s in list(rig.sim.ami.sessions):  # the link drops; Asterisk keeps running
+        s.writer.close()
+    assert await until(lambda: len(rig.events.of_type("agent_restore")) == 2)
+    assert rig.events.of_type("agent_restore")[-1].payload["added"] == 0
+    await rig.sim.advance(0.1)
+    assert _members(rig.sim) == {"agent1": (1, True, "Auto-Pause")}

@@ -28,9 +28,14 @@ class FakeAmi:
 
 def _env(op: str, endpoint: str = "agent1", code: str = "") -> list[str]:
     return env_lines(
-        agi_network_script="agent_feature", agi_context="cti-agent-feature", agi_extension=op,
-        agi_callerid="agent9", agi_arg_1=op, agi_arg_2=endpoint, agi_arg_3=code,
-    )  # fmt: skip
+        agi_network_script="agent_feature",
+        agi_context="cti-agent-feature",
+        agi_extension=op,
+        agi_callerid="agent9",
+        agi_arg_1=op,
+        agi_arg_2=endpoint,
+        agi_arg_3=code,
+    )
 
 
 async def test_feature_codes_log_in_pause_with_a_coded_reason_and_play_the_result(start_server, pool) -> None:  # type: ignore[no-untyped-def]
@@ -43,8 +48,16 @@ async def test_feature_codes_log_in_pause_with_a_coded_reason_and_play_the_resul
     assert ch.vars["CTI_AGENT_RESULT"] == "logged_in"
     assert ch.argv[-1][:3] == ["STREAM", "FILE", prompt_for("logged_in")]
     # the endpoint the dialplan passed decides who logs in, not the caller ID (agent9)
-    assert ("QueueAdd", {"Queue": "sales", "Interface": "PJSIP/agent1", "Penalty": "0", "MemberName": "agent1",
-                         "StateInterface": "PJSIP/agent1"}) in ami.sent  # fmt: skip
+    assert (
+        "QueueAdd",
+        {
+            "Queue": "sales",
+            "Interface": "PJSIP/agent1",
+            "Penalty": "0",
+            "MemberName": "agent1",
+            "StateInterface": "PJSIP/agent1",
+        },
+    ) in ami.sent
     assert ("PJSIPQualify", {"Endpoint": "agent1"}) in ami.sent
 
     ch = await run_call(server.port, FakeChannel(), _env("pause", code="2"))  # *132: lunch

@@ -6,12 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 from cti.ami.client import AMIClient
 from cti.ami.listener import AMIListener
 from cti.sim import Simulator
 from cti.sim.scenario import QueueConfig, Scenario
 from cti.state.live import LiveState
+
+
+async def until(pred: Callable[[], bool], limit: float = 5.0) -> bool:
+    end = time.monotonic() + limit
+    while not pred():
+        if time.monotonic() > end:
+            return False
+        await asyncio.sleep(0.01)
+    return True
 
 
 async def test_unknown_queuestatus_after_restart_is_an_answer_not_a_lost_link() -> None:
@@ -36,15 +46,11 @@ async def test_unknown_queuestatus_after_restart_is_an_answer_not_a_lost_link() 
         assert len(live.members("sales")) == 1 and resynced == [1]
 
         sim.restart_asterisk()
-        end = time.monotonic() + 5
-        while listener.resyncs_deferred == 0 and time.monotonic() < end:
-            await asyncio.sleep(0.01)
-        assert listener.resyncs_deferred == 1
+        assert await until(lambda: listener.resyncs_deferred == 1)
         await asyncio.sleep(0.4)  # retries keep getting "Invalid/unknown command"
         assert client.connected and client.connects == 2 and resynced == [1]
         await sim.advance(1)  # modules loaded
-        while resynced == [1] and time.monotonic() < end:
-            await asyncio.sleep(0.01)
+        assert await until(lambda: resynced != [1])
         assert resynced == [1, 2] and client.connects == 2
         assert live.members("sales") == [] and live.resyncs == 2  # nobody re-added them
     finally:

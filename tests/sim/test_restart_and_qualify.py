@@ -71,8 +71,11 @@ async def test_17_pjsipqualify_makes_the_member_reachable_at_once(rig) -> None: 
     assert r == cap_reply  # Response Success, ActionID, Message "Endpoint found, will qualify"
     await sim.advance(0.1)
     await ami.drain_for()
-    got = [(d(f)["Event"], d(f).get("Status", d(f).get("PeerStatus", d(f).get("ContactStatus", ""))))
-           for f in ami.frames if d(f).get("Event") in ("PeerStatus", "ContactStatus", "QueueMemberStatus")]  # fmt: skip
+    got = [
+        (d(f)["Event"], d(f).get("Status", d(f).get("PeerStatus", d(f).get("ContactStatus", ""))))
+        for f in ami.frames
+        if d(f).get("Event") in ("PeerStatus", "ContactStatus", "QueueMemberStatus")
+    ]
     assert got == [("PeerStatus", "Reachable"), ("ContactStatus", "Reachable"), ("QueueMemberStatus", "1")]
     for ev in ("PeerStatus", "ContactStatus", "QueueMemberStatus"):
         mine = next(f for f in ami.frames if d(f).get("Event") == ev)
@@ -122,7 +125,8 @@ async def test_17_restart_shutdown_eof_unknown_queuestatus_then_an_empty_queue(r
     assert d(early) == {
         "Response": "Error",
         "ActionID": "r1",
-        "Message": "Invalid/unknown command: QueueStatus. Use Action: ListCommands to show available commands.",
+        "Message": "Invalid/unknown command: QueueStatus. "
+        "Use Action: ListCommands to show available commands.",
     }
     await sim.advance(1)
     status = await again.action(("Action", "QueueStatus"), ("ActionID", "r2"))
