@@ -55,6 +55,8 @@ Known differences from the captures (asterisk-captures/, kept on purpose or not 
   never turns Unreachable (capture 17's stale agent3 contact). PeerStatus/ContactStatus/QueueMemberStatus
   follow capture 17's order for the timer too (capture 19 had ContactStatus last). The PJSIPQualify
   error text for an unknown endpoint is not captured.
+- Agents' phones never dial: the feature codes (*11..*15 in `[agents]`) are not modelled; simulated
+  agents join through the CTI's login service (cti/rehearsal.py) or a test's QueueAdd.
 - Restart (capture 17): channels are hung up with Cause 16 and `Event: Shutdown` follows at once
   (~1.1 s later on the real PBX); the AMI port keeps accepting connections (the capture cannot tell
   whether it was briefly closed); while booting, app_queue's actions answer `Invalid/unknown command`
