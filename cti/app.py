@@ -19,6 +19,7 @@ import asyncpg
 import structlog
 from aiohttp import web
 
+from cti.agents.service import AgentService
 from cti.agi.app import AgiService, start_agi
 from cti.agi.handlers.route import recording_path
 from cti.agi.recordings import RecordingTracker
@@ -81,6 +82,7 @@ class CtiServer:
     peak: PeakMonitor | None = None
     dispatcher: Dispatcher | None = None
     missed: MissedCallWatcher | None = None
+    agents: AgentService | None = None  # R-LOGIN: the feature codes, `cti agents`, the web panel
     web_runner: web.AppRunner | None = None
     web_port: int | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -116,12 +118,19 @@ class CtiServer:
         await self.peak.start()
         peak = self.peak
 
+        # The CTI owns queue membership (R-LOGIN): after every resync that reached app_queue, every
+        # open login in the database is put back (capture 17: a restart forgets them all).
+        self.agents = AgentService(self.pool, policy=self.policy, clock=clock, events=self.store,
+                                   ami_action=ami_action(self.ami), in_peak=lambda: peak.in_peak,
+                                   tz=s.tz, default_queues=(self.queue,))  # fmt: skip
+        self.listener.after_resync(self.agents.restore_after_resync)
+
         # The FastAGI side has its own pool (its hot path must not queue behind the dispatcher), the
         # open-order cache and the import of what the degraded script spooled while we were down.
         self.agi_service = await start_agi(
             s, events=self.store, dsn=self.dsn, policy=self.policy, clock=clock,
             snapshot=live_snapshot_source(self.live, lambda: self.ami is not None and self.ami.connected),
-            callback_advisor=view.callback_advisor(lambda: peak.in_peak),
+            callback_advisor=view.callback_advisor(lambda: peak.in_peak), agents=self.agents,
         )  # fmt: skip
         self.agi = self.agi_service.server
 

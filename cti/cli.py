@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "facts": "cti.commands.facts:facts",
     "peak": "cti.commands.peak:peak",
     "callbacks": "cti.commands.callbacks:callbacks",
+    "agents": "cti.commands.agents:agents",
 }
 
 

@@ -61,6 +61,7 @@ class Rehearsal:
     cti: CtiServer | None = None
     sim: Simulator | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _login_tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def stop(self) -> None:
         self._stop.set()
@@ -113,6 +114,7 @@ class Rehearsal:
         await self.sim.start()
         try:
             await self.cti.connect()
+            await self._log_agents_in()
             await self._watch(clock, ami_port, agi_port)
         finally:
             await self.sim.close()
@@ -121,6 +123,35 @@ class Rehearsal:
         wall = time.monotonic() - wall0
         sim_s = (clock.now() - self.scenario.start).total_seconds()
         return await self.summary(wall, sim_s)
+
+    async def _log_agents_in(self) -> None:
+        """Agents join the queue the way the product lets them (R-LOGIN): through the CTI's login
+        service, when their phone is up (at start, or when their shift registers it), as if each had
+        dialed *11; they log out when the shift ends (refused during peak, as for a person). The
+        simulator, like Asterisk, adds nobody by itself."""
+        assert self.sim is not None
+        pending: set[asyncio.Task[Any]] = set()
+        by_id = {a.id: a for a in self.scenario.agents}
+
+        async def change(agent_id: str, on: bool) -> None:
+            svc = self.cti.agents if self.cti is not None else None
+            if svc is None:
+                return
+            a = by_id[agent_id]
+            d = await (svc.login(a.id, queues=a.queues, penalty=a.penalty) if on else svc.logout(a.id))
+            if not d.allowed:
+                log.info("rehearsal_agent_request_refused", agent=a.id, code=d.code)
+
+        def on_shift(a: Any, on: bool) -> None:
+            task = asyncio.create_task(change(a.id, on), name=f"rehearsal-login-{a.id}")
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+
+        self.sim.on_shift.append(on_shift)
+        self._login_tasks = pending
+        for a in self.scenario.agents:
+            if self.sim.engine.endpoints[a.id].registered:
+                await change(a.id, True)
 
     async def _open_callbacks(self) -> int:
         conn = await asyncpg.connect(self.dsn)

@@ -57,6 +57,7 @@ async def start_agi(
     clock: Clock | None = None,
     snapshot: SnapshotSource = no_live_state,
     callback_advisor: CallbackAdvisor = never_offer,
+    agents: Any | None = None,
 ) -> AgiService:
     pool = await create_pool(dsn) if dsn else None
     open_orders = OpenOrderNumbers(dsn) if dsn else None
@@ -71,6 +72,7 @@ async def start_agi(
         snapshot=snapshot,
         callback_advisor=callback_advisor,
         open_orders=open_orders,
+        agents=agents,
     )
     if pool is not None:
         await ctx.directory.refresh()

@@ -121,6 +121,7 @@ class AgiContext:
     snapshot: SnapshotSource = no_live_state
     callback_advisor: CallbackAdvisor = never_offer
     open_orders: OpenOrderNumbers | None = None  # None: look every caller up
+    agents: Any | None = None  # cti.agents.service.AgentService; None without AMI (`cti agi` alone)
     directory: DirectoryCache = field(init=False)
     recordings: RecordingWriter | None = field(init=False)
     orders: OrderLookup | None = field(init=False)

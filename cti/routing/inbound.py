@@ -195,6 +195,13 @@ def decide_route(
         return RouteDecision(
             Route.CALLBACK_OFFER, queue, masked, skipped=tuple(skipped), reason="peak: callback offered"
         )
+    if snapshot.queue_reachable(queue) is False and call.number.kind is NumberKind.VALID:
+        # By day an empty queue is not night (capture 19: Queue() answers JOINEMPTY and the dialplan
+        # would take a night message): offer a callback; declined, the caller still tries the queue.
+        return RouteDecision(
+            Route.CALLBACK_OFFER, queue, masked, skipped=tuple(skipped),
+            reason="day: no agent reachable in the queue, callback offered",
+        )  # fmt: skip
     return RouteDecision(Route.QUEUE, queue, masked, skipped=tuple(skipped), reason="queue")
 
 

@@ -11,6 +11,9 @@ from cti.routing.snapshot import Availability, RoutingSnapshot, SnapshotSource, 
 from cti.state.live import LiveState
 
 _BUSY_STATUSES = frozenset({"inuse", "busy", "onhold", "ringinuse"})
+# QueueMember/QueueMemberStatus Status values that make a member "empty" for joinempty =
+# unavailable,invalid: 4 INVALID, 5 UNAVAILABLE (capture 19: a fresh registration before qualify)
+_UNREACHABLE = frozenset({4, 5})
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +34,9 @@ class LiveSnapshot:
         if all(s.paused for s in statuses):
             return Availability.PAUSED
         return Availability.OFFLINE  # unavailable / invalid device: phone not registered
+
+    def queue_reachable(self, queue: str) -> bool | None:
+        return any(m.status not in _UNREACHABLE for m in self.state.members(queue))
 
 
 def live_snapshot_source(state: LiveState, connected: Callable[[], bool] | None = None) -> SnapshotSource:

@@ -29,6 +29,12 @@ class RoutingSnapshot(Protocol):
 
     def availability(self, agent: str) -> Availability: ...
 
+    def queue_reachable(self, queue: str) -> bool | None:
+        """Could a caller join `queue` now (queues.conf joinempty = unavailable,invalid): some member
+        whose device is not unavailable/invalid; paused members count (captures 14, 20). None: no
+        opinion (no live state)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class StaticSnapshot:
@@ -36,11 +42,17 @@ class StaticSnapshot:
 
     agents: Mapping[str, Availability] = field(default_factory=dict)
     live: bool = True
+    reachable_queues: Mapping[str, bool] | None = None  # None: no opinion about queues
 
     def availability(self, agent: str) -> Availability:
         if not self.live:
             return Availability.UNKNOWN
         return self.agents.get(agent, Availability.OFFLINE)
+
+    def queue_reachable(self, queue: str) -> bool | None:
+        if not self.live or self.reachable_queues is None:
+            return None
+        return self.reachable_queues.get(queue, False)
 
 
 # The AGI handlers take a zero-argument callable, so the live state can be read at decision time.

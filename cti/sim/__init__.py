@@ -9,8 +9,15 @@ Use in-process::
 
 or standalone: ``cti sim --scenario scenarios/tv_evening.toml --speed 10``.
 
+Queue membership is Asterisk's: the simulator starts with an EMPTY queue and adds a member only on
+AMI QueueAdd (persistentmembers = no). The CTI's login service does that (R-LOGIN); scenario runs
+without a CTI have nobody in the queue (callers get JOINEMPTY). `login()` is a test helper that
+applies the same QueueAdd directly; the simulator never calls it itself (`on_shift` listeners are
+told when a scenario agent's phone registers or unregisters). `restart_asterisk()` replays capture 17.
+
 Control and truth for tests (all on Simulator): add_agent, register(agent, on), login(agent, queue,
-penalty), pause_at_phone(agent, paused, reason), set_answer(agent, 'auto'|'never'|'manual', delay),
+penalty), pause_at_phone(agent, paused, reason), restart_asterisk(modules_s), on_shift,
+set_answer(agent, 'auto'|'never'|'manual', delay),
 answer(agent), set_customer(number, 'answer'|'noanswer'|'busy'|'congestion', delay, talk_time),
 place_call(caller, did, name, behaviour={patience, dtmf, talk_time, hangup_first, message_s,
 ivr_hangup_after}, at),
@@ -51,6 +58,20 @@ Known differences from the captures (asterisk-captures/, kept on purpose or not 
   server then reads `HANGUP`, later commands get 511, AGISTATUS=HANGUP (texts from res_agi; not captured).
 - AMI Hangup on a ringing agent leg is handled like a ring timeout (AgentRingNoAnswer, autopause).
 - AGI 520 usage texts other than SET VARIABLE's are approximations (only that one was captured).
+- Qualify (captures 17, 19): a phone that registers (shift start, `register()`) or survives a restart
+  is UNAVAILABLE until its first qualify, at a random moment within scenario qualify_frequency_s (30)
+  or at once on PJSIPQualify; a phone added with `add_agent(registered=True)` counts as registered and
+  qualified long ago. Only the first qualify is modelled: a phone that vanishes without unregistering
+  never turns Unreachable (capture 17's stale agent3 contact). PeerStatus/ContactStatus/QueueMemberStatus
+  follow capture 17's order for the timer too (capture 19 had ContactStatus last). The PJSIPQualify
+  error text for an unknown endpoint is not captured.
+- Agents' phones never dial: the feature codes (*11..*15 in `[agents]`) are not modelled; simulated
+  agents join through the CTI's login service (cti/rehearsal.py) or a test's QueueAdd.
+- Restart (capture 17): channels are hung up with Cause 16 and `Event: Shutdown` follows at once
+  (~1.1 s later on the real PBX); the AMI port keeps accepting connections (the capture cannot tell
+  whether it was briefly closed); while booting, app_queue's actions answer `Invalid/unknown command`
+  for `modules_s` of simulated time and a login gets no FullyBooted (not captured); AGI and CDR do
+  not restart.
 - Dialplan Hangup() on the inbound channel sends SoftHangupRequest 16 + Hangup 16, as Local;1 did in 06b
   (no capture shows it on a trunk channel). Challenge (MD5) login is not offered; plain Login only.
 """

@@ -101,6 +101,13 @@ class AmiSession:
         )
 
 
+# app_queue's actions: unknown while Asterisk is still loading modules after a restart (capture 17)
+QUEUE_ACTIONS = frozenset(
+    {"queuestatus", "queuesummary", "queueadd", "queueremove", "queuepause", "queuepenalty", "queuelog",
+     "queuereset", "queuereload", "queuerule", "queuememberringinuse", "queuechangepriority", "queues"}
+)  # fmt: skip
+
+
 class AmiServer:
     def __init__(
         self, sim: Simulator, users: dict[str, tuple[str, str]], auth_fail_delay: float = 1.0
@@ -114,6 +121,7 @@ class AmiServer:
         self.user_filters: dict[str, list[Callable[[Event], bool]]] = {}
         self._dirty: list[AmiSession] = []
         self._flush_scheduled = False
+        self.booting_until = float("-inf")  # engine time until which app_queue is not loaded
         for user, (events, prefixes) in sim.scenario.ami_excludes.items():
             self.user_filters[user] = [_exclude(events, prefixes)]
 
@@ -256,6 +264,8 @@ class AmiServer:
             )
             return
         handler = getattr(self, f"a_{low}", None)
+        if low in QUEUE_ACTIONS and self.booting():
+            handler = None  # capture 17: Login works ~0.6 s before app_queue registers its actions
         if handler is None:
             s.send(
                 [
@@ -288,6 +298,18 @@ class AmiServer:
             s.send([("Response", "Error"), *head, ("Message", f"Internal simulator error in {action}")])
         self.sim.kick()
 
+    def booting(self) -> bool:
+        return self.sim.engine.now < self.booting_until
+
+    def drop_all(self) -> None:
+        """Asterisk going down (capture 17): what was queued is written, then EOF, no Goodbye."""
+        for s in list(self.sessions):
+            s.flush()
+            s.closing = True
+            s.writer.close()
+            if s in self.sessions:
+                self.sessions.remove(s)
+
     async def _login(self, s: AmiSession, frame: Pairs, head: Pairs) -> None:
         user = get(frame, "Username") or ""
         secret = get(frame, "Secret") or ""
@@ -313,7 +335,7 @@ class AmiServer:
         if ev is not None and ev.strip().lower() == "off":
             s.events_on = False
         s.send([("Response", "Success"), *head, ("Message", "Authentication accepted")])
-        if "system" in s.read and s.events_on:
+        if "system" in s.read and s.events_on and not self.booting():  # not captured while booting
             up = int(self.sim.engine.now - self.sim.engine.start_time)
             s.send(
                 [
@@ -462,6 +484,11 @@ class AmiServer:
             lambda: self.sim.engine.queue_penalty(get(f, "Queue") or None, iface or "", pen),
             "Interface penalty set successfully",
         )
+
+    def a_pjsipqualify(self, s: AmiSession, f: Pairs, head: Pairs) -> None:
+        """Capture 17: `Endpoint: agent1` -> Success "Endpoint found, will qualify", then the events."""
+        ep = get(f, "Endpoint") or ""
+        self._deferred(s, head, lambda: self.sim.engine.pjsip_qualify(ep), "Endpoint found, will qualify")
 
     def a_queuelog(self, s: AmiSession, f: Pairs, head: Pairs) -> None:
         s.send([("Response", "Success"), *head, ("Message", "Event added successfully")])

@@ -150,6 +150,8 @@ class Engine:
         self.scenario = scenario
         self.now = start
         self.rng = random.Random(scenario.seed if seed is None else seed)
+        # own stream: when phones get qualified must not shift who calls or how agents behave
+        self.qualify_rng = random.Random((scenario.seed if seed is None else seed) + 19)
         self.agi_url = agi_url.rstrip("/")
         self.ring_cycle_s = ring_cycle_s
         self._heap: list[Timer] = []
@@ -437,6 +439,11 @@ class Engine:
         return ep
 
     def register(self, ep_id: str, registered: bool = True) -> None:
+        """A phone registers or unregisters. With qualify on (scenario qualify_frequency_s, 30 s like
+        pjsip.conf) a REGISTER shows nothing on AMI and the contact stays UNAVAILABLE until its first
+        OPTIONS round trip, some time within qualify_frequency (capture 19: 4.5 s; capture 17: 4 s and
+        22 s). With qualify off it is reachable at once: PeerStatus Reachable, ContactStatus
+        NonQualified (capture 10). Unregister: Unreachable / Removed (capture 10)."""
         ep = self.endpoints.get(ep_id)
         if ep is None:
             raise KeyError(f"unknown endpoint {ep_id!r}")
@@ -444,6 +451,13 @@ class Engine:
             return
         ep.registered = registered
         ep.contact = ep.contact or f"sip:{ep_id}@127.0.0.1:5060"
+        ep.qualify_gen += 1
+        freq = self.scenario.qualify_frequency_s
+        if registered and freq > 0:
+            ep.qualified = False
+            self.after(self.qualify_rng.uniform(0.5, freq), self._qualify_timer, ep, ep.qualify_gen)
+            return
+        ep.qualified = registered
         self.emit(
             "PeerStatus",
             "system",
@@ -467,6 +481,68 @@ class Engine:
         )
         if registered:
             self.dispatch_all()
+
+    def _qualify_timer(self, ep: Endpoint, gen: int) -> None:
+        if gen == ep.qualify_gen:
+            self.qualify(ep)
+
+    def qualify(self, ep: Endpoint) -> None:
+        """An OPTIONS round trip answered: a registered, not yet qualified contact becomes reachable.
+        Frames and order as capture 17 (PJSIPQualify): PeerStatus Reachable, ContactStatus Reachable
+        with RoundtripUsec, DeviceStateChange, QueueMemberStatus Status 1, Queue:<q>_avail."""
+        if not ep.registered or ep.qualified:
+            return  # no contact to ask, or nothing changes (PJSIP reports changes only)
+        ep.qualified = True
+        self.emit(
+            "PeerStatus",
+            "system",
+            [("ChannelType", "PJSIP"), ("Peer", f"PJSIP/{ep.id}"), ("PeerStatus", "Reachable")],
+        )
+        self.emit(
+            "ContactStatus",
+            "system",
+            [
+                ("URI", ep.contact),
+                ("ContactStatus", "Reachable"),
+                ("AOR", ep.id),
+                ("EndpointName", ep.id),
+                ("RoundtripUsec", str(self.qualify_rng.randint(300, 700))),
+            ],
+        )
+        self.device_changed(ep)
+        self.dispatch_all()
+
+    def pjsip_qualify(self, ep_id: str) -> str | None:
+        """AMI PJSIPQualify `Endpoint: <id>`: reply "Endpoint found, will qualify" (capture 17), then
+        the round trip. The error text for an unknown endpoint is res_pjsip's, not captured."""
+        ep = self.endpoints.get(ep_id)
+        if ep is None:
+            return "Unable to retrieve endpoint " + ep_id
+        self.after(0, self.qualify, ep)
+        return None
+
+    def restart(self) -> None:
+        """What `core restart now` leaves behind (capture 17), once every channel is gone: dynamic
+        queue members are forgotten (persistentmembers = no), queue statistics start at zero, PJSIP
+        contacts persist (astdb) but are UNAVAILABLE until re-qualified within qualify_frequency."""
+        for q in self.queues.values():
+            q.members.clear()
+            q.entries.clear()
+            q.free.clear()
+            q.rr_last = -1
+            q.avail_dev = ""
+            q.completed = q.abandoned = q.connected = q.in_sl = 0
+            q.hold_total = q.talk_total = 0.0
+        self.by_state_iface.clear()
+        self.start_time = self.now
+        freq = self.scenario.qualify_frequency_s
+        for ep in self.endpoints.values():
+            if ep.id in ("trunk", "pstn") or not ep.registered or freq <= 0:
+                continue
+            ep.qualify_gen += 1
+            ep.qualified = False
+            ep.last_state = DEVICE_NAME[ep.device_state()]
+            self.after(self.qualify_rng.uniform(0.5, freq), self._qualify_timer, ep, ep.qualify_gen)
 
     def profile(self, ep_id: str) -> AgentProfile:
         return self.profiles.get(ep_id) or self.scenario.agent_profiles.get("default") or AgentProfile()

@@ -105,10 +105,14 @@ class Endpoint:
     contact: str = ""
     channels: list[Channel] = field(default_factory=list)
     last_state: str = ""
+    # With qualify on, a contact that just (re)registered or survived a restart is UNAVAILABLE until
+    # its first OPTIONS round trip (captures 17, 19). A phone registered long ago is qualified.
+    qualified: bool = True
+    qualify_gen: int = 0  # bumped on every (un)register/restart: a stale qualify timer does nothing
 
     def device_state(self) -> int:
         if not self.channels:
-            return NOT_INUSE if self.registered else UNAVAILABLE
+            return NOT_INUSE if self.registered and self.qualified else UNAVAILABLE
         if self.id == "trunk":  # inbound legs are never "dialled"; thousands of them at peak
             return INUSE
         up = ringing = False

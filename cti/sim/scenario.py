@@ -165,7 +165,9 @@ class Scenario:
     shifts: dict[str, Shift] = field(default_factory=dict)
     agent_profiles: dict[str, AgentProfile] = field(default_factory=lambda: {"default": AgentProfile()})
     caller: CallerProfile = CallerProfile()
-    auto_login: bool = False  # the simulator itself QueueAdds agents on shift (no CTI attached)
+    # pjsip.conf aor qualify_frequency: a phone that registers is UNAVAILABLE until its first OPTIONS
+    # round trip, up to this long (capture 19); 0 = no qualify, reachable on REGISTER (capture 10)
+    qualify_frequency_s: float = 30.0
     ami_users: dict[str, tuple[str, str]] = field(default_factory=lambda: {"cti": ("cti", "all")})
     # manager.conf eventfilter equivalents per user: events to drop, Channel prefixes to drop
     ami_excludes: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=dict)
@@ -228,7 +230,14 @@ def parse_scenario(data: dict[str, Any], name: str = "inline") -> Scenario:
     sc.duration_s = float(sim.get("duration_s", sc.duration_s))
     sc.seed = int(sim.get("seed", sc.seed))
     sc.dids = tuple(str(d) for d in sim.get("dids", sc.dids))
-    sc.auto_login = bool(sim.get("auto_login", False))
+    if "auto_login" in sim:
+        raise ScenarioError(
+            "sim.auto_login: removed; like Asterisk the simulator starts with an empty queue and agents "
+            "log in through the CTI (R-LOGIN: `cti agents login`, feature code *11)"
+        )
+    sc.qualify_frequency_s = float(sim.get("qualify_frequency_s", sc.qualify_frequency_s))
+    if sc.qualify_frequency_s < 0:
+        raise ScenarioError("sim.qualify_frequency_s: must be >= 0")
     sc.missing_sounds = tuple(sim.get("missing_sounds", sc.missing_sounds))
     users = data.get("ami_users")
     if users:

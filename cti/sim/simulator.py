@@ -22,7 +22,7 @@ from cti.clock import Clock, ManualClock, ScaledClock, SystemClock
 from cti.sim import agi as agi_mod
 from cti.sim.ami import AmiServer, event_bytes
 from cti.sim.engine import CallSpec, Engine, Event, InboundCall
-from cti.sim.model import NOT_INUSE, Channel
+from cti.sim.model import Channel
 from cti.sim.numbers import caller_name, caller_number
 from cti.sim.scenario import AgentConfig, AgentProfile, Scenario
 
@@ -96,6 +96,8 @@ class Simulator:
         self.end_time = start + self.scenario.duration_s
         self._planned = start  # virtual time of the last planned arrival
         self.finished = asyncio.Event()
+        # called (agent config, on shift?) when a scenario agent's phone registers / unregisters
+        self.on_shift: list[Callable[[AgentConfig, bool], None]] = []
         for a in self.scenario.agents:
             if not a.shift:
                 self.engine.endpoints[a.id].registered = True
@@ -294,7 +296,8 @@ class Simulator:
     def login(
         self, agent_id: str, queue: str = "sales", penalty: int = 0, paused: bool = False, reason: str = ""
     ) -> str | None:
-        """What the CTI's QueueAdd would do (for tests that don't drive AMI)."""
+        """Test helper: the QueueAdd a CTI would send (capture 17's headers), applied directly, for
+        tests of the PBX side that have no CTI attached. The simulator never calls it by itself."""
         err = self.engine.queue_add(
             queue,
             f"PJSIP/{agent_id}",
@@ -572,6 +575,9 @@ class Simulator:
         self._arrival()
 
     def _shift_tick(self) -> None:
+        """Phones register when their shift starts and unregister when it ends. Nobody joins a queue
+        here: like Asterisk, the simulator only adds a member on QueueAdd (the CTI's login service,
+        called from `on_shift` listeners or by the agent's *11)."""
         e = self.engine
         local = datetime.fromtimestamp(e.now, UTC).astimezone(self.scenario.tz)
         for a in self.scenario.agents:
@@ -579,19 +585,26 @@ class Simulator:
             ep = e.endpoints[a.id]
             if on != ep.registered:
                 e.register(a.id, on)
-            if self.scenario.auto_login:
-                self._auto_login(a, on)
+                for fn in list(self.on_shift):
+                    fn(a, on)
         if e.now < self.end_time:
             e.after(60.0, self._shift_tick)
 
-    def _auto_login(self, a: AgentConfig, on: bool) -> None:
+    # ------------------------------------------------------------------ Asterisk restart
+    def restart_asterisk(self, modules_s: float = 0.6) -> None:
+        """`core restart now` (capture 17): every channel is hung up (Cause 16), then `Event: Shutdown`
+        (Shutdown: Cleanly, Restart: True) and EOF on every AMI session without a Goodbye. Asterisk
+        comes back with no queue members and zeroed queue stats; for `modules_s` (engine time) AMI
+        logins work but app_queue's actions answer `Invalid/unknown command` (capture 17: ~0.6 s).
+        PJSIP contacts persist and are re-qualified by the timer (Status 5 until then)."""
         e = self.engine
-        for qn in a.queues:
-            q = e.queues.get(qn)
-            if q is None:
-                continue
-            present = a.interface in q.members
-            if on and not present:
-                e.queue_add(qn, a.interface, penalty=a.penalty, member_name=a.id, state_interface=a.interface)
-            elif not on and present and e.member_status(q.members[a.interface]) == NOT_INUSE:
-                e.queue_remove(qn, a.interface)
+        for ch in sorted(e.channels.values(), key=lambda c: c.name):
+            if not ch.hungup:
+                self.hangup_channel(ch, 16)
+        while e.next_time() <= e.now:  # the hang-ups' own consequences, before the PBX goes away
+            e.run_next()
+        e.emit("Shutdown", "system", [("Shutdown", "Cleanly"), ("Restart", "True")])
+        self.ami.drop_all()
+        e.restart()
+        self.ami.booting_until = e.now + modules_s
+        self.kick()

@@ -40,3 +40,5 @@ def test_demo_runs_a_scenario_and_reports_nobody_lost(pg_server: ScratchServer, 
     assert summary["offered"] > 20, summary
     assert summary["lost_callable"] == 0 and summary["ami_reconnects"] == 0, summary
     assert summary["cti_seen_offered"] == summary["offered"], summary
+    # nobody is in the queue unless the CTI logged them in (R-LOGIN): callers were answered, so it did
+    assert summary["answered"] > 0, summary

@@ -237,3 +237,23 @@ def test_next_night_due() -> None:
     # from a UTC instant: 15:30 UTC is 23:30 in Shanghai
     got = next_night_due(datetime(2026, 11, 23, 15, 30, tzinfo=UTC), TZ, due)
     assert got == datetime(2026, 11, 24, 8, 30, tzinfo=TZ)
+
+
+# --- item 14 (capture 19): by day an empty queue is not night --------------------------------------
+def test_day_with_no_reachable_member_offers_a_callback_not_the_night_script() -> None:
+    empty = StaticSnapshot({}, reachable_queues={"sales": False})
+    d = decide_route(InboundCall(CALLER), DIRECTORY, empty, POLICY, DAY, TZ)
+    assert d.route is Route.CALLBACK_OFFER and "day" in d.reason
+    # a withheld number cannot be called back: the queue (and whatever it answers) is all we have
+    d = decide_route(InboundCall(classify_number("")), DIRECTORY, empty, POLICY, DAY, TZ)
+    assert d.route is Route.QUEUE
+
+
+def test_reachable_queue_or_no_opinion_still_queues_and_night_stays_night() -> None:
+    ok = StaticSnapshot({}, reachable_queues={"sales": True})
+    assert decide_route(InboundCall(CALLER), DIRECTORY, ok, POLICY, DAY, TZ).route is Route.QUEUE
+    # AMI down: no opinion, the queue decides (never a callback offer on stale state)
+    assert decide_route(InboundCall(CALLER), DIRECTORY, no_live_state(), POLICY, DAY, TZ).route is Route.QUEUE
+    night = DAY.replace(hour=23)
+    empty = StaticSnapshot({}, reachable_queues={"sales": False})
+    assert decide_route(InboundCall(CALLER), DIRECTORY, empty, POLICY, night, TZ).route is Route.NIGHT

@@ -57,3 +57,16 @@ def test_no_opinion_while_ami_is_down() -> None:
     up[0] = False
     assert source().live is False
     assert source().availability("agent1") is Availability.UNKNOWN
+
+
+def test_queue_is_unreachable_while_its_only_members_are_status_5_and_paused_members_count() -> None:
+    """Capture 19: QueueMemberAdded Status 5 right after REGISTER -> JOINEMPTY until qualified."""
+    live = LiveState()
+    snap = LiveSnapshot(live)
+    assert snap.queue_reachable("sales") is False  # after a restart: no members at all (capture 17)
+    live.apply(_member("QueueMemberAdded", "agent1", Status="5"), 1.0)
+    assert snap.queue_reachable("sales") is False
+    live.apply(_member("QueueMemberStatus", "agent1", Status="1"), 2.0)  # qualified
+    assert snap.queue_reachable("sales") is True
+    live.apply(_member("QueueMemberPause", "agent1", Paused="1", PausedReason="lunch"), 3.0)
+    assert snap.queue_reachable("sales") is True  # captures 14, 20: paused members do not empty it

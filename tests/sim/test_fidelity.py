@@ -41,9 +41,10 @@ async def route_04(env: dict[str, str], cmd) -> None:  # type: ignore[no-untyped
     await cmd("SET VARIABLE CTI_ROUTE queue")
 
 
-def scenario() -> Scenario:
+def scenario(qualify_s: float = 30.0) -> Scenario:
     sc = Scenario(
-        queues=(QueueConfig(name="sales", strategy="rrmemory", timeout=10, retry=2, autopause=True),)
+        queues=(QueueConfig(name="sales", strategy="rrmemory", timeout=10, retry=2, autopause=True),),
+        qualify_frequency_s=qualify_s,
     )
     return sc
 
@@ -55,13 +56,15 @@ class Rig:
     agi: FastAgiServer
 
 
-async def make_rig(scripts, agi_mode: str = "script", agi_port: int | None = None) -> Rig:  # type: ignore[no-untyped-def]
+async def make_rig(
+    scripts, agi_mode: str = "script", agi_port: int | None = None, qualify_s: float = 30.0
+) -> Rig:  # type: ignore[no-untyped-def]
     agi = FastAgiServer(scripts, mode=agi_mode)
     port = await agi.start()
     if agi_port is not None:  # a port nobody listens on (08b)
         await agi.close()
         port = agi_port
-    sim = Simulator(scenario(), agi_url=f"agi://127.0.0.1:{port}", auth_fail_delay=0.05)
+    sim = Simulator(scenario(qualify_s), agi_url=f"agi://127.0.0.1:{port}", auth_fail_delay=0.05)
     sim.add_agent("agent1", "Agent One")
     sim.add_agent("agent2", "Agent Two")
     sim.add_agent("agent3", "Agent Three", registered=False)
@@ -413,7 +416,7 @@ async def test_06_local_originate_callback(
 
 
 async def test_10_agent_registration(rigs: list[Rig]) -> None:
-    rig = await make_rig({})
+    rig = await make_rig({}, qualify_s=0)  # captures 01-10: qualify_frequency = 0 (_config/used/pjsip.conf)
     rigs.append(rig)
     sim, ami = rig.sim, rig.ami
     await queue_add(ami, "agent3", 0, "ami-002")

@@ -24,6 +24,7 @@ def dead_agi() -> str:
 async def run_once(seed: int) -> tuple[list[tuple[str, str]], dict[str, object]]:
     sc = load_scenario(ROOT / "scenarios/quiet_morning.toml")
     sim = Simulator(sc, speed="max", seed=seed, arrivals=True, agi_url=dead_agi(), record_events=True)
+    sim.on_shift.append(lambda a, on: sim.login(a.id) if on else None)  # the test plays the CTI
     await sim.start()
     try:
         await sim.run_until_finished(timeout=60)
@@ -71,10 +72,10 @@ async def test_scenario_agents_seed_the_agents_table(db) -> None:  # type: ignor
     assert tuple(rows[0]) == ("agent1", "PJSIP/agent1", "4008001001", "evening")
 
 
-async def test_shifts_register_phones_and_auto_login_and_breaks() -> None:
+async def test_shifts_register_phones_and_members_join_only_on_queueadd_and_breaks() -> None:
     sc = parse_scenario(
         {
-            "sim": {"start": "2026-11-23T08:50:00+08:00", "duration_s": 1800, "auto_login": True, "seed": 3},
+            "sim": {"start": "2026-11-23T08:50:00+08:00", "duration_s": 1800, "seed": 3},
             "arrivals": {"hourly": [0] * 8 + [240, 240] + [0] * 14},
             "shifts": {"morning": {"start": "09:00", "end": "12:00"}},
             "profiles": {
@@ -96,6 +97,8 @@ async def test_shifts_register_phones_and_auto_login_and_breaks() -> None:
         }
     )
     sim = Simulator(sc, speed="max", arrivals=True, agi_url=dead_agi(), record_events=True)
+    # the test plays the CTI: it logs each agent in (QueueAdd) when the phone comes up
+    sim.on_shift.append(lambda a, on: sim.login(a.id) if on else None)
     await sim.start()
     try:
         await sim.run_until_finished(timeout=60)
@@ -103,7 +106,10 @@ async def test_shifts_register_phones_and_auto_login_and_breaks() -> None:
         await sim.close()
     shift_start = sc.start.timestamp() + 600
     reach = [e for e in sim.events if e.name == "PeerStatus" and dict(e.pairs)["PeerStatus"] == "Reachable"]
-    assert len(reach) == 2 and all(shift_start <= e.ts < shift_start + 61 for e in reach)
+    # capture 19: a REGISTER under qualify_frequency = 30 is reachable only after the first OPTIONS
+    assert len(reach) == 2 and all(shift_start <= e.ts < shift_start + 61 + 30 for e in reach)
+    first_added = [dict(e.pairs)["Status"] for e in sim.events if e.name == "QueueMemberAdded"]
+    assert first_added == ["5", "5"]
     added = [e for e in sim.events if e.name == "QueueMemberAdded"]
     assert len(added) == 2
     connects = [e for e in sim.events if e.name == "AgentConnect"]
@@ -138,3 +144,25 @@ async def test_manual_clock_moves_with_advance() -> None:
         assert connect.ts == clock.time() - 30 + 0.5 + 4.0  # Answer() 0.5 s, then 4 s of ringing
     finally:
         await sim.close()
+
+
+@pytest.mark.parametrize("name", ["quiet_morning", "tv_evening"])
+async def test_shipped_scenarios_start_with_an_empty_queue_and_nobody_joins_by_himself(name: str) -> None:
+    """Asterisk (persistentmembers = no) has no member until someone sends QueueAdd (capture 17);
+    the simulator must not be kinder: without a CTI every caller finds an empty queue."""
+    sc = load_scenario(ROOT / f"scenarios/{name}.toml")
+    sc.duration_s = 1800
+    sim = Simulator(sc, speed="max", arrivals=True, agi_url=dead_agi(), record_events=True)
+    await sim.start()
+    try:
+        assert sim.queue_members() == []
+        await sim.run_until_finished(timeout=120)
+    finally:
+        await sim.close()
+    assert not [e for e in sim.events if e.name == "QueueMemberAdded"]
+    assert not [e for e in sim.events if e.name == "AgentConnect"]
+
+
+def test_auto_login_is_refused_with_a_clear_message() -> None:
+    with pytest.raises(ScenarioError, match="auto_login: removed"):
+        parse_scenario({"sim": {"auto_login": True}})
