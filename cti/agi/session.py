@@ -3,11 +3,17 @@
 EOF and `HANGUP` end the session as AgiHangup (a caller hanging up is normal, not an error). A
 command cancelled while its reply is outstanding (session timeout) is remembered, so the failure
 path can read that late reply before it sends anything else and stay in sync.
+
+`result=-1` from a playback command (STREAM FILE, SAY DIGITS, GET DATA, WAIT FOR DIGIT) is NOT a
+hangup: capture 15 has `GET DATA` -> `200 result=-1` at once for a missing prompt while the caller is
+still there. Asterisk tells a hangup by `HANGUP` on the socket and 511 on the next command (capture
+19), so those methods report "could not play" and the next command finds out whether the caller left.
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 from cti.agi.connection import AgiConnection
 from cti.agi.protocol import (
@@ -31,6 +37,30 @@ async def read_environment(conn: AgiConnection, timeout_s: float) -> Environment
         async with asyncio.timeout(timeout_s):
             raw = await conn.read_until(b"\n\n")
     return parse_environment_block(raw.decode("utf-8", "replace").replace("\r", ""))
+
+
+@dataclass(frozen=True, slots=True)
+class Playback:
+    """What a STREAM FILE / SAY DIGITS did: the escape digit that cut it short ('' if none), and
+    whether it played at all (`result=-1`: missing file, or a caller who just left)."""
+
+    digit: str = ""
+    played: bool = True
+
+
+def _playback(r: Reply) -> Playback:
+    code = r.result_int or 0
+    if code < 0:
+        return Playback("", False)
+    return Playback(chr(code) if code > 0 else "", True)
+
+
+def recorded(r: Reply) -> bool:
+    """Whether RECORD FILE wrote a file. `(writefile)`: it could not open the file (a directory that
+    does not exist, capture 15), nothing was written; `(hangup)` still leaves what was said."""
+    if r.data == "writefile":
+        return False
+    return not (r.result == "-1" and r.data is None)
 
 
 class AgiSession:
@@ -115,22 +145,33 @@ class AgiSession:
     async def answer(self) -> None:
         await self.command("ANSWER")
 
-    async def stream_file(self, name: str, escape_digits: str = "") -> str:
-        """Play a prompt; returns the digit that interrupted it, or ''."""
+    async def stream_file(self, name: str, escape_digits: str = "") -> Playback:
+        """Play a prompt; a key in escape_digits stops it and is returned (Asterisk consumes it)."""
         r = await self.command(command_line("STREAM", "FILE", quoted=(name, escape_digits)))
-        code = r.result_int or 0
-        return chr(code) if code > 0 else ""
+        return _playback(r)
 
-    async def get_data(self, prompt: str, timeout_ms: int, max_digits: int) -> str:
-        """Digits keyed (Asterisk stops at `#` or max_digits); '' on timeout without digits."""
+    async def get_data(self, prompt: str, timeout_ms: int, max_digits: int) -> str | None:
+        """Digits keyed (Asterisk stops at `#` or max_digits); '' on timeout or a lone `#`
+        (`200 result=`, capture 16). None when GET DATA answered -1: the prompt could not be
+        played (capture 15) or the caller just left; the next command tells which."""
         line = command_line("GET", "DATA", quoted=(prompt,)) + f" {int(timeout_ms)} {int(max_digits)}"
         r = await self.command(line)
         if r.result == "-1":
-            raise AgiHangup("GET DATA failed (channel gone)")
+            return None
         return r.result if r.result.strip("0123456789*#") == "" else ""
 
-    async def say_digits(self, digits: str) -> None:
-        await self.command(command_line("SAY", "DIGITS", quoted=(digits, "")))
+    async def wait_for_digit(self, timeout_ms: int) -> str | None:
+        """One key: `200 result=<ascii>`, '' on timeout (`result=0`), None on -1 (failure/hangup)."""
+        r = await self.command(f"WAIT FOR DIGIT {int(timeout_ms)}")
+        code = r.result_int
+        if code is None or code < 0:
+            return None
+        return chr(code) if code > 0 else ""
+
+    async def say_digits(self, digits: str, escape_digits: str = "") -> Playback:
+        """Read a number back; a key in escape_digits stops it and is returned (capture 16: with ""
+        a caller's early `1` is swallowed)."""
+        return _playback(await self.command(command_line("SAY", "DIGITS", quoted=(digits, escape_digits))))
 
     async def record_file(self, path: str, fmt: str, max_ms: int, silence_s: int) -> Reply:
         line = command_line("RECORD", "FILE", quoted=(path, fmt, "#"))

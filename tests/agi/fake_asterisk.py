@@ -3,6 +3,12 @@ block, answers each command line, writes `HANGUP` after the server half-closes, 
 
 Commands are split with the port of res_agi.c parse_args, so a value that survives here survives in
 Asterisk. Channel variables live in `vars`; DTMF answers for GET DATA come from `dtmf`.
+
+Playback as captured (15, 16): a sound in `missing` answers STREAM FILE `200 result=-1 endpos=0` and
+GET DATA `200 result=-1` at once; `typed` holds what the caller keys during each successive STREAM
+FILE / SAY DIGITS ('' = nothing): a first key among the escape digits stops it (`result=<ascii>`),
+one that is not is lost, and the keys after it arrive late (`late`, read by the next GET DATA or
+WAIT FOR DIGIT). RECORD FILE into a directory that does not exist is `200 result=-1 (writefile)`.
 """
 
 from __future__ import annotations
@@ -41,6 +47,9 @@ class FakeChannel:
     dtmf: list[str] = field(default_factory=list)  # answers to successive GET DATA
     sent: list[str] = field(default_factory=list)  # command lines received from the server
     argv: list[list[str]] = field(default_factory=list)  # the same, as Asterisk splits them
+    missing: set[str] = field(default_factory=set)  # sound files that do not exist
+    typed: list[str] = field(default_factory=list)  # keys during successive playbacks
+    late: str = ""  # keys pressed after a playback was stopped, not yet read
     hung_up_by_script: bool = False
     got_eof: bool = False
     custom: Callable[[list[str]], list[str] | None] | None = None
@@ -75,18 +84,46 @@ class FakeChannel:
         if words[:1] == ["ANSWER"]:
             return ["200 result=0"]
         if words[:2] == ["STREAM", "FILE"]:
-            return ["200 result=0 endpos=8000"]
+            if argv[2] in self.missing:
+                return ["200 result=-1 endpos=0"]
+            hit = self._during_playback(argv[3] if len(argv) > 3 else "")
+            return [f"200 result={ord(hit)} endpos=4000" if hit else "200 result=0 endpos=8000"]
         if words[:2] == ["SAY", "DIGITS"]:
-            return ["200 result=0"]
+            hit = self._during_playback(argv[3] if len(argv) > 3 else "")
+            return [f"200 result={ord(hit)}" if hit else "200 result=0"]
         if words[:2] == ["GET", "DATA"]:
-            digits = self.dtmf.pop(0) if self.dtmf else ""
+            if argv[2] in self.missing:
+                return ["200 result=-1"]
+            if self.late:
+                digits, self.late = self.late, ""
+            else:
+                digits = self.dtmf.pop(0) if self.dtmf else ""
+            if digits.endswith("#"):
+                return [f"200 result={digits[:-1]}"]  # `200 result=` for a lone # (capture 16)
             return [f"200 result={digits}" if digits else "200 result= (timeout)"]
+        if words[:3] == ["WAIT", "FOR", "DIGIT"]:
+            if not self.late and self.dtmf:
+                self.late = self.dtmf.pop(0)
+            if not self.late:
+                return ["200 result=0"]
+            key, self.late = self.late[0], self.late[1:]
+            return [f"200 result={ord(key)}"]
         if words[:2] == ["RECORD", "FILE"]:
+            if not Path(argv[2]).parent.is_dir():
+                return ["200 result=-1 (writefile)"]
             return ["200 result=0 (timeout) endpos=16000"]
         if words[:1] == ["HANGUP"]:
             self.hung_up_by_script = True
             return ["200 result=1"]
         return ["510 Invalid or unknown command"]
+
+
+    def _during_playback(self, escape: str) -> str:
+        keys = self.typed.pop(0) if self.typed else ""
+        if not keys:
+            return ""
+        self.late += keys[1:]
+        return keys[0] if keys[0] in escape else ""  # not an escape digit: Asterisk drops it
 
 
 async def run_call(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -13,6 +14,7 @@ import structlog
 
 from cti.agi.context import AgiContext
 from cti.clock import ManualClock
+from cti.config import Settings
 from cti.log import configure
 from cti.routing.snapshot import Availability, StaticSnapshot
 from tests.agi.conftest import DAY, NIGHT, make_ctx
@@ -27,6 +29,13 @@ async def _order(pool: asyncpg.Pool, owner: str, status: str = "new", **kw: obje
     cust = await pool.fetchval("SELECT id FROM customers WHERE number = '13812345678'")
     return await pool.fetchval(
         f"INSERT INTO orders ({cols}) VALUES ({vals}) RETURNING id", cust, owner, status, *kw.values()
+    )
+
+
+def _recording_under(root: Path) -> Settings:
+    return Settings(
+        agi={"port": 0, "session_timeout_s": 2.0},
+        recording={"path_pattern": f"{root}/%Y/%m/%d/{{linkedid}}.wav"},
     )
 
 
@@ -117,8 +126,8 @@ async def test_missing_environment_and_variables(start_server, pool) -> None:  #
     assert ch.vars["CTI_ROUTE"] == "queue" and ch.vars["CTI_MASKED"] == "unknown"
 
 
-async def test_night_call_leaves_name_and_confirmed_number(start_server, pool) -> None:  # type: ignore[no-untyped-def]
-    ctx = _ctx(pool, NIGHT)
+async def test_night_call_leaves_name_and_confirmed_number(start_server, pool, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    ctx = _ctx(pool, NIGHT, settings=_recording_under(tmp_path))
     ch = await _call(start_server, ctx)
     assert ch.vars["CTI_ROUTE"] == "night" and ch.vars["CTI_RECORD"] == ""
     await ctx.recordings.flush()  # type: ignore[union-attr]
@@ -134,7 +143,8 @@ async def test_night_call_leaves_name_and_confirmed_number(start_server, pool) -
     assert (row["number"], row["kind"], row["did"]) == ("13812345678", "night", "4008001234")
     assert row["due_by"] == datetime(2026, 11, 24, 8, 30, tzinfo=TZ)
     assert row["priority"] == ctx.policy.callbacks.night_priority
-    assert row["caller_name_file"].endswith("1795430750.0-name.wav")
+    # beside the dated recording directories, in the one that exists before any call (capture 15)
+    assert row["caller_name_file"] == f"{tmp_path}/1795430750.0-name.wav"
     assert ctx.events.of_type("night_callback")[0].payload["callback_id"] == row["id"]  # type: ignore[attr-defined]
 
 
@@ -193,3 +203,89 @@ async def test_daytime_caller_the_queue_could_not_take_leaves_a_number(start_ser
     await run_call(server.port, FakeChannel(dtmf=["1"]), env_lines(agi_network_script="night"))
     row = await pool.fetchrow("SELECT kind, due_by, priority FROM callbacks")
     assert (row["kind"], row["due_by"], row["priority"]) == ("abandon", None, 0)
+
+
+# -- capture 15: prompts missing, RECORD FILE into a directory that does not exist -------------------
+NIGHT_PROMPTS = {
+    "cti/night-welcome", "cti/say-your-name", "cti/your-number-is", "cti/press-1-or-enter-number",
+    "cti/enter-number", "cti/invalid-number", "cti/sorry-no-number", "cti/thanks-we-call-back",
+}  # fmt: skip
+
+
+async def test_night_caller_without_prompts_still_leaves_a_number(start_server, pool, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Capture 15, caller A: every cti/ prompt missing (STREAM FILE and GET DATA answer -1 at once,
+    the caller stays). Before: GET DATA -1 was taken for a hangup, the caller was cut off, no
+    callback. Now the caller hears the beep and keys 1#, and the callback is stored."""
+    ctx = _ctx(pool, NIGHT, settings=_recording_under(tmp_path))
+    server = await start_server(ctx)
+    ch = FakeChannel(
+        vars={"CTI_DNIS": "4008001234", "CHANNEL(linkedid)": "1795923548.0"},
+        missing=set(NIGHT_PROMPTS),
+        dtmf=["1#"],
+    )
+    await run_call(server.port, ch, env_lines(agi_network_script="night"))
+    words = [" ".join(a[:3]).upper() for a in ch.argv]
+    assert any(w.startswith("GET DATA") for w in words)  # answered -1: not the end of the call
+    assert ch.hung_up_by_script and ch.argv[-1] == ["HANGUP"]  # the script ran to its end
+    row = await pool.fetchrow("SELECT number, kind, caller_name_file FROM callbacks")
+    assert (row["number"], row["kind"]) == ("13812345678", "night")
+    assert row["caller_name_file"] == f"{tmp_path}/1795923548.0-name.wav"
+
+
+async def test_name_recording_that_failed_is_not_referenced(start_server, pool, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Capture 15, caller B: the recording pattern's directory does not exist -> RECORD FILE
+    `200 result=-1 (writefile)`. The callback is stored without a name file, and the failure logged."""
+    log = io.StringIO()
+    configure("json", "info", log)
+    ctx = _ctx(pool, NIGHT, settings=_recording_under(tmp_path / "no-such-dir"))
+    server = await start_server(ctx)
+    ch = FakeChannel(vars={"CTI_DNIS": "4008001234", "CHANNEL(linkedid)": "1795923563.1"}, dtmf=["1"])
+    try:
+        await run_call(server.port, ch, env_lines(agi_network_script="night", agi_callerid="13912345678"))
+    finally:
+        structlog.reset_defaults()
+    row = await pool.fetchrow("SELECT number, caller_name_file FROM callbacks")
+    assert row["number"] == "13912345678" and row["caller_name_file"] is None
+    (ev,) = ctx.events.of_type("night_callback")  # type: ignore[attr-defined]
+    assert ev.payload["name_file"] is None
+    out = log.getvalue()
+    assert "caller's name not recorded" in out and "writefile" in out and "13912345678" not in out
+
+
+async def test_missing_prompt_is_logged_masked(start_server, pool, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    log = io.StringIO()
+    configure("json", "info", log)
+    ctx = _ctx(pool, NIGHT, settings=_recording_under(tmp_path))
+    server = await start_server(ctx)
+    ch = FakeChannel(missing={"cti/night-welcome"}, dtmf=["1"])
+    try:
+        await run_call(server.port, ch, env_lines(agi_network_script="night"))
+    finally:
+        structlog.reset_defaults()
+    lines = [json.loads(x) for x in log.getvalue().splitlines() if x.startswith("{")]
+    assert any(x["event"] == "prompt not played" and x["prompt"] == "cti/night-welcome" for x in lines)
+    assert await pool.fetchval("SELECT count(*) FROM callbacks") == 1
+
+
+# -- capture 16: a key pressed while the number is read back ----------------------------------------
+async def test_callback_offer_takes_the_1_pressed_during_the_read_back(start_server, pool) -> None:  # type: ignore[no-untyped-def]
+    """Capture 16: the caller keyed 1# while SAY DIGITS read the number. With escape digits "" the 1
+    was lost and GET DATA saw only # (`200 result=`), the offer failed. Now SAY DIGITS stops at the
+    1, and the # that follows ends the answer: callback accepted."""
+    ctx = _ctx(pool)
+    server = await start_server(ctx)
+    ch = FakeChannel(vars={"CTI_ROUTE": "callback_offer"}, typed=["", "1#"])
+    await run_call(server.port, ch, env_lines(agi_network_script="callback_offer"))
+    say = next(a for a in ch.argv if a[:2] == ["SAY", "DIGITS"])
+    assert "1" in say[3] and "#" in say[3]
+    assert not any(a[:2] == ["GET", "DATA"] for a in ch.argv)  # the question is not played over the keys
+    assert ch.vars["CTI_ROUTE"] == "hangup"
+    assert await pool.fetchval("SELECT kind FROM callbacks WHERE number = '13812345678'") == "peak"
+
+
+async def test_night_caller_keys_another_number_during_the_read_back(start_server, pool, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    ctx = _ctx(pool, NIGHT, settings=_recording_under(tmp_path))
+    server = await start_server(ctx)
+    ch = FakeChannel(typed=["", "", "13900001111#"])  # welcome, say-your-name, then during "your number is"
+    await run_call(server.port, ch, env_lines(agi_network_script="night"))
+    assert await pool.fetchval("SELECT number FROM callbacks") == "13900001111"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import structlog
 
 from cti.agi.context import AgiContext
-from cti.agi.handlers.ivr import MAX_NUMBER_DIGITS, PROMPTS, play, say_digits
+from cti.agi.handlers.ivr import MAX_NUMBER_DIGITS, PROMPTS, ask, play, read_back
 from cti.agi.session import AgiSession
 from cti.callbacks.offer import interpret_reply, open_callback
 from cti.masking import mask_number
@@ -31,10 +31,10 @@ async def handle(session: AgiSession, ctx: AgiContext) -> None:
     tries = 0
     while True:
         tries += 1
+        early = ""
         if caller.kind is NumberKind.VALID and caller.number:
-            await play(session, PROMPTS.number_is)
-            await say_digits(session, caller.number)
-        keyed = await session.get_data(PROMPTS.offer, OFFER_TIMEOUT_MS, MAX_NUMBER_DIGITS)
+            early = await read_back(session, caller.number)  # a `1` keyed meanwhile counts (capture 16)
+        keyed = await ask(session, PROMPTS.offer, OFFER_TIMEOUT_MS, MAX_NUMBER_DIGITS, early)
         reply = interpret_reply(keyed, calling_number=caller.number, tries=tries)
         if reply.action != "reprompt":
             break

@@ -15,7 +15,7 @@ import structlog
 from cti.agi.context import AgiContext
 from cti.agi.handlers.ivr import PROMPTS, confirm_number, play
 from cti.agi.handlers.route import recording_path
-from cti.agi.session import AgiSession
+from cti.agi.session import AgiSession, recorded
 from cti.callbacks.repo import create_or_join
 from cti.masking import mask_number
 from cti.routing.inbound import DEFAULT_QUEUE, classify_number, is_service_hours, next_night_due
@@ -28,9 +28,26 @@ NAME_SILENCE_S = 2
 
 
 def name_file_base(pattern: str, now_local: datetime, linkedid: str, uniqueid: str) -> str:
-    """Where the caller's spoken name goes: beside the call recordings, `<linkedid>-name` (no ext)."""
+    """Where the caller's spoken name goes (no extension): `<linkedid>-name` in the fixed leading
+    directory of the recording pattern (`/var/spool/asterisk/monitor` for the default), never in
+    its dated subdirectories. RECORD FILE does not create directories (capture 15: `(writefile)`
+    for .../2026/11/28/ after midnight, before any MixMonitor had made it); the leading directory
+    exists before the first call (Asterisk installs it; compose mounts the recordings volume
+    there). The date is in the linkedid (epoch seconds)."""
+    fixed = _fixed_dir(pattern)
     p = PurePosixPath(recording_path(pattern, now_local, linkedid, uniqueid))
-    return str(p.with_name(p.stem + "-name"))
+    return str(PurePosixPath(fixed) / (p.stem + "-name"))
+
+
+def _fixed_dir(pattern: str) -> str:
+    """`/a/b/%Y/%m/{linkedid}.wav` -> `/a/b`: the directories before the first field."""
+    parts = PurePosixPath(pattern).parent.parts
+    fixed: list[str] = []
+    for part in parts:
+        if "%" in part or "{" in part:
+            break
+        fixed.append(part)
+    return str(PurePosixPath(*fixed)) if fixed else "."
 
 
 async def handle(session: AgiSession, ctx: AgiContext) -> None:
@@ -46,8 +63,11 @@ async def handle(session: AgiSession, ctx: AgiContext) -> None:
     await play(session, PROMPTS.night_welcome)
     await play(session, PROMPTS.say_name)
     base = name_file_base(ctx.settings.recording.path_pattern, now.astimezone(tz), linkedid, uniqueid)
-    await session.record_file(base, "wav", NAME_MAX_MS, NAME_SILENCE_S)
-    name_file = base + ".wav"
+    rec = await session.record_file(base, "wav", NAME_MAX_MS, NAME_SILENCE_S)
+    name_file: str | None = base + ".wav"
+    if not recorded(rec):  # the callback must not point at a file that was never written
+        log.warning("caller's name not recorded", uniqueid=uniqueid, file=name_file, result=rec.data or rec.result)
+        name_file = None
 
     number = await confirm_number(session, caller)
     if number is None:
