@@ -117,7 +117,6 @@ class FakeChannel:
             return ["200 result=1"]
         return ["510 Invalid or unknown command"]
 
-
     def _during_playback(self, escape: str) -> str:
         keys = self.typed.pop(0) if self.typed else ""
         if not keys:

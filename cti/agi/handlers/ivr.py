@@ -64,7 +64,7 @@ async def confirm_number(session: AgiSession, caller: CallerNumber, prompts: Pro
 
 
 async def read_back(session: AgiSession, number: str, prompts: Prompts = PROMPTS) -> str:
-    """"Your number is" + the digits; returns the key that cut it short ('' if none)."""
+    """ "Your number is" + the digits; returns the key that cut it short ('' if none)."""
     early = await play(session, prompts.number_is, ESCAPE)
     if not early:
         early = await say_digits(session, number, ESCAPE)

@@ -66,7 +66,8 @@ async def handle(session: AgiSession, ctx: AgiContext) -> None:
     rec = await session.record_file(base, "wav", NAME_MAX_MS, NAME_SILENCE_S)
     name_file: str | None = base + ".wav"
     if not recorded(rec):  # the callback must not point at a file that was never written
-        log.warning("caller's name not recorded", uniqueid=uniqueid, file=name_file, result=rec.data or rec.result)
+        why = rec.data or rec.result
+        log.warning("caller's name not recorded", uniqueid=uniqueid, file=name_file, result=why)
         name_file = None
 
     number = await confirm_number(session, caller)
