@@ -96,7 +96,7 @@ class CtiServer:
 
     @property
     def spool_dir(self) -> Path:
-        return Path(self.settings.data_dir) / "spool"
+        return self.settings.spool
 
     async def start(self, *, connect: bool = True) -> None:
         """Start every part; with connect=False the AMI link is left to `connect()` (the demo starts

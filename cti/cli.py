@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "peak": "cti.commands.peak:peak",
     "callbacks": "cti.commands.callbacks:callbacks",
     "agents": "cti.commands.agents:agents",
+    "prompts": "cti.commands.prompts:prompts",
 }
 
 

@@ -65,11 +65,21 @@ class RecordingSettings(_Section):
     retention_days: int = Field(180, ge=1)
 
 
+class PromptSettings(_Section):
+    # what Asterisk plays for a zh channel (STREAM FILE "cti/x" -> <dir>/cti/x.wav); `cti serve` and
+    # `cti check` report manifest prompts missing here, `cti prompts build` writes here by default
+    dir: Path = Path("/var/lib/asterisk/sounds/zh")
+    # a center's own recordings, same names (cti/night-welcome.wav ...): they win at build time
+    custom_dir: Path | None = None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(extra="forbid")
 
     database_url: str | None = None
     data_dir: Path = Path(os.path.expanduser("~/.local/share/cti"))
+    # the event spool shared with the degraded-mode script (its CTI_SPOOL_DIR); default <data_dir>/spool
+    spool_dir: Path | None = None
     timezone: str = "Asia/Shanghai"
     policy_file: Path | None = None  # None: the policy shipped with the package
     log_format: str = Field("auto", pattern="^(auto|json|console)$")
@@ -78,6 +88,7 @@ class Settings(BaseSettings):
     agi: AgiSettings = AgiSettings()
     web: WebSettings = WebSettings()
     recording: RecordingSettings = RecordingSettings()
+    prompts: PromptSettings = PromptSettings()
     demo_password: SecretStr | None = None  # `cti demo`'s supervisor login; printed fresh when unset
 
     @field_validator("timezone")
@@ -92,6 +103,12 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def spool(self) -> Path:
+        """Where spooled events wait for PostgreSQL: CTI_SPOOL_DIR, the variable compose sets for
+        the degraded script too, so both processes name the same directory."""
+        return self.spool_dir if self.spool_dir is not None else Path(self.data_dir) / "spool"
 
     @classmethod
     def settings_customise_sources(

@@ -10,16 +10,18 @@ import re
 
 _DIGIT = re.compile(r"\d")
 
-# A phone-like run in free text: 7+ digits, optionally +country code, or area-code-hyphen forms
-# (010-62345678), or spaced mobile groups (138 1234 5678). Decimal numbers (Asterisk Uniqueids such as
-# 1763900000.42, epoch timestamps with fractions) are not phone numbers and are left alone.
+# A phone-like run in free text: 7-15 digits (E.164 allows no more), optionally +country code, or
+# area-code-hyphen forms (010-62345678), or spaced mobile groups (138 1234 5678). Decimal numbers
+# (Asterisk Uniqueids such as 1763900000.42, epoch timestamps with fractions) and longer digit runs
+# (the event spool's nanosecond segment names `01795922343146554321-77-000001.jsonl`) are not phone
+# numbers and are left alone.
 _PHONE_IN_TEXT = re.compile(
     r"(?<![\d.])"
     r"(?:"
     r"\+?\d{1,4}[ -]\d{3}[ -]\d{4}[ -]\d{4}"  # +86 138 1234 5678
     r"|\d{3}[ ]\d{4}[ ]\d{4}"  # 138 1234 5678
     r"|\(?0\d{2,3}\)?[ -]?\d{3,4}[ -]?\d{4}"  # (010) 62345678, 010-62345678, (021) 5555 1234
-    r"|\+?\d{7,}"  # 13812345678, +8613812345678, 4008001234
+    r"|\+?\d{7,15}"  # 13812345678, +8613812345678, 4008001234
     r")"
     r"(?![\d]|\.\d)"
 )

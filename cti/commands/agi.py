@@ -25,7 +25,7 @@ def agi(ctx: click.Context) -> None:
 
     async def go() -> None:
         async with database_url(settings) as url:
-            store = EventStore(url, settings.data_dir / "spool")
+            store = EventStore(url, settings.spool)
             await store.start()
             service = await start_agi(settings, events=store, dsn=url)
             stop = asyncio.Event()

@@ -7,6 +7,7 @@ import click
 from cti.commands.common import settings_from
 from cti.config import ConfigError
 from cti.policy import load_policy
+from cti.prompts import report
 
 
 @click.command()
@@ -23,3 +24,10 @@ def check(ctx: click.Context) -> None:
         f"{policy.ring.cycle_s:g} s, service hours {policy.service_hours.start:%H:%M}–"
         f"{policy.service_hours.end:%H:%M}, {len(policy.fines)} fine rules"
     )
+    # a deployment problem, not a settings error: said, not fatal (the CTI may run where Asterisk's
+    # sounds are not mounted)
+    prompts = report(settings.prompts.dir)
+    if prompts:
+        click.echo(f"WARNING {prompts}", err=True)
+    else:
+        click.echo(f"prompts ok in {settings.prompts.dir}")

@@ -93,3 +93,10 @@ def test_trunk_endpoints_from_the_environment_and_bad_names() -> None:
     for bad in ("", "a b", "trunk,%"):
         with pytest.raises(ConfigError, match=r"ami\.trunk_endpoints"):
             load_settings(env={"CTI_AMI__TRUNK_ENDPOINTS": bad})
+
+
+def test_the_spool_directory_compose_sets_for_the_degraded_script_is_a_setting(tmp_path: Path):
+    """Issue 10 (11): CTI_SPOOL_DIR (compose, for route_agi.py) stopped cti with `Extra inputs`."""
+    s = load_settings(env={"CTI_SPOOL_DIR": "/var/lib/cti/spool", "CTI_DATA_DIR": str(tmp_path)})
+    assert s.spool == Path("/var/lib/cti/spool")
+    assert load_settings(env={"CTI_DATA_DIR": str(tmp_path)}).spool == tmp_path / "spool"

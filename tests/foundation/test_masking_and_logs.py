@@ -79,3 +79,19 @@ def test_log_lines_carry_no_full_number_in_any_field():
     first = json.loads(lines[0])
     assert first["caller"] == "138****5678" and first["as_int"] == "138****5678"
     assert first["uniqueid"] == "1763900000.42"
+
+
+def test_digits_inside_file_names_longer_than_a_phone_number_are_left_alone():
+    """Issue 10 (17): the spool's segment names (`<time_ns:020d>-<pid>-<n>.jsonl`) came out of the
+    log as `017959223431****4655-...jsonl`. E.164 numbers have at most 15 digits."""
+    seg = "01795922343146554321-4242-000001.jsonl"
+    assert mask_text(f"drained {seg}") == f"drained {seg}"
+    out = io.StringIO()
+    configure("json", "info", stream=out)
+    try:
+        structlog.get_logger("t").info("spool_segment_drained", segment=seg, caller="13812345678")
+    finally:
+        structlog.reset_defaults()
+    line = json.loads(out.getvalue())
+    assert line["segment"] == seg and line["caller"] == "138****5678"
+    assert mask_text("+8613812345678 / 008613812345678") == "+86138****5678 / 0086138****5678"
