@@ -39,7 +39,12 @@ Known differences from the captures (asterisk-captures/, kept on purpose or not 
   pseudo devices (sequence checked against 01-03), not Local/... devices.
 - Cross-channel order is fixed (one of the orders seen in the captures); only per-channel order is
   guaranteed by Asterisk anyway. QueueMemberStatus(INUSE) always follows AgentConnect with InCall 1 (01).
-- Virtual time stands still during a FastAGI session in manual/fast mode: prompts take no time.
+- Virtual time stands still during a FastAGI session in manual/fast mode: prompts take no time, so
+  WHEN a caller keys is scripted, not timed: a behaviour `dtmf` entry starting with `>` is keyed
+  during the next playback (lost unless an escape digit stops it, capture 16), plain entries answer
+  GET DATA / WAIT FOR DIGIT (cti.sim.agi). The sounds it has are the prompt manifest's (or a real
+  `sounds_dir`) minus `missing_sounds`; a missing one answers -1 like capture 15. Prompt and recording
+  lengths (endpos) are not Asterisk's. BEEP is not played (a missing `beep` is not modelled).
 - MixMonitor writes silence for the whole recorded span (Asterisk writes only the frames that flowed;
   05b: 7.06 s of audio over 8.6 s).
 - Local channel optimisation, transfers, AMI over HTTP, Async AGI are not modelled (nor captured).

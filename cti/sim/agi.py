@@ -3,6 +3,18 @@
 The environment block, `200 result=...` replies, `510 Invalid or unknown command`, the multi-line
 `520-` usage reply, and `HANGUP\\n` after the server half-closes are byte-for-byte as captured.
 Commands are executed against the engine synchronously (virtual time stands still during a session).
+
+Playback and keys (captures 15, 16):
+- a sound the simulated PBX does not have (Scenario.has_sound) answers STREAM FILE
+  `200 result=-1 endpos=0` and GET DATA `200 result=-1`, at once, and the caller stays;
+- the caller's `dtmf` entries answer GET DATA / WAIT FOR DIGIT in order. An entry starting with `>`
+  is keyed DURING the next playback (STREAM FILE, SAY DIGITS/NUMBER, RECORD FILE): the first of its
+  keys among the command's escape digits stops it (`result=<ascii>`, RECORD FILE `(dtmf)`) and the
+  keys after it arrive later (the next entry); without such a key they are lost, as capture 16's `1`
+  was in SAY DIGITS with escape digits "". A plain entry interrupts a playback only when its first
+  key is an escape digit (a caller who knows the answer keys it as soon as the prompt starts);
+- RECORD FILE does not create directories: `200 result=-1 (writefile)` when the target's directory
+  does not exist (capture 15); MixMonitor does create them (engine.write_wav(mkdir=True)).
 """
 
 from __future__ import annotations
@@ -12,6 +24,7 @@ import random
 import re
 import shlex
 import zlib
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -165,31 +178,27 @@ class AgiSession:
         if up[:2] == ["STREAM", "FILE"]:
             if len(words) < 3:
                 return usage("STREAM FILE")
-            if words[2] in self.e.scenario.missing_sounds:
+            if not self.e.scenario.has_sound(words[2]):
                 return "200 result=-1 endpos=0", -1, "Failure"
-            escape = words[3] if len(words) > 3 else ""
-            if escape:
-                d = self.call.next_dtmf()
-                if d and d[0] in escape:
-                    return f"200 result={ord(d[0])} endpos=8000", *ok
-                if d:
-                    self.call.dtmf.insert(0, d)
+            hit = self.keyed_during(words[3] if len(words) > 3 else "")
+            if hit:
+                return f"200 result={ord(hit)} endpos=8000", *ok
             return "200 result=0 endpos=16000", *ok
         if up[:2] in (["SAY", "DIGITS"], ["SAY", "NUMBER"]):
             cmd = " ".join(up[:2])
             if len(words) < 4 or not words[2].lstrip("-").isdigit():
                 return usage(cmd)
-            d = self.call.next_dtmf()
-            if d and d[0] in words[3]:  # interrupted by an escape digit: its ASCII code, like STREAM FILE
-                return f"200 result={ord(d[0])}", *ok
-            if d:
-                self.call.dtmf.insert(0, d)
+            hit = self.keyed_during(words[3])
+            if hit:  # interrupted by an escape digit: its ASCII code, like STREAM FILE
+                return f"200 result={ord(hit)}", *ok
             return "200 result=0", *ok
         if up[:2] == ["GET", "DATA"]:
             if len(words) < 3:
                 return usage("GET DATA")
+            if not self.e.scenario.has_sound(words[2]):
+                return "200 result=-1", 200, "Success"  # capture 15: AMI says Success for this -1
             maxd = int(words[4]) if len(words) > 4 and words[4].isdigit() else 0
-            d = self.call.next_dtmf()
+            d = self.next_answer()
             if not d:
                 return "200 result= (timeout)", *ok
             if d.endswith("#"):
@@ -199,11 +208,16 @@ class AgiSession:
                 return f"200 result={d[:maxd]}", *ok
             return f"200 result={d} (timeout)", *ok
         if up[:3] == ["WAIT", "FOR", "DIGIT"]:
-            d = self.call.next_dtmf()
+            d = self.next_answer()
+            if d[1:]:
+                self.call.dtmf.insert(0, d[1:])  # one key per WAIT FOR DIGIT, the rest come later
             return (f"200 result={ord(d[0])}" if d else "200 result=0"), *ok
         if up[:2] == ["RECORD", "FILE"]:
             if len(words) < 6:
                 return usage("RECORD FILE")
+            target = Path(f"{words[2]}.{words[3]}")
+            if not target.parent.is_dir():  # capture 15: no mkdir, no beep, nothing written
+                return "200 result=-1 (writefile)", -1, "Failure"
             secs = self.call.spec.message_s
             try:  # the caller stops talking, or RECORD FILE's timeout (ms) cuts them off
                 limit = int(words[5]) / 1000.0
@@ -211,11 +225,10 @@ class AgiSession:
                 limit = 0.0
             if limit > 0:
                 secs = min(secs, limit)
-            fmt = words[3]
-            try:
-                write_wav(f"{words[2]}.{fmt}", secs)
-            except Exception:  # pragma: no cover - write_wav already swallows OSError
-                return "200 result=-1 (writefile)", -1, "Failure"
+            hit = self.keyed_during(words[4], plain=False)
+            write_wav(str(target), secs, mkdir=False)
+            if hit:  # capture 15: `1#` keyed, `#` (the escape digit) ends it
+                return f"200 result={ord(hit)} (dtmf) endpos={int(secs * 8000)}", *ok
             return f"200 result=0 (timeout) endpos={int(secs * 8000)}", *ok
         if up[:1] == ["VERBOSE"]:
             return "200 result=1", *ok
@@ -225,6 +238,28 @@ class AgiSession:
             self.e.emit("SoftHangupRequest", "call", [*ch.snapshot(), ("Cause", "16")], ch.name)
             return "200 result=1", *ok
         return "510 Invalid or unknown command", 510, "Invalid or unknown command"
+
+    def next_answer(self) -> str:
+        """The next keys answering a question; a `>` entry no playback took is just keys."""
+        return self.call.next_dtmf().removeprefix(">")
+
+    def keyed_during(self, escape: str, plain: bool = True) -> str:
+        """The escape digit that stops a playback, or ''. See the module docstring."""
+        q = self.call.dtmf
+        if q and q[0].startswith(">"):
+            keys = q.pop(0)[1:]
+            for i, k in enumerate(keys):
+                if k in escape:
+                    if keys[i + 1 :]:
+                        q.insert(0, keys[i + 1 :])
+                    return k
+            return ""  # none stops it: Asterisk drops keys during a playback (capture 16)
+        if plain and escape and q and q[0] and q[0][0] in escape:
+            d = q.pop(0)
+            if d[1:]:
+                q.insert(0, d[1:])
+            return d[0]
+        return ""
 
     def exec_logged(self, line: str) -> str:
         e, ch = self.e, self.call.caller

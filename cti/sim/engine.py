@@ -1068,11 +1068,13 @@ class Engine:
             self.emit("MixMonitorStop", "call", ch.snapshot(), ch.name)
 
 
-def write_wav(path: str, seconds: float, rate: int = 8000) -> None:
-    """Silence, 8 kHz 16-bit mono like MixMonitor's .wav (44-byte header + 2 bytes per sample)."""
+def write_wav(path: str, seconds: float, rate: int = 8000, mkdir: bool = True) -> None:
+    """Silence, 8 kHz 16-bit mono like MixMonitor's .wav (44-byte header + 2 bytes per sample).
+    MixMonitor creates missing directories; RECORD FILE does not (mkdir=False, capture 15)."""
     p = Path(path)
     try:
-        p.parent.mkdir(parents=True, exist_ok=True)
+        if mkdir:
+            p.parent.mkdir(parents=True, exist_ok=True)
         frames = int(max(0.0, seconds) * rate)
         with wave.open(os.fspath(p), "wb") as w:
             w.setnchannels(1)

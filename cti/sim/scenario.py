@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cti.prompts import names as prompt_names
+from cti.prompts import present
+
 
 class ScenarioError(ValueError):
     pass
@@ -171,7 +174,17 @@ class Scenario:
     ami_users: dict[str, tuple[str, str]] = field(default_factory=lambda: {"cti": ("cti", "all")})
     # manager.conf eventfilter equivalents per user: events to drop, Channel prefixes to drop
     ami_excludes: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=dict)
+    # the sound files the simulated Asterisk has: every prompt of cti/prompts/manifest.toml (what a
+    # deployment ships), or what a real sounds directory holds (sounds_dir); minus missing_sounds
     missing_sounds: tuple[str, ...] = ("no-such-prompt",)
+    sounds_dir: str | None = None
+
+    def has_sound(self, name: str) -> bool:
+        if name in self.missing_sounds:
+            return False
+        if self.sounds_dir is not None:
+            return present(Path(self.sounds_dir), name)
+        return name in prompt_names()
 
     @property
     def tz(self) -> ZoneInfo:
@@ -239,6 +252,7 @@ def parse_scenario(data: dict[str, Any], name: str = "inline") -> Scenario:
     if sc.qualify_frequency_s < 0:
         raise ScenarioError("sim.qualify_frequency_s: must be >= 0")
     sc.missing_sounds = tuple(sim.get("missing_sounds", sc.missing_sounds))
+    sc.sounds_dir = sim.get("sounds_dir", sc.sounds_dir)
     users = data.get("ami_users")
     if users:
         sc.ami_users = {u: (str(v["secret"]), str(v.get("read", "all"))) for u, v in users.items()}

@@ -126,10 +126,10 @@ async def test_night_route_records_message_and_confirms_number(make, tmp_path: P
 
     async def night(env: dict[str, str], cmd: Cmd) -> None:
         replies.append(await cmd("ANSWER"))
-        replies.append(await cmd('STREAM FILE night-greeting "#"'))
+        replies.append(await cmd('STREAM FILE cti/night-welcome "#"'))
         replies.append(await cmd(f"RECORD FILE {tmp_path / 'msg'} wav # 30000"))
-        replies.append(await cmd("GET DATA confirm-number 5000 1"))
-        replies.append(await cmd("GET DATA enter-number 5000 11"))
+        replies.append(await cmd("GET DATA cti/press-1-or-enter-number 5000 1"))
+        replies.append(await cmd("GET DATA cti/enter-number 5000 11"))
         replies.append(await cmd("WAIT FOR DIGIT 3000"))
         replies.append(await cmd('VERBOSE "done" 1'))
         replies.append(await cmd("HANGUP"))
@@ -158,7 +158,7 @@ async def test_night_route_records_message_and_confirms_number(make, tmp_path: P
 @pytest.mark.parametrize(("answer", "queued"), [("2", True), ("1", False)])
 async def test_callback_offer_declined_goes_to_queue(make, answer: str, queued: bool) -> None:  # type: ignore[no-untyped-def]
     async def offer(env: dict[str, str], cmd: Cmd) -> None:
-        reply = await cmd("GET DATA callback-offer 5000 1")
+        reply = await cmd("GET DATA cti/offer-callback 5000 1")
         if reply == "200 result=2":
             await cmd("SET VARIABLE CTI_ROUTE queue")
 
@@ -307,7 +307,7 @@ async def test_caller_hangs_up_during_the_agi_script(make) -> None:  # type: ign
 
     async def route(env: dict[str, str], cmd: Cmd) -> None:
         lines.append(await cmd("ANSWER"))
-        lines.append(await cmd('STREAM FILE welcome ""'))
+        lines.append(await cmd('STREAM FILE cti/night-welcome ""'))
         lines.append(await cmd("SET VARIABLE CTI_ROUTE queue"))  # answered by the SIGHUP line first
         lines.append(await cmd("VERBOSE x 1"))
 
