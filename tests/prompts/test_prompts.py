@@ -12,6 +12,7 @@ import sys
 import wave
 from pathlib import Path
 
+from cti.agents.prompts import all_prompts
 from cti.agi.handlers.ivr import PROMPTS
 from cti.degraded import route_agi
 from cti.prompts import manifest, missing, report
@@ -29,6 +30,7 @@ def _format(path: Path) -> tuple[int, int, int, float]:
 def test_every_prompt_a_handler_or_the_degraded_script_plays_is_in_the_manifest() -> None:
     played = {getattr(PROMPTS, f.name) for f in dataclasses.fields(PROMPTS)}
     played |= set(route_agi.PROMPTS.values())
+    played |= set(all_prompts())  # agents' feature codes
     played |= {f"digits/{d}" for d in "0123456789"}  # SAY DIGITS of a phone number
     dialplan = (ROOT / "dialplan" / "extensions.conf").read_text(encoding="utf-8")
     for app in re.findall(r"\b(?:Playback|Background|Read|SayDigits)\(([^),]+)", dialplan):
@@ -56,6 +58,11 @@ def test_build_writes_every_prompt_as_8khz_mono_16bit_and_own_recordings_win(tmp
         and index["cti/thanks-we-call-back"]["source"] == "tts"
     )
     assert report(out) is None
+
+
+def test_the_agent_feature_prompts_say_what_their_table_says() -> None:
+    for name, text in all_prompts().items():
+        assert manifest()[name].text == text, name
 
 
 def test_shipped_prompts_are_complete_current_and_playable() -> None:
