@@ -57,10 +57,11 @@ def _playback(r: Reply) -> Playback:
 
 def recorded(r: Reply) -> bool:
     """Whether RECORD FILE wrote a file. `(writefile)`: it could not open the file (a directory that
-    does not exist, capture 15), nothing was written; `(hangup)` still leaves what was said."""
-    if r.data == "writefile":
+    does not exist, capture 15); `(randomerror)`: the beep could not be played, recording never
+    started (res_agi); `(hangup)` still leaves what was said."""
+    if r.data in ("writefile", "randomerror"):
         return False
-    return not (r.result == "-1" and r.data is None)
+    return r.result != "-1" or r.data == "hangup"
 
 
 class AgiSession:

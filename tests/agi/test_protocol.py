@@ -11,6 +11,7 @@ from cti.agi.protocol import (
     EnvironmentParser,
     ReplyParser,
     command_line,
+    parse_200,
     parse_args,
     quote,
 )
@@ -126,3 +127,20 @@ def test_newlines_cannot_split_a_command() -> None:
 def test_command_words_must_not_need_quoting() -> None:
     with pytest.raises(ValueError):
         command_line("GET VARIABLE")
+
+
+@pytest.mark.parametrize(
+    ("line", "written"),
+    [
+        ("200 result=35 (dtmf) endpos=18800", True),  # capture 15, caller A
+        ("200 result=0 (timeout) endpos=64080", True),
+        ("200 result=-1 (hangup) endpos=9600", True),  # res_agi: what was said is kept
+        ("200 result=-1 (writefile)", False),  # capture 15, caller B
+        ("200 result=-1 (randomerror) endpos=0", False),  # the beep failed: nothing recorded
+    ],
+)
+def test_record_file_replies_say_whether_a_file_was_written(line: str, written: bool) -> None:
+    from cti.agi.session import recorded
+
+    reply = parse_200(line)
+    assert reply is not None and recorded(reply) is written
