@@ -78,3 +78,5 @@ def test_serve_on_a_busy_web_port_says_so_in_one_line(db_url):
     errors = [x for x in r.stderr.splitlines() if x.startswith("Error")]
     want = f"Error: web monitor cannot listen on 127.0.0.1:{port}: already in use (set CTI_WEB__PORT)"
     assert errors == [want]
+    # before listening it said which prompts Asterisk would not find (none here: no sounds dir)
+    assert "WARNING prompts: directory /var/lib/asterisk/sounds/zh does not exist" in r.stderr
