@@ -24,16 +24,16 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 import sys
 import tomllib
 from datetime import UTC, datetime, time, timedelta
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from asterisk.agi import AGI, AGIAppError, AGIException, AGIHangup
 
+from cti.recording_files import name_file_base, recording_path
 from cti.routing.numbers import NumberKind, classify_number
 from cti.store.spool import write_segment
 
@@ -49,8 +49,11 @@ PROMPTS = {
     "enter": "cti/enter-number",
     "invalid": "cti/invalid-number",
     "thanks": "cti/thanks-we-call-back",
+    "beep": "beep",
 }
-_SAFE_ID = re.compile(r"[^0-9A-Za-z._-]")
+ESCAPE = "0123456789*#"
+ANSWER_TIMEOUT_MS = 6000
+MAX_DIGITS = 20
 
 
 class _Quiet(io.TextIOBase):
@@ -133,32 +136,57 @@ def _row(type_: str, now: datetime, uniqueid: str, linkedid: str, payload: dict[
     return (now, key, "agi", type_, uniqueid or None, linkedid or None, None, QUEUE, body)
 
 
-def _play(agi: SafeAGI, prompt: str) -> None:
+def _play(agi: SafeAGI, prompt: str, escape: str = "") -> str:
     """pyst2 raises AGIAppError on `result=-1`, which STREAM FILE also returns for a missing prompt
-    (capture 04): a missing sound file must not end the caller's chance to leave a number."""
+    (captures 04, 15): a missing sound file must not end the caller's chance to leave a number.
+    Returns the escape digit that stopped it ('' if none)."""
     try:
-        agi.stream_file(prompt)
+        return agi.stream_file(prompt, escape) or ""
     except AGIHangup:
         raise
     except AGIAppError:
-        pass
+        return ""
+
+
+def _ask(agi: SafeAGI, prompt: str, early: str = "") -> str:
+    """The caller's keys (decision 0305, as cti/agi/handlers/ivr.ask): a key already pressed during
+    the read-back starts the answer; GET DATA's -1 is a prompt that could not play (capture 15), not
+    a hangup: beep and collect the keys anyway."""
+    if not early:
+        try:
+            return agi.get_data(prompt, ANSWER_TIMEOUT_MS, MAX_DIGITS) or ""
+        except AGIHangup:
+            raise
+        except AGIAppError:
+            early = _play(agi, PROMPTS["beep"], ESCAPE)
+    keyed = early
+    while not keyed.endswith("#") and len(keyed) < MAX_DIGITS:
+        try:
+            digit = agi.wait_for_digit(ANSWER_TIMEOUT_MS)
+        except AGIAppError:
+            break  # a caller who left shows on the next command (HANGUP)
+        if not digit:
+            break
+        keyed += digit
+    return keyed.removesuffix("#")
 
 
 def _confirm_number(agi: SafeAGI, number: str | None) -> str | None:
     for _ in range(3):
         if number:
-            _play(agi, PROMPTS["number_is"])
-            try:
-                agi.say_digits(number)
-            except AGIHangup:
-                raise
-            except AGIAppError:
-                pass
-            keyed = agi.get_data(PROMPTS["confirm"], 6000, 20)
+            early = _play(agi, PROMPTS["number_is"], ESCAPE)
+            if not early:
+                try:  # capture 16: without escape digits a `1` keyed meanwhile is lost
+                    early = agi.say_digits(number, ESCAPE) or ""
+                except AGIHangup:
+                    raise
+                except AGIAppError:
+                    early = ""
+            keyed = _ask(agi, PROMPTS["confirm"], early)
             if keyed == "1":
                 return number
         else:
-            keyed = agi.get_data(PROMPTS["enter"], 6000, 20)
+            keyed = _ask(agi, PROMPTS["enter"])
         entered = classify_number(keyed)
         if entered.kind is NumberKind.VALID and entered.number and len(entered.number) >= 5:
             return entered.number
@@ -205,10 +233,7 @@ def run(stdin: TextIO, stdout: TextIO, argv: list[str], now: datetime | None = N
     try:
         did = agi.get_variable("CTI_DNIS") or env.get("agi_dnid") or None
         linkedid = agi.get_variable("CHANNEL(linkedid)") or uniqueid
-        record = ""
-        if day:
-            safe = _SAFE_ID.sub("_", linkedid) or "unknown"
-            record = local.strftime(pattern.replace("{linkedid}", safe).replace("{uniqueid}", safe))
+        record = recording_path(pattern, local, linkedid, uniqueid) if day else ""
         payload = {
             "route": "queue" if day else "night",
             "queue": QUEUE,
@@ -259,15 +284,14 @@ def _night(
     agi.answer()
     _play(agi, PROMPTS["welcome"])
     _play(agi, PROMPTS["say_name"])
-    safe = _SAFE_ID.sub("_", linkedid) or "unknown"
-    rec = PurePosixPath(local.strftime(pattern.replace("{linkedid}", safe).replace("{uniqueid}", safe)))
-    name_base = str(rec.with_name(rec.stem + "-name"))
+    name_base = name_file_base(pattern, local, linkedid, uniqueid)
+    name_file: str | None = name_base + ".wav"
     try:
         agi.execute("RECORD FILE", agi._quote(name_base), "wav", '"#"', 8000, "BEEP", "s=2")
     except AGIHangup:
         raise
     except AGIAppError:
-        pass  # no name recorded; the number matters more
+        name_file = None  # `(writefile)` (capture 15): nothing written, so nothing to point at
     confirmed = _confirm_number(agi, number)
     due = datetime.combine(local.date(), due_at, tzinfo=tz)
     if due <= local:
@@ -276,7 +300,7 @@ def _night(
         "number": confirmed,
         "did": did,
         "due_by": due.isoformat(),
-        "name_file": name_base + ".wav",
+        "name_file": name_file,
         "degraded": True,
     }
     write_segment(spool, [_row("degraded_night_callback", now, uniqueid, linkedid, payload)])

@@ -173,3 +173,39 @@ async def test_spooled_calls_reach_postgresql_through_the_event_store(tmp_path: 
         await conn.close()
     assert row is not None and row["source"] == "agi" and row["uniqueid"] == "1795430750.0"
     assert json.loads(row["payload"])["number"] == "13812345678"
+
+
+def test_night_without_prompts_and_a_failed_name_recording_capture_15(tmp_path: Path) -> None:
+    """Capture 15 caller B's replies, in degraded mode: prompts missing (-1), RECORD FILE
+    `(writefile)`, GET DATA -1 with the caller still there. The script beeps and reads the keys, the
+    callback is spooled with the number and without a name file that was never written; the name
+    goes to the recordings' fixed directory, not a dated one RECORD FILE cannot create."""
+    replies = [
+        "200 result=1 (4008001234)",  # CTI_DNIS
+        "200 result=1 (1795430750.0)",  # linkedid
+        *["200 result=1"] * 5,  # the five SET VARIABLEs
+        "200 result=0",  # ANSWER
+        "200 result=-1 endpos=0",  # cti/night-welcome missing
+        "200 result=-1 endpos=0",  # cti/say-your-name missing
+        "200 result=-1 (writefile)",  # RECORD FILE
+        "200 result=-1 endpos=0",  # cti/your-number-is missing
+        "200 result=0",  # SAY DIGITS (no key)
+        "200 result=-1",  # GET DATA on the missing prompt: at once, caller still there
+        "200 result=0 endpos=2000",  # beep
+        "200 result=49",  # WAIT FOR DIGIT: 1
+        "200 result=35",  # WAIT FOR DIGIT: #
+        "200 result=-1 endpos=0",  # thanks missing
+        "200 result=1",  # SET CTI_ROUTE hangup
+    ]
+    p = _run(tmp_path, _stdin(env_lines(), replies), open_=False)
+    assert p.returncode == 0, p.stderr
+    cmds = _commands(p.stdout)
+    assert cmds[-1] == ["SET", "VARIABLE", "CTI_ROUTE", "hangup"]
+    (record,) = [c for c in cmds if c[:2] == ["RECORD", "FILE"]]
+    assert record[2] == "/var/spool/asterisk/monitor/1795430750.0-name"
+    (say,) = [c for c in cmds if c[:2] == ["SAY", "DIGITS"]]
+    assert "1" in say[3] and "#" in say[3]  # escape digits: a key during the read-back counts
+    rows = [r for seg in Spool(tmp_path / "spool").segments() for r in Spool.read(seg)]
+    body = json.loads(rows[-1][8])
+    assert rows[-1][3] == "degraded_night_callback"
+    assert body["number"] == "13812345678" and body["name_file"] is None

@@ -7,17 +7,14 @@ with #, store the callback (joining one already open for the number), thank, han
 
 from __future__ import annotations
 
-from datetime import datetime
-from pathlib import PurePosixPath
-
 import structlog
 
 from cti.agi.context import AgiContext
 from cti.agi.handlers.ivr import PROMPTS, confirm_number, play
-from cti.agi.handlers.route import recording_path
 from cti.agi.session import AgiSession, recorded
 from cti.callbacks.repo import create_or_join
 from cti.masking import mask_number
+from cti.recording_files import name_file_base
 from cti.routing.inbound import DEFAULT_QUEUE, classify_number, is_service_hours, next_night_due
 
 log = structlog.get_logger(__name__)
@@ -25,29 +22,6 @@ log = structlog.get_logger(__name__)
 TIMEOUT_S = 180.0  # prompts + a name + three confirmation tries
 NAME_MAX_MS = 8000
 NAME_SILENCE_S = 2
-
-
-def name_file_base(pattern: str, now_local: datetime, linkedid: str, uniqueid: str) -> str:
-    """Where the caller's spoken name goes (no extension): `<linkedid>-name` in the fixed leading
-    directory of the recording pattern (`/var/spool/asterisk/monitor` for the default), never in
-    its dated subdirectories. RECORD FILE does not create directories (capture 15: `(writefile)`
-    for .../2026/11/28/ after midnight, before any MixMonitor had made it); the leading directory
-    exists before the first call (Asterisk installs it; compose mounts the recordings volume
-    there). The date is in the linkedid (epoch seconds)."""
-    fixed = _fixed_dir(pattern)
-    p = PurePosixPath(recording_path(pattern, now_local, linkedid, uniqueid))
-    return str(PurePosixPath(fixed) / (p.stem + "-name"))
-
-
-def _fixed_dir(pattern: str) -> str:
-    """`/a/b/%Y/%m/{linkedid}.wav` -> `/a/b`: the directories before the first field."""
-    parts = PurePosixPath(pattern).parent.parts
-    fixed: list[str] = []
-    for part in parts:
-        if "%" in part or "{" in part:
-            break
-        fixed.append(part)
-    return str(PurePosixPath(*fixed)) if fixed else "."
 
 
 async def handle(session: AgiSession, ctx: AgiContext) -> None:

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import datetime
 
 import structlog
 
 from cti.agi.context import AgiContext
 from cti.agi.session import AgiSession
+from cti.recording_files import recording_path
 from cti.routing.inbound import (
     InboundCall,
     NumberKind,
@@ -32,18 +32,9 @@ from cti.routing.inbound import (
 
 log = structlog.get_logger(__name__)
 
-_SAFE_ID = re.compile(r"[^0-9A-Za-z._-]")
 _AGENT_CHOICE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 _VARS = "${CTI_DNIS}|${CTI_REQUESTED_AGENT}|${CHANNEL(linkedid)}"
-
-
-def recording_path(pattern: str, now_local: datetime, linkedid: str, uniqueid: str) -> str:
-    """settings.recording.path_pattern: strftime fields of the local time plus {linkedid}/{uniqueid}."""
-    safe_linked = _SAFE_ID.sub("_", linkedid) or "unknown"
-    safe_unique = _SAFE_ID.sub("_", uniqueid) or "unknown"
-    filled = pattern.replace("{linkedid}", safe_linked).replace("{uniqueid}", safe_unique)
-    return now_local.strftime(filled)
 
 
 async def handle(session: AgiSession, ctx: AgiContext) -> None:
