@@ -22,6 +22,10 @@ COMMANDS: dict[str, str] = {
     "callbacks": "cti.commands.callbacks:callbacks",
     "agents": "cti.commands.agents:agents",
     "prompts": "cti.commands.prompts:prompts",
+    "fines": "cti.commands.fines:fines",
+    "roster": "cti.commands.roster:roster",
+    "orders": "cti.commands.orders:orders",
+    "reports": "cti.commands.reports:reports",
 }
 
 

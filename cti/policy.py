@@ -135,6 +135,13 @@ class FineRule(_Strict):
     dismissal_after: int | None = None
 
 
+class Attendance(_Strict):
+    """R-LATE / R-STATUS thresholds (seed 000 §2, seed 002)."""
+
+    late_grace_s: float = Field(default=0, ge=0)  # a login this long after shift start is not late
+    logout_grace_min: float = Field(default=30, gt=0)  # still logged in this long after shift end: R-STATUS
+
+
 class Policy(_Strict):
     ring: RingPolicy
     service_hours: ServiceHours
@@ -148,6 +155,7 @@ class Policy(_Strict):
     rewards: Rewards
     followup: FollowupPolicy
     fines: dict[str, FineRule]
+    attendance: Attendance = Attendance()
 
 
 def shipped_policy_text() -> str:
@@ -182,6 +190,21 @@ def load_policy(path: Path | None = None, overrides: dict[str, Any] | None = Non
             key = ".".join(str(p) for p in err["loc"])
             msgs.append(f"{origin}: {key}: {err['msg']} (got {json.dumps(err.get('input'), default=str)})")
         raise ConfigError("\n".join(msgs)) from None
+
+
+async def policy_overrides_at(conn: Any, at: Any) -> dict[str, Any]:
+    """The `policy_values` overrides in force at `at` (from policy_value_history): a violation is
+    priced by the policy of its own time, not today's."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT ON (key) key, value FROM policy_value_history
+           WHERE effective_from <= $1 ORDER BY key, effective_from DESC, id DESC""",
+        at,
+    )
+    return {r["key"]: json.loads(r["value"]) for r in rows if r["value"] is not None}
+
+
+async def load_policy_at(conn: Any, at: Any, path: Path | None = None) -> Policy:
+    return load_policy(path, await policy_overrides_at(conn, at))
 
 
 async def load_policy_from_db(conn: Any, path: Path | None = None) -> Policy:
