@@ -395,8 +395,9 @@ def _attendance(inp: FineInputs, shifts: Shifts, policy_at: PolicyAt, until: dat
 def _line_tests(
     inp: FineInputs, shifts: Shifts, policy_at: PolicyAt, tz: tzinfo, until: datetime
 ) -> list[LedgerRow]:
-    """R-LINE-TEST: each active line is tested once per shift slot a day; a slot that ended with no
-    test of a line is skipped (the shift's supervisor pays); a failed test is an alarm, not a fine."""
+    """R-LINE-TEST: each active line is tested once per shift slot a day; a staffed slot (rostered,
+    or without a roster someone logged in) that ended with no test of a line is skipped (the shift's
+    supervisor pays); a failed test is an alarm, not a fine."""
     done = {(t.line, t.day, t.slot) for t in inp.line_tests}
     out: list[LedgerRow] = []
     for day in inp.days:
@@ -406,13 +407,18 @@ def _line_tests(
             w = shift_window(p, day, s.name, tz)
             if w is None or w[1] > until:
                 continue
-            sups = sorted(
-                {
-                    e.supervisor
-                    for e, st, _ in shifts.entries
-                    if e.day == day and e.shift == s.name and e.supervisor
+            staffed = [e for e, _st, _en in shifts.entries if e.day == day and e.shift == s.name]
+            if staffed:
+                sups = sorted({e.supervisor for e in staffed if e.supervisor})
+            else:  # no roster: owed only if someone worked the shift; their supervisor answers for it
+                there = {
+                    x.agent
+                    for x in inp.logins
+                    if x.login_at < w[1] and (x.logout_at is None or x.logout_at > w[0])
                 }
-            )
+                if not there:
+                    continue  # nobody on shift: nobody to test the lines, nobody to fine
+                sups = sorted({inp.supervisor_of[a] for a in there if a in inp.supervisor_of})
             for line in inp.lines:
                 if (line, day, s.name) in done:
                     continue
