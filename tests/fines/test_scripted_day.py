@@ -5,8 +5,8 @@ under test. Inputs nothing writes yet are inserted as their future writers would
 `peak_violations` row, line-test results, follow-up calls, and the AGI route event (the test's
 FastAGI script stands in for the route handler and emits its `route` event).
 
-Day D = Monday 2026-11-16, Asia/Shanghai; the queue rings all members. Roster: morning 08:00-17:00 agent1, agent2, agent3;
-middle 10:00-18:00 agent3; supervisor sup1 for both.
+Day D = Monday 2026-11-16, Asia/Shanghai; the queue rings all members. Roster: morning 08:00-17:00
+agent1, agent2, agent3; middle 10:00-18:00 agent3; supervisor sup1 for both.
   07:55 agent1, agent2 log in          08:20 agent3 logs in (late: 20 min)
   09:00 call A: agent1 answers after 2 s, talks 60 s, caller hangs up     (quiet morning: no fine)
   09:10 order o1 (agent1)
@@ -74,10 +74,23 @@ async def drive_day(db_url: str, tmp_path: Path) -> None:
             await cmd('SET VARIABLE CTI_PREFERRED_TIMEOUT "10"')
             uid = env["agi_uniqueid"]
             await store_.append(
-                Event(sim.now_dt(), "agi", "route", {"route": "queue", "preferred": "agent2",
-                      "preferred_reason": "requested", "number": CALLERS["D"]},
-                      key=f"agi:route:{uid}", uniqueid=uid, linkedid=uid, agent="agent2", queue="sales")
-            )  # fmt: skip
+                Event(
+                    sim.now_dt(),
+                    "agi",
+                    "route",
+                    {
+                        "route": "queue",
+                        "preferred": "agent2",
+                        "preferred_reason": "requested",
+                        "number": CALLERS["D"],
+                    },
+                    key=f"agi:route:{uid}",
+                    uniqueid=uid,
+                    linkedid=uid,
+                    agent="agent2",
+                    queue="sales",
+                )
+            )
         await cmd('SET VARIABLE CTI_ROUTE "queue"')
 
     agi = FastAgiServer({"route": route})
@@ -117,7 +130,9 @@ async def drive_day(db_url: str, tmp_path: Path) -> None:
         sim.place_call(CALLERS["C"], LINE, behaviour={"talk_time": 20, "hangup_first": "agent"})
         await until(at(11, 0))
         sim.set_answer("agent1", "auto", delay=2.0)
-        sim.place_call(CALLERS["D"], LINE, behaviour={"talk_time": 40, "hangup_first": "caller", "patience": 120})
+        sim.place_call(
+            CALLERS["D"], LINE, behaviour={"talk_time": 40, "hangup_first": "caller", "patience": 120}
+        )
         await until(at(14, 0))
         sim.pause_at_phone("agent3", True, "break")
         await until(at(14, 10))
@@ -145,7 +160,8 @@ async def drive_day(db_url: str, tmp_path: Path) -> None:
 
 async def seed_inputs(db: asyncpg.Connection) -> None:
     await db.execute(
-        """INSERT INTO agents (id, name, interface, role) VALUES ('sup1', '王主管', 'PJSIP/sup1', 'supervisor'),
+        """INSERT INTO agents (id, name, interface, role) VALUES
+           ('sup1', '王主管', 'PJSIP/sup1', 'supervisor'),
            ('agent1', '坐席一', 'PJSIP/agent1', 'agent'), ('agent2', '坐席二', 'PJSIP/agent2', 'agent'),
            ('agent3', '坐席三', 'PJSIP/agent3', 'agent')"""
     )
@@ -156,8 +172,8 @@ async def seed_inputs(db: asyncpg.Connection) -> None:
     # the peak guard's record of agent3's pause during the ad (cti.peak.guard writes these)
     await db.execute(
         """INSERT INTO peak_violations (agent, interface, queue, kind, occurred_at, reason, peak_cause,
-           fine_agent, recorded_at) VALUES ('agent3', 'PJSIP/agent3', 'sales', 'pause', $1, 'break', 'schedule',
-           10.00, $1)""",
+           fine_agent, recorded_at)
+           VALUES ('agent3', 'PJSIP/agent3', 'sales', 'pause', $1, 'break', 'schedule', 10.00, $1)""",
         at(14, 0),
     )
     await db.execute("INSERT INTO test_lines (line) VALUES ($1)", LINE)
@@ -200,8 +216,12 @@ async def ledger(db: asyncpg.Connection) -> list[tuple[Any, ...]]:
 async def day(db_url: str, db: asyncpg.Connection, tmp_path: Path) -> dict[str, str]:
     await seed_inputs(db)
     await db.executemany(
-        "INSERT INTO roster (day, shift, group_name, supervisor, agents, updated_by) VALUES ($1,$2,$3,$4,$5,'t')",
-        [(D, "morning", "default", "sup1", ["agent1", "agent2", "agent3"]), (D, "middle", "mid", "sup1", ["agent3"])],
+        "INSERT INTO roster (day, shift, group_name, supervisor, agents, updated_by)"
+        " VALUES ($1,$2,$3,$4,$5,'t')",
+        [
+            (D, "morning", "default", "sup1", ["agent1", "agent2", "agent3"]),
+            (D, "middle", "mid", "sup1", ["agent3"]),
+        ],
     )
     await drive_day(db_url, tmp_path)
     await rebuild_facts(db, DAY0 - timedelta(hours=1), load_policy().ring)
@@ -222,14 +242,34 @@ def expected_ledger(lid: dict[str, str]) -> list[tuple[Any, ...]]:
         (f"missed_call:{b}:sup1:sup", "missed_call", "sup1", "supervisor", 5000, 0),
         (f"agent_hung_up_first:{c}:agent1", "agent_hung_up_first", "agent1", "agent", 2000, 0),
         (f"ignored_request:{d}:agent2", "ignored_request", "agent2", "agent", 3000, 0),
-        ("peak_pause:agent3@sales@2026-11-16T06:00:00+00:00:pause:agent3", "peak_pause", "agent3", "agent", 1000, 0),
-        ("status_violation:agent2@sales@2026-11-16T07:00:00+00:00:no_reason:agent2", "status_violation", "agent2",
-         "agent", 0, 2),
-        ("line_test_skipped:2026-11-16:middle:4008001234:sup1:sup", "line_test_skipped", "sup1", "supervisor",
-         2000, 0),
+        (
+            "peak_pause:agent3@sales@2026-11-16T06:00:00+00:00:pause:agent3",
+            "peak_pause",
+            "agent3",
+            "agent",
+            1000,
+            0,
+        ),
+        (
+            "status_violation:agent2@sales@2026-11-16T07:00:00+00:00:no_reason:agent2",
+            "status_violation",
+            "agent2",
+            "agent",
+            0,
+            2,
+        ),
+        (
+            "line_test_skipped:2026-11-16:middle:4008001234:sup1:sup",
+            "line_test_skipped",
+            "sup1",
+            "supervisor",
+            2000,
+            0,
+        ),
         ("followup_shortfall:2026-11-16:agent2:agent2", "followup_shortfall", "agent2", "agent", 100, 0),
-        ("followup_shortfall:2026-11-16:agent3:agent3", "followup_shortfall", "agent3", "agent", 400, 0),  # 20 × 0.20
-    ]  # fmt: skip
+        # agent3 made none of 20: 20 × 0.20 元
+        ("followup_shortfall:2026-11-16:agent3:agent3", "followup_shortfall", "agent3", "agent", 400, 0),
+    ]
 
 
 EXPECTED_REWARDS = [
@@ -246,9 +286,12 @@ async def rewards(db: asyncpg.Connection) -> list[tuple[Any, ...]]:
     return [tuple(r) for r in await db.fetch("SELECT id, agent, orders, amount_fen FROM rewards ORDER BY id")]
 
 
-async def test_scripted_day_ledger_rewards_and_report(db_url: str, db: asyncpg.Connection, day: dict[str, str]) -> None:
-    out = await asyncio.to_thread(cli, db_url, "fines", "rebuild", "--since", DAY0.isoformat(), "--until",
-                                  UNTIL.isoformat())  # fmt: skip
+async def test_scripted_day_ledger_rewards_and_report(
+    db_url: str, db: asyncpg.Connection, day: dict[str, str]
+) -> None:
+    out = await asyncio.to_thread(
+        cli, db_url, "fines", "rebuild", "--since", DAY0.isoformat(), "--until", UNTIL.isoformat()
+    )
     want = expected_ledger(day)
     assert await ledger(db) == want
     assert "violations=9" in out and "dismissal_flags=0" in out
@@ -261,18 +304,25 @@ async def test_scripted_day_ledger_rewards_and_report(db_url: str, db: asyncpg.C
     # a supervisor waives agent3's missed-call fine; an agent may not waive
     wid = f"missed_call:{day['B']}:agent3"
     r = await asyncio.to_thread(
-        CliRunner().invoke, main, ["fines", "waive", wid, "--by", "agent1", "--reason", "x"],
+        CliRunner().invoke,
+        main,
+        ["fines", "waive", wid, "--by", "agent1", "--reason", "x"],
         env={"CTI_DATABASE_URL": db_url},
-    )  # fmt: skip
+    )
     assert r.exit_code == 2 and "may not waive" in r.output
-    await asyncio.to_thread(cli, db_url, "fines", "waive", wid, "--by", "sup1", "--reason", "系统故障 phone broken")
+    await asyncio.to_thread(
+        cli, db_url, "fines", "waive", wid, "--by", "sup1", "--reason", "系统故障 phone broken"
+    )
 
     # a policy change after the day (fines up, commission up) re-prices nothing of that day
     await db.execute(
         """INSERT INTO policy_values (key, value, updated_by) VALUES
-           ('fines.missed_call.agent', '"15.00"', 'boss'), ('rewards.commission_per_order', '"0.50"', 'boss')"""
+           ('fines.missed_call.agent', '"15.00"', 'boss'),
+           ('rewards.commission_per_order', '"0.50"', 'boss')"""
     )
-    await asyncio.to_thread(cli, db_url, "fines", "rebuild", "--since", DAY0.isoformat(), "--until", UNTIL.isoformat())
+    await asyncio.to_thread(
+        cli, db_url, "fines", "rebuild", "--since", DAY0.isoformat(), "--until", UNTIL.isoformat()
+    )
     assert await ledger(db) == want
     assert await rewards(db) == EXPECTED_REWARDS
     w = await db.fetchrow("SELECT waived_by, reason FROM fine_waivers WHERE ledger_id = $1", wid)
@@ -286,12 +336,18 @@ async def test_scripted_day_ledger_rewards_and_report(db_url: str, db: asyncpg.C
     assert ("midday", D) in [(s.kind, s.day) for s in ran]
     again = await run_due(db, at(11, 32), policy, TZ, me="cti-2")
     assert again == []  # the second process finds every due slot already run
-    rep = json.loads(await db.fetchval("SELECT output FROM report_runs WHERE kind = 'midday' AND day = $1", D))
+    rep = json.loads(
+        await db.fetchval("SELECT output FROM report_runs WHERE kind = 'midday' AND day = $1", D)
+    )
     assert rep["orders"] == {"total": 3, "by_agent": {"agent1": 2, "agent2": 1}}
     inbound = rep["inbound"]
     assert {k: inbound[k] for k in ("calls", "offered", "answered", "abandoned", "timeout")} == {
-        "calls": 4, "offered": 4, "answered": 3, "abandoned": 1, "timeout": 0,
-    }  # fmt: skip
+        "calls": 4,
+        "offered": 4,
+        "answered": 3,
+        "abandoned": 1,
+        "timeout": 0,
+    }
     assert inbound["sl_two_rings"] == 0.75 and inbound["within_30s"] == 0.75  # A, C, D of A-D
     assert inbound["asa_s"] == pytest.approx((2 + 3 + 2) / 3, abs=0.05)
     assert inbound["aht_s"] == pytest.approx((60 + 20 + 40) / 3, abs=0.05)
