@@ -226,13 +226,14 @@ def derive_ledger(inp: FineInputs, policy_at: PolicyAt, tz: tzinfo, until: datet
         p = policy_at(c.started_at)
         limit = p.ring.slow_response_s
         # R-30S: not answered by a person within 30 s of arrival (answered late, or never)
-        waited = c.time_to_answer_s
-        if waited is None and c.outcome != "unqueued":
+        if c.outcome == "answered":
+            waited = c.time_to_answer_s
+        elif c.outcome != "unqueued":  # still unanswered when it left the queue (or hung up)
             end = c.left_queue_at or c.ended_at
             waited = (end - c.started_at).total_seconds() if end else None
-            late = waited is not None and waited > limit
         else:
-            late = waited is not None and waited > limit
+            waited = None
+        late = waited is not None and waited > limit
         if late and "slow_response" in p.fines:
             at = c.started_at + timedelta(seconds=limit)
             out += _rows(
