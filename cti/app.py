@@ -193,7 +193,7 @@ class CtiServer:
         pool = self.pool
         app = make_app(Services(
             pool=pool, live=self.live, clock=clock, peak_status=svc.status, set_peak=svc.set_switch,
-            callback_stats=lambda: callback_queries.callback_stats(pool, now=clock.now()),
+            callback_stats=lambda: callback_queries.callback_stats(pool, now=clock.now()), tz=s.tz,
         ))  # fmt: skip
         self.web_runner = web.AppRunner(app)
         await self.web_runner.setup()

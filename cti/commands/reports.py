@@ -13,7 +13,7 @@ import click
 from cti.commands.common import settings_from, with_conn
 from cti.fines.repo import day_bounds
 from cti.policy import load_policy_from_db
-from cti.reports.exports import CALL_LOG_COLUMNS, call_log_rows, csv_chunks, write_xlsx
+from cti.reports.exports import CALL_LOG_COLUMNS, call_log_rows, csv_chunks, write_xlsx_stream
 from cti.reports.schedule import run_due
 
 
@@ -69,14 +69,21 @@ def call_log(ctx: click.Context, day: str, out: Path) -> None:
         raise click.BadParameter(f"{day!r} is not a date (YYYY-MM-DD)", param_hint="DAY") from None
     since, until = day_bounds(d, settings.tz)
 
-    async def go(conn: asyncpg.Connection) -> list[list[object]]:
-        return [r async for r in call_log_rows(conn, since, until, settings.tz, full_numbers=False)]
-
-    rows = with_conn(settings, go)
-    if out.suffix.lower() == ".xlsx":
-        write_xlsx(out, CALL_LOG_COLUMNS, rows, title=str(d))
-    else:
+    async def go(conn: asyncpg.Connection) -> int:
+        rows = call_log_rows(conn, since, until, settings.tz, full_numbers=False)
+        if out.suffix.lower() == ".xlsx":
+            return await write_xlsx_stream(out, CALL_LOG_COLUMNS, rows, title=str(d))
+        n = 0
         with out.open("w", encoding="utf-8", newline="") as f:
-            for chunk in csv_chunks(CALL_LOG_COLUMNS, rows):
-                f.write(chunk)
-    click.echo(f"{len(rows)} calls written to {out}")
+            f.write("".join(csv_chunks(CALL_LOG_COLUMNS, [])))  # BOM and header
+            batch: list[list[object]] = []
+            async for r in rows:
+                batch.append(r)
+                if len(batch) >= 5000:
+                    f.write("".join(csv_chunks((), batch, bom=False)))
+                    n, batch = n + len(batch), []
+            f.write("".join(csv_chunks((), batch, bom=False)))
+        return n + len(batch)
+
+    n = with_conn(settings, go)
+    click.echo(f"{n} calls written to {out}")

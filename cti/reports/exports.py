@@ -4,6 +4,7 @@ XLSX written by openpyxl's write-only mode (rows go to disk as they come: memory
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -29,11 +30,17 @@ CALL_LOG_COLUMNS = (
 )
 
 
-def csv_chunks(header: Sequence[str], rows: Iterable[Sequence[Any]], every: int = 1000) -> Iterable[str]:
+def csv_chunks(
+    header: Sequence[str], rows: Iterable[Sequence[Any]], every: int = 1000, *, bom: bool = True
+) -> Iterable[str]:
+    """CSV text in chunks; the BOM and header only at the start of a file (a streamed download writes
+    later batches with bom=False and no header)."""
     buf = io.StringIO()
     w = csv.writer(buf)
-    buf.write(BOM)
-    w.writerow(header)
+    if bom:
+        buf.write(BOM)
+    if header:
+        w.writerow(header)
     for i, r in enumerate(rows, 1):
         w.writerow(r)
         if i % every == 0:
@@ -56,6 +63,37 @@ def write_xlsx(
         ws.append(list(r))
         n += 1
     wb.save(path)
+    return n
+
+
+async def write_xlsx_stream(
+    path: Path,
+    header: Sequence[str],
+    rows: AsyncIterator[list[Any]],
+    title: str = "report",
+    batch: int = 5000,
+) -> int:
+    """XLSX from an async row source: batches are appended in a worker thread (openpyxl is CPU-bound
+    and would stall the event loop) and written-only, so memory holds one batch, not the file."""
+    from openpyxl import Workbook
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(title[:31])
+    ws.append(list(header))
+    n, buf = 0, []
+
+    def append(rows_: list[list[Any]]) -> None:
+        for r in rows_:
+            ws.append(r)
+
+    async for r in rows:
+        buf.append(r)
+        if len(buf) >= batch:
+            await asyncio.to_thread(append, buf)
+            n, buf = n + len(buf), []
+    await asyncio.to_thread(append, buf)
+    n += len(buf)
+    await asyncio.to_thread(wb.save, path)
     return n
 
 

@@ -10,12 +10,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import structlog
 from aiohttp import WSMsgType, web
 
 from cti.clock import Clock, SystemClock
+from cti.config import Settings
 from cti.state.live import LiveState
 from cti.web import auth
 from cti.web.snapshot import build_snapshot
@@ -35,6 +37,7 @@ class Services:
     set_peak: Callable[[str, str], Awaitable[dict[str, Any]]] | None = None
     callback_stats: Callable[[], Awaitable[dict[str, Any]]] | None = None
     push_interval_s: float = 0.5
+    tz: ZoneInfo = field(default_factory=lambda: ZoneInfo(Settings.model_fields["timezone"].default))
 
 
 SERVICES = web.AppKey("services", Services)
@@ -233,6 +236,9 @@ def make_app(services: Services) -> web.Application:
     app.router.add_post("/api/reveal", api_reveal)
     app.router.add_get("/ws", websocket)
     app.router.add_get("/healthz", healthz)
+    from cti.web import reports  # imports this module: registered here, not at import time
+
+    reports.setup(app)
     app.on_startup.append(_start_pusher)
     app.on_cleanup.append(_stop_pusher)
     return app
