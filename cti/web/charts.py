@@ -48,7 +48,7 @@ def bars(
             f'<text x="{pad_l + 110 * si + 14}" y="{height - 5}" font-size="11">{escape(name)}</text>'
         )
     step = max(1, n // 12)
-    for i in range(0, n, step):
+    for i in range(0, len(labels), step):
         out.append(
             f'<text x="{pad_l + i * gw + gw / 2:.1f}" y="{pad_t + h + 14}" font-size="10"'
             f' text-anchor="middle">{escape(labels[i])}</text>'
