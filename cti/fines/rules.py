@@ -318,7 +318,8 @@ def derive_ledger(inp: FineInputs, policy_at: PolicyAt, tz: tzinfo, until: datet
 
 
 def _attendance(inp: FineInputs, shifts: Shifts, policy_at: PolicyAt, until: datetime) -> list[LedgerRow]:
-    """R-LATE (login after shift start / logout before shift end) and R-STATUS (b) (still logged in
+    """R-LATE (login after shift start: known at the login; logout before shift end: known once the
+    shift ended) and R-STATUS (b) (still logged in
     `logout_grace_min` after the agent's last shift of the day) for rostered agents. An agent with
     no login overlapping the shift was absent: that is not R-LATE's to price."""
     out: list[LedgerRow] = []
@@ -332,8 +333,6 @@ def _attendance(inp: FineInputs, shifts: Shifts, policy_at: PolicyAt, until: dat
         for a in e.agents:
             k = (a, e.day)
             last_end[k] = max(last_end.get(k, end), end)
-            if end > until:
-                continue
             mine = [
                 x
                 for x in by_agent.get(a, ())
@@ -356,7 +355,7 @@ def _attendance(inp: FineInputs, shifts: Shifts, policy_at: PolicyAt, until: dat
                         [],
                         {"shift": e.shift, "late_s": round((at - start).total_seconds(), 3)},
                     )
-            if not any(x.logout_at is None or x.logout_at >= end for x in mine):
+            if end <= until and not any(x.logout_at is None or x.logout_at >= end for x in mine):
                 at = max(x.logout_at for x in mine if x.logout_at is not None)
                 rule = policy_at(at).fines.get("late")
                 if rule is not None:

@@ -129,3 +129,30 @@ def test_utc_input_times_are_grouped_by_the_site_day() -> None:
     orders = [CreditedOrder(1, "a", datetime(2026, 11, 2, 17, 0, tzinfo=UTC), "new")]
     (champ, _comm) = [r for r in derive_rewards(orders, shipped, TZ, LATER) if r.period == "day"]
     assert champ.period_start == date(2026, 11, 3)
+
+
+def test_late_is_known_at_the_login_and_early_only_once_the_shift_ended() -> None:
+    from cti.fines.rules import RosterEntry
+
+    day = T0.date()
+    roster = [RosterEntry(day, "morning", "default", "s1", ("a1", "a2"))]
+    logins = [
+        Login("a1", datetime(2026, 11, 2, 8, 20, tzinfo=TZ), datetime(2026, 11, 2, 16, 0, tzinfo=TZ)),
+        Login("a2", datetime(2026, 11, 2, 7, 50, tzinfo=TZ), None),  # never logs out
+    ]
+    inp = FineInputs(roster=roster, logins=logins)
+    mid = datetime(2026, 11, 2, 9, 0, tzinfo=TZ)
+    assert [(r.rule, r.person, r.detail) for r in derive_ledger(inp, shipped, TZ, mid)] == [
+        ("late", "a1", {"shift": "morning", "late_s": 1200.0})
+    ]
+    evening = datetime(2026, 11, 2, 20, 0, tzinfo=TZ)
+    got = [
+        (r.rule, r.person, r.amount_fen, r.points, r.occurred_at)
+        for r in derive_ledger(inp, shipped, TZ, evening)
+    ]
+    assert got == [
+        ("late", "a1", 500, 0, datetime(2026, 11, 2, 8, 20, tzinfo=TZ)),
+        ("late", "a1", 500, 0, datetime(2026, 11, 2, 16, 0, tzinfo=TZ)),  # left an hour early
+        # still logged in 30 min (logout_grace_min) after the shift: R-STATUS, 2 points
+        ("status_violation", "a2", 0, 2, datetime(2026, 11, 2, 17, 30, tzinfo=TZ)),
+    ]
