@@ -40,6 +40,7 @@ from cti.peak.live_adapter import QueueView
 from cti.peak.monitor import PeakMonitor
 from cti.peak.service import PeakService
 from cti.policy import Policy
+from cti.reports.schedule import ReportScheduler
 from cti.routing.inbound import DEFAULT_QUEUE
 from cti.routing.live_adapter import live_snapshot_source
 from cti.state.live import LiveState
@@ -87,6 +88,7 @@ class CtiServer:
     web_port: int | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _facts: FactsUpdater | None = None
+    _reports: ReportScheduler | None = None
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -166,6 +168,8 @@ class CtiServer:
 
         self._facts = FactsUpdater(self.dsn, self.policy.ring, clock=clock, interval_s=self.facts_interval_s,
                                    window_s=self.facts_window_s)  # fmt: skip
+        # 11:30 / 16:30 / 08:10 / shift-end reports: every process may run it, each slot runs once
+        self._reports = ReportScheduler(self.dsn, self.policy, self.settings.tz, clock=clock)
         if self.web_enabled:
             await self._start_web()
         if connect:
@@ -183,6 +187,8 @@ class CtiServer:
         ]
         assert self._facts is not None
         self._facts.start()
+        if self._reports is not None:
+            self._reports.start()
         log.info("cti_connected", agi_port=self.agi.port if self.agi else None, web_port=self.web_port,
                  ami=f"{self.settings.ami.host}:{self.settings.ami.port}")  # fmt: skip
 
@@ -239,6 +245,8 @@ class CtiServer:
             await self.listener.close()  # handlers finish what was read (outcomes of calls in flight)
         if self._facts is not None:
             await self._facts.close()
+        if self._reports is not None:
+            await self._reports.close()
         if self.web_runner is not None:
             await self.web_runner.cleanup()
         if self.store is not None:
