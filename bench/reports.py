@@ -184,6 +184,15 @@ async def timed_reports(conn: asyncpg.Connection, period: str, days: list[date])
     }
 
 
+def hwm_mb() -> float:
+    """This process's peak RSS (VmHWM). Not ru_maxrss: that survives exec, so a child started by a
+    big parent would report the parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def xlsx_child(dsn: str, rows: int) -> None:
     """Child process: export the most recent `rows` calls as XLSX; print seconds and peak RSS."""
     from cti.reports.exports import CALL_LOG_COLUMNS, call_log_rows, write_xlsx_stream
@@ -194,7 +203,7 @@ def xlsx_child(dsn: str, rows: int) -> None:
             since = await conn.fetchval(
                 "SELECT started_at FROM call_facts ORDER BY started_at DESC OFFSET $1 LIMIT 1", rows - 1
             )
-            before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            before = hwm_mb()
             with tempfile.TemporaryDirectory() as d:
                 t = time.perf_counter()
                 n = await write_xlsx_stream(
@@ -204,7 +213,7 @@ def xlsx_child(dsn: str, rows: int) -> None:
                 size = (Path(d) / "log.xlsx").stat().st_size
         finally:
             await conn.close()
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        peak = hwm_mb()
         return {"rows": n, "s": took, "peak_rss_mb": peak, "rss_before_mb": before, "bytes": size}
 
     print(json.dumps(asyncio.run(go())))

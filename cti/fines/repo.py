@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import orjson
 
 from cti.fines.attendance import logins, roster_between
 from cti.fines.rules import (
@@ -173,7 +174,7 @@ async def rebuild(
                     r.occurred_at,
                     r.source_kind,
                     r.source_id,
-                    json.dumps(r.detail, sort_keys=True),
+                    orjson.dumps(r.detail, option=orjson.OPT_SORT_KEYS).decode(),
                     until,
                 )
                 for r in rows
@@ -200,7 +201,8 @@ async def rebuild(
 async def refresh_flags(conn: asyncpg.Connection, since: datetime, tz: tzinfo, policy_at: Any) -> int:
     month = since.astimezone(tz).date().replace(day=1)
     start = datetime.combine(month, datetime.min.time(), tz)
-    rows = await ledger_rows(conn, start, None)
+    keys = sorted({k for t in (start, since) for k, r in policy_at(t).fines.items() if r.dismissal_after})
+    rows = await ledger_rows(conn, start, None, rules=keys)
     waived = {r["ledger_id"] for r in await conn.fetch("SELECT ledger_id FROM fine_waivers")}
     flags = dismissal_flags(rows, waived, policy_at, tz)
     await conn.execute("DELETE FROM dismissal_flags WHERE month >= $1", month)
@@ -211,12 +213,15 @@ async def refresh_flags(conn: asyncpg.Connection, since: datetime, tz: tzinfo, p
     return len(flags)
 
 
-async def ledger_rows(conn: asyncpg.Connection, since: datetime, until: datetime | None) -> list[LedgerRow]:
+async def ledger_rows(
+    conn: asyncpg.Connection, since: datetime, until: datetime | None, rules: list[str] | None = None
+) -> list[LedgerRow]:
     rows = await conn.fetch(
         """SELECT * FROM fine_ledger WHERE occurred_at >= $1 AND ($2::timestamptz IS NULL OR occurred_at < $2)
-           ORDER BY occurred_at, id""",
+             AND ($3::text[] IS NULL OR rule = ANY($3)) ORDER BY occurred_at, id""",
         since,
         until,
+        rules,
     )
     return [
         LedgerRow(
