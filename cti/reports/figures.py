@@ -145,3 +145,39 @@ async def orders_by_agent(conn: asyncpg.Connection, since: datetime, until: date
         until,
     )
     return {r["owner_agent"]: r["n"] for r in rows}
+
+
+async def handling(
+    conn: asyncpg.Connection, since: datetime, until: datetime, policy: Policy
+) -> dict[str, Any]:
+    """Per agent and call kind: answered calls and the share whose talk time is within the seed-004
+    target (inquiry ≤ 3 min, booking ≤ 1 min, follow-up ≤ 3 min). A call is a follow-up when it is in
+    `followup_calls`, a booking when the caller got an order from that agent between the answer and
+    10 minutes after the call (no disposition is recorded yet), otherwise an inquiry."""
+    t = policy.handling_targets_s
+    rows = await conn.fetch(
+        """WITH c AS (
+             SELECT f.answered_by AS agent, f.talk_s,
+                    CASE WHEN EXISTS (SELECT 1 FROM followup_calls u WHERE u.linkedid = f.linkedid)
+                         THEN 'followup'
+                         WHEN EXISTS (SELECT 1 FROM orders o JOIN customers cu ON cu.id = o.customer_id
+                                      WHERE cu.number = f.caller_num AND o.owner_agent = f.answered_by
+                                        AND o.created_at >= f.answered_at
+                                        AND o.created_at
+                                            < coalesce(f.ended_at, f.answered_at) + interval '10 minutes')
+                         THEN 'booking' ELSE 'inquiry' END AS kind
+             FROM call_facts f
+             WHERE f.answered_at >= $1 AND f.answered_at < $2 AND f.answered_by IS NOT NULL)
+           SELECT agent, kind, count(*) AS n,
+                  count(*) FILTER (WHERE talk_s <= CASE kind WHEN 'booking' THEN $4::numeric
+                                     WHEN 'followup' THEN $5::numeric ELSE $3::numeric END) AS within
+           FROM c GROUP BY 1, 2 ORDER BY 1, 2""",
+        since, until, t.inquiry, t.booking, t.followup,
+    )  # fmt: skip
+    out: dict[str, Any] = {}
+    for r in rows:
+        out.setdefault(r["agent"], {})[r["kind"]] = {
+            "calls": r["n"],
+            "within_target": _r(r["within"] / r["n"], 4),
+        }
+    return out

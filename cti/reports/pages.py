@@ -72,6 +72,7 @@ async def report(
         "by_agent": [f.as_dict() for f in await fig.figures(conn, since, until, "agent", z, policy)],
         "occupancy": await fig.occupancy(conn, since, until),
         "callbacks": await fig.callbacks(conn, since, until),
+        "handling": await fig.handling(conn, since, until, policy),
         "fines": await fines_summary(conn, since, until),
         "race": await race(conn, day, tz),
     }

@@ -87,9 +87,14 @@ async def build(conn: asyncpg.Connection, slot: Slot, policy: Policy, tz: ZoneIn
         return {"log_day": day.isoformat(), "calls": n}
     per_agent = await fig.figures(conn, start, slot.due_at, "agent", str(tz), policy)
     occ = await fig.occupancy(conn, start, slot.due_at)
+    handling = await fig.handling(conn, start, slot.due_at, policy)
     return {
         "as_of": slot.due_at.isoformat(),
-        "agents": {f.key: {**f.as_dict(), "occupancy": occ.get(f.key)} for f in per_agent if f.key != "-"},
+        "agents": {
+            f.key: {**f.as_dict(), "occupancy": occ.get(f.key), "handling": handling.get(f.key, {})}
+            for f in per_agent
+            if f.key != "-"
+        },
     }
 
 

@@ -70,6 +70,8 @@ async def test_supervisor_reads_the_day_page_with_inline_charts(client) -> None:
     assert [r["key"] for r in data["by_hour"]] == ["2026-11-16 09:00"]  # 01:00 UTC is 09:00 in Shanghai
     assert {r["key"]: r["calls"] for r in data["by_did"]} == {"4008001234": 1, "4008009999": 1}
     assert data["fines"]["fen_by_person"] == {"agent1": 1000}
+    # agent1's one call: 60 s, no order, no follow-up: an inquiry, within its 3 minutes
+    assert data["handling"] == {"agent1": {"inquiry": {"calls": 1, "within_target": 1.0}}}
     assert (await c.get("/api/reports/day?day=16.11.2026")).status == 400
 
 
