@@ -189,11 +189,15 @@ async def call_log(request: web.Request) -> web.StreamResponse:
                     await flush()
                     first, batch = False, []
             await flush()
+            # before the end of the body: the client cannot hold the whole file before the log row
+            await exports.log_download(conn, svc.clock.now(), user.username, user.role, name, full, n)
         else:
             with tempfile.TemporaryDirectory() as d:
                 path = Path(d) / name
                 rows = exports.call_log_rows(conn, since, until, svc.tz, full)
                 n = await exports.write_xlsx_stream(path, exports.CALL_LOG_COLUMNS, rows, str(day))
+                # logged before a byte leaves: a download that reached the user is always in the log
+                await exports.log_download(conn, svc.clock.now(), user.username, user.role, name, full, n)
                 resp = web.FileResponse(
                     path,
                     headers={
@@ -203,7 +207,6 @@ async def call_log(request: web.Request) -> web.StreamResponse:
                 )
                 await resp.prepare(request)
                 await resp.write_eof()
-        await exports.log_download(conn, svc.clock.now(), user.username, user.role, name, full, n)
     if fmt == "csv":
         await resp.write_eof()
     return resp
