@@ -84,6 +84,7 @@ CREATE TABLE followup_calls (
     outcome    text
 );
 CREATE INDEX followup_calls_agent_idx ON followup_calls (agent, called_at);
+CREATE INDEX followup_calls_linkedid_idx ON followup_calls (linkedid);
 
 -- Orders from the order system (HTTP API, CSV/XLSX import): an external id makes an import
 -- idempotent; `entered_by` is who keyed it (the owner follows R-FIRST-OWNER).
@@ -91,3 +92,5 @@ ALTER TABLE orders
     ADD COLUMN external_id text UNIQUE,
     ADD COLUMN entered_by text,
     ADD COLUMN source text NOT NULL DEFAULT 'agi';
+-- rewards and the champions' race read orders by time
+CREATE INDEX orders_created_idx ON orders (created_at);

@@ -112,7 +112,9 @@ async def occupancy(conn: asyncpg.Connection, since: datetime, until: datetime) 
              FROM (SELECT DISTINCT agent, login_at, logout_at FROM agent_sessions) x
              WHERE login_at < $2 AND (logout_at IS NULL OR logout_at > $1) GROUP BY agent),
            t AS (SELECT answered_by AS agent, sum(talk_s) AS talk FROM call_facts
-                 WHERE answered_at >= $1 AND answered_at < $2 AND answered_by IS NOT NULL GROUP BY 1)
+                 -- started_at bounds: the index (a call is answered within an hour of its start)
+                 WHERE started_at >= $1::timestamptz - interval '1 hour' AND started_at < $2
+                   AND answered_at >= $1 AND answered_at < $2 AND answered_by IS NOT NULL GROUP BY 1)
            SELECT s.agent, s.logged, coalesce(t.talk, 0) AS talk
            FROM s LEFT JOIN t USING (agent) ORDER BY 1""",
         since,
@@ -157,21 +159,25 @@ async def handling(
     t = policy.handling_targets_s
     rows = await conn.fetch(
         """WITH c AS (
-             SELECT f.answered_by AS agent, f.talk_s,
-                    CASE WHEN EXISTS (SELECT 1 FROM followup_calls u WHERE u.linkedid = f.linkedid)
-                         THEN 'followup'
-                         WHEN EXISTS (SELECT 1 FROM orders o JOIN customers cu ON cu.id = o.customer_id
-                                      WHERE cu.number = f.caller_num AND o.owner_agent = f.answered_by
-                                        AND o.created_at >= f.answered_at
-                                        AND o.created_at
-                                            < coalesce(f.ended_at, f.answered_at) + interval '10 minutes')
-                         THEN 'booking' ELSE 'inquiry' END AS kind
-             FROM call_facts f
-             WHERE f.answered_at >= $1 AND f.answered_at < $2 AND f.answered_by IS NOT NULL)
+             SELECT linkedid, answered_by, talk_s, caller_num, answered_at, ended_at FROM call_facts
+             WHERE started_at >= $1::timestamptz - interval '1 hour' AND started_at < $2
+               AND answered_at >= $1 AND answered_at < $2 AND answered_by IS NOT NULL),
+           b AS (
+             SELECT DISTINCT c.linkedid FROM c
+             JOIN customers cu ON cu.number = c.caller_num
+             JOIN orders o ON o.customer_id = cu.id AND o.owner_agent = c.answered_by
+                          AND o.created_at >= c.answered_at
+                          AND o.created_at < coalesce(c.ended_at, c.answered_at) + interval '10 minutes'),
+           u AS (SELECT DISTINCT linkedid FROM followup_calls WHERE linkedid IN (SELECT linkedid FROM c)),
+           k AS (
+             SELECT c.answered_by AS agent, c.talk_s,
+                    CASE WHEN u.linkedid IS NOT NULL THEN 'followup'
+                         WHEN b.linkedid IS NOT NULL THEN 'booking' ELSE 'inquiry' END AS kind
+             FROM c LEFT JOIN u USING (linkedid) LEFT JOIN b USING (linkedid))
            SELECT agent, kind, count(*) AS n,
                   count(*) FILTER (WHERE talk_s <= CASE kind WHEN 'booking' THEN $4::numeric
                                      WHEN 'followup' THEN $5::numeric ELSE $3::numeric END) AS within
-           FROM c GROUP BY 1, 2 ORDER BY 1, 2""",
+           FROM k GROUP BY 1, 2 ORDER BY 1, 2""",
         since, until, t.inquiry, t.booking, t.followup,
     )  # fmt: skip
     out: dict[str, Any] = {}
