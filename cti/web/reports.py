@@ -17,7 +17,9 @@ from typing import Any
 from aiohttp import web
 
 from cti.fines import repo as fines_repo
+from cti.fines.attendance import RosterError, set_roster
 from cti.fines.money import yuan
+from cti.fines.rules import RosterEntry
 from cti.orders.imports import OrderImportError, parse_row, store
 from cti.policy import load_policy_from_db
 from cti.reports import exports
@@ -247,9 +249,33 @@ async def api_waive(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
+async def api_roster(request: web.Request) -> web.Response:
+    """Set roster entries: [{day, shift, group?, supervisor?, agents: [...]}, ...]; all or none."""
+    user = _need(request, WAIVE_ROLES)
+    svc = request.app[SERVICES]
+    try:
+        body = await request.json()
+        entries = [
+            RosterEntry(date.fromisoformat(str(e["day"])), str(e["shift"]), str(e.get("group") or "default"),
+                        e.get("supervisor") or None, tuple(str(a) for a in e["agents"]))
+            for e in body
+        ]  # fmt: skip
+    except (ValueError, KeyError, TypeError) as e:
+        raise _json_error(
+            web.HTTPBadRequest, f"roster entries need day (YYYY-MM-DD), shift, agents: {e}"
+        ) from None
+    try:
+        async with svc.pool.acquire() as conn:
+            n = await set_roster(conn, entries, user.username)
+    except RosterError as e:
+        raise _json_error(web.HTTPBadRequest, str(e)) from None
+    return web.json_response({"saved": n})
+
+
 def setup(app: web.Application) -> None:
     app.router.add_get("/reports", report_page)
     app.router.add_get("/api/reports/{period}", api_report)
     app.router.add_get("/reports/call-log.{fmt:csv|xlsx}", call_log)
     app.router.add_post("/api/orders", api_orders)
     app.router.add_post("/api/fines/waive", api_waive)
+    app.router.add_post("/api/roster", api_roster)

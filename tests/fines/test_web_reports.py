@@ -127,4 +127,12 @@ async def test_order_feed_and_waiver_need_their_roles(client) -> None:  # type: 
         assert await conn.fetchval("SELECT waived_by FROM fine_waivers") == "wang"
     data = await (await c.get("/api/reports/day?day=2026-11-16")).json()
     assert data["fines"]["fen_by_person"] == {}  # waived
+    entry = {"day": "2026-11-17", "shift": "morning", "supervisor": "agent2", "agents": ["agent1", "agent2"]}
+    r = await c.post("/api/roster", json=[entry, {**entry, "agents": ["agent7"]}])
+    assert r.status == 400 and "unknown agent(s) agent7" in (await r.json())["error"]
+    assert (await c.post("/api/roster", json=[{"day": "17/11"}])).status == 400
+    assert (await (await c.post("/api/roster", json=[entry])).json()) == {"saved": 1}
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow("SELECT supervisor, agents, updated_by FROM roster")
+    assert tuple(row) == ("agent2", ["agent1", "agent2"], "li")
     assert data["race"]["day"] == {"agent2": 1}
