@@ -60,16 +60,16 @@ async def report(
     since, until = bounds(day, period, tz)
     step = "hour" if period == "day" else "day"
     z = str(tz)
-    total = await fig.figures(conn, since, until, "total", z, policy)
+    f = await fig.figures_by(conn, since, until, ("total", step, "did", "queue", "agent"), z, policy)
     return {
         "period": period,
         "from": since.isoformat(),
         "to": until.isoformat(),
-        "total": total[0].as_dict() if total else None,
-        "by_" + step: [f.as_dict() for f in await fig.figures(conn, since, until, step, z, policy)],
-        "by_did": [f.as_dict() for f in await fig.figures(conn, since, until, "did", z, policy)],
-        "by_queue": [f.as_dict() for f in await fig.figures(conn, since, until, "queue", z, policy)],
-        "by_agent": [f.as_dict() for f in await fig.figures(conn, since, until, "agent", z, policy)],
+        "total": f["total"][0].as_dict() if f["total"] else None,
+        "by_" + step: [x.as_dict() for x in f[step]],
+        "by_did": [x.as_dict() for x in f["did"]],
+        "by_queue": [x.as_dict() for x in f["queue"]],
+        "by_agent": [x.as_dict() for x in f["agent"]],
         "occupancy": await fig.occupancy(conn, since, until),
         "callbacks": await fig.callbacks(conn, since, until),
         "handling": await fig.handling(conn, since, until, policy),
