@@ -16,7 +16,8 @@ What the rows look like for our dialplan (captures 11-20, decision 0410):
 - every inbound row is ANSWERED (the IVR's Answer()); a person answered only when a row is ANSWERED
   *and* has a dstchannel. A preferred Dial that timed out is a `NO ANSWER` row with the agent as
   dstchannel, followed by the queue's row: rows are grouped by linkedid (13);
-- the DID is not in the row (`dst = s`): the callback gets the default DID.
+- the DID is not in Asterisk's own columns (`dst = s`): `[from-trunk]` copies it into the extra column
+  `cti_did` (CDR variable, db/046), so the callback presents the DID the caller dialled (R-OUT-CID).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from cti.callbacks.offer import callable_number
 # watcher has had its chance, not yet decided, and never bridged to a person.
 _UNANSWERED = """
 SELECT linkedid, min(calldate) AS started, max(calldate + make_interval(secs => duration)) AS ended,
-       min(src) AS src, min(dst) AS dst
+       min(src) AS src, min(dst) AS dst, max(cti_did) AS cti_did
 FROM cdr
 WHERE calldate >= $1 AND channel LIKE ANY($2::text[]) AND linkedid <> '' AND uniqueid = linkedid
   AND linkedid NOT LIKE 'cti-%'
@@ -51,8 +52,13 @@ def trunk_channel_patterns(trunk_endpoints: Sequence[str]) -> list[str]:
     return out
 
 
-def _did(dst: str | None) -> str | None:
-    return dst if dst and dst.isdigit() else None  # our dialplan writes `s`
+def _did(cti_did: str | None, dst: str | None) -> str | None:
+    """The DID the caller dialled: `[from-trunk]` puts it in CDR(cti_did) (db/046), since `dst` is `s`
+    in every row our dialplan leaves (captures 11-15); `dst` still serves a dialplan that ends in the DID."""
+    for v in (cti_did, dst):
+        if v and v.isdigit():
+            return v
+    return None
 
 
 async def sweep_cdr(
@@ -66,7 +72,8 @@ async def sweep_cdr(
     """Decide every unanswered inbound call in `cdr` since `since` that no one decided; returns how many."""
     rows = await conn.fetch(_UNANSWERED, since, trunk_channel_patterns(trunk_endpoints), settled_before)  # type: ignore[attr-defined]
     for r in rows:
-        call = InboundCall(r["linkedid"], r["started"].timestamp(), callable_number(r["src"]), _did(r["dst"]))
+        did = _did(r["cti_did"], r["dst"])
+        call = InboundCall(r["linkedid"], r["started"].timestamp(), callable_number(r["src"]), did)
         ended = r["ended"].timestamp()
         d = missed_call_decision(call, ended, min_wait_s=watcher.policy.peak.abandon_callback_after_s)
         await watcher.apply(call, ended, d)

@@ -13,7 +13,11 @@ Rows follow captures 11-20 (`cdr-pgsql.csv`), not the older captures of a one-co
 - a callback (agent first, `[callback-did]`) is one row on the agent's channel: `clid "" <DID>`,
   `src` = DID, `dst` = customer number, uniqueid = linkedid = ChannelId, ANSWERED because the agent
   answered, `billsec` 0 and `dstchannel ''` when no customer channel was created (16, 18, 19);
-- `calldate` has second precision, `amaflags` 3.
+- `calldate` has second precision, `amaflags` 3;
+- `cti_did`: `[from-trunk]` sets `CDR(cti_did)=${EXTEN}` and cdr_pgsql fills any extra column of the
+  table from the CDR variable of that name (cdr_pgsql.c, "Arbitrary field"); later rows of the same
+  channel carry the variable too. No capture shows it: captures 11-20 predate the column (db/046), and
+  without it a caller missed while no CTI watched was called back from the default DID.
 Rows are written in small batches by a background task, like the module's own connection."""
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import asyncpg
 
 COLUMNS = ("calldate", "clid", "src", "dst", "dcontext", "channel", "dstchannel", "lastapp", "lastdata",
            "duration", "billsec", "disposition", "amaflags", "accountcode", "uniqueid", "userfield",
-           "linkedid", "sequence")  # fmt: skip
+           "linkedid", "sequence", "cti_did")  # fmt: skip
 
 QUEUE_DATA = "{queue},b(cti-agent-leg^s^1({masked})),,,{timeout},,cti-agent-connect"
 DIAL_DATA = "PJSIP/{agent},{timeout},b(cti-agent-leg^s^1({masked}))U(cti-agent-connect)"
@@ -43,7 +47,7 @@ def _masked(number: str) -> str:
 
 
 def _row(**kw: Any) -> tuple[Any, ...]:
-    base = {"accountcode": "", "userfield": "", "amaflags": 3, "dstchannel": ""}
+    base = {"accountcode": "", "userfield": "", "amaflags": 3, "dstchannel": "", "cti_did": ""}
     base.update(kw)
     return tuple(base[c] for c in COLUMNS)
 
@@ -79,7 +83,7 @@ def cdr_rows(rec: dict[str, Any], sequence: int = 0) -> list[tuple[Any, ...]]:
         name = ""
     common = {
         "clid": f'"{name}" <{number}>'[:80], "src": number[:80], "dst": "s", "channel": rec["channel"],
-        "uniqueid": rec["uniqueid"], "linkedid": rec["uniqueid"],
+        "uniqueid": rec["uniqueid"], "linkedid": rec["uniqueid"], "cti_did": (rec.get("did") or "")[:80],
     }  # fmt: skip
     rows = []
     pref = rec.get("preferred")

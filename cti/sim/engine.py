@@ -1093,7 +1093,7 @@ def write_wav(path: str, seconds: float, rate: int = 8000, mkdir: bool = True) -
 
 # ---------------------------------------------------------------------- the inbound flow (from-trunk)
 class InboundCall:
-    """[from-trunk]: NoOp, Answer, Set(__CTI_DNIS), Set(CDR(userfield)), AGI(route), NoOp(AGISTATUS),
+    """[from-trunk]: NoOp, Answer, Set(__CTI_DNIS), Set(CDR(cti_did)), AGI(route), NoOp(AGISTATUS),
     then the route chosen by CTI_ROUTE (queue with optional preferred agent, night, callback_offer,
     hangup), Queue(sales,,,,60), NoOp(QUEUESTATUS), Hangup."""
 
@@ -1152,7 +1152,7 @@ class InboundCall:
         e, s = self.e, self.spec
         self._app("Set", f"__CTI_DNIS={s.did}")
         e.varset(self.caller, "__CTI_DNIS", s.did)
-        self._app("Set", "CDR(userfield)=cti-test")
+        self._app("Set", f"CDR(cti_did)={s.did}")
         self._agi("route")
 
     def _agi(self, script: str) -> None:

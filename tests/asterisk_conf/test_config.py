@@ -90,6 +90,15 @@ def test_callback_did_presents_the_did() -> None:
     assert "Dial(PJSIP/${EXTEN}@${CTI_TRUNK}" in cb
 
 
+def test_the_did_dialled_reaches_the_cdr_for_the_sweep() -> None:
+    """dst is `s` in every inbound CDR row (captures 11-15): the DID must be copied into the cdr
+    column the sweep reads (db/046), or a caller missed while no CTI watched is called back from the
+    wrong DID."""
+    trunk = " ".join(_section(DIALPLAN, "from-trunk")["same"])
+    assert "Set(CDR(cti_did)=${EXTEN})" in trunk
+    assert "cti_did" in (ROOT / "db" / "046_cdr_did.sql").read_text()
+
+
 def test_queue_matches_the_ring_policy() -> None:
     sales = _section(CONF / "queues.conf", "sales")
     assert float(sales["timeout"][0]) == POLICY.ring.agent_timeout_s == 10
