@@ -48,7 +48,9 @@ Known differences from the captures (asterisk-captures/, kept on purpose or not 
 - MixMonitor writes silence for the whole recorded span (Asterisk writes only the frames that flowed;
   05b: 7.06 s of audio over 8.6 s).
 - Local channel optimisation, transfers, AMI over HTTP, Async AGI are not modelled (nor captured).
-- Redirect supports sending a waiting caller to `agents,<agentN>` only.
+- Redirect supports sending a waiting caller to `agents,<agentN>` only. Extension patterns are not
+  evaluated: `agents,agentN` is reached for any N, where Asterisk applies `[agents]`' patterns (the
+  `_age[n]tX.` bug of capture 18 is caught by tests/asterisk_conf, not by the simulator).
 - Originate: agent-first (PJSIP/agentN or Local/agentN@agents, then `callback`/`callback-did`) and
   customer-first (PJSIP/<number>@pstn, then `agents,agentN`) are modelled; other dial strings to the
   trunk fail with Reason 0. The callback leg dials `@pstn,15` (06d) where the project's `[callback-did]`
