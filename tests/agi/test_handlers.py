@@ -148,6 +148,20 @@ async def test_night_call_leaves_name_and_confirmed_number(start_server, pool, t
     assert ctx.events.of_type("night_callback")[0].payload["callback_id"] == row["id"]  # type: ignore[attr-defined]
 
 
+async def test_a_daytime_caller_the_queue_could_not_take_hears_no_night_message(start_server, pool, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """JOINEMPTY by day (capture 19: phones not yet qualified) falls through [cti-queue] to the night
+    script: the caller is told all agents are busy, not that we are closed, and holds an ordinary
+    callback, not a night one due the next morning."""
+    ctx = _ctx(pool, DAY, settings=_recording_under(tmp_path))
+    server = await start_server(ctx)
+    ch = FakeChannel(vars={"CTI_DNIS": "4008001234", "CHANNEL(linkedid)": "1795430750.0"}, dtmf=["1"])
+    await run_call(server.port, ch, env_lines(agi_network_script="night"))
+    played = [a[2] for a in ch.argv if " ".join(a[:2]).upper() in ("STREAM FILE", "GET DATA")]
+    assert "cti/day-all-busy" in played and "cti/night-welcome" not in played
+    row = await pool.fetchrow("SELECT * FROM callbacks")
+    assert (row["number"], row["kind"], row["due_by"]) == ("13812345678", "abandon", None)
+
+
 async def test_night_caller_keys_another_number_and_withheld_without_number(start_server, pool) -> None:  # type: ignore[no-untyped-def]
     ctx = _ctx(pool, NIGHT)
     server = await start_server(ctx)

@@ -25,6 +25,7 @@ from cti.routing.inbound import CallerNumber, NumberKind, classify_number
 @dataclass(frozen=True)
 class Prompts:
     night_welcome: str = "cti/night-welcome"  # "we are closed; leave your name and number"
+    day_busy: str = "cti/day-all-busy"  # by day, no agent could take the call: "leave name and number"
     say_name: str = "cti/say-your-name"  # "after the tone, say your name"
     number_is: str = "cti/your-number-is"  # followed by SAY DIGITS
     confirm_or_enter: str = "cti/press-1-or-enter-number"  # "press 1 if right, or key your number and #"

@@ -33,8 +33,13 @@ async def handle(session: AgiSession, ctx: AgiContext) -> None:
     now = ctx.clock.now()
     tz = ctx.settings.tz
 
+    # also reached by day when the queue could not take the call (dialplan cti-queue: JOINEMPTY, the
+    # wait ran out): then it is an ordinary callback, not a night one due before 08:30, and the caller
+    # must not hear that we are closed (issue 10, capture 19)
+    night = not is_service_hours(ctx.policy, now, tz)
+
     await session.answer()
-    await play(session, PROMPTS.night_welcome)
+    await play(session, PROMPTS.night_welcome if night else PROMPTS.day_busy)
     await play(session, PROMPTS.say_name)
     base = name_file_base(ctx.settings.recording.path_pattern, now.astimezone(tz), linkedid, uniqueid)
     rec = await session.record_file(base, "wav", NAME_MAX_MS, NAME_SILENCE_S)
@@ -58,9 +63,6 @@ async def handle(session: AgiSession, ctx: AgiContext) -> None:
         await session.hangup()
         return
 
-    # also reached by day when the queue could not take the call (dialplan cti-queue): then it is
-    # an ordinary callback, not a night one due before 08:30
-    night = not is_service_hours(ctx.policy, now, tz)
     due = next_night_due(now, tz, ctx.policy.service_hours.night_callback_due) if night else None
     callback_id: int | None = None
     if ctx.pool is not None:
