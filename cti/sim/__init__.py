@@ -33,7 +33,7 @@ Known differences from the captures (asterisk-captures/, kept on purpose or not 
   ships no cdr_manager.conf, so a real PBX sends no Cdr event either: captures 11-20).
 - cdr_pgsql rows (cti/sim/cdr.py, an `on_call_record` hook) follow captures 12-14, 16, 18: context where
   the call ended, `dst = s`, ANSWERED for every inbound call, two rows for preferred Dial + queue. The
-  engine still hangs up after Queue() returns where the project's dialplan goes to `[cti-night]`, so
+  simulator still hangs up after Queue() returns where the project's dialplan goes to `[cti-night]`, so
   such a row says `cti-queue`.
 - DeviceStateChange covers PJSIP/<endpoint> and the Queue:<q>, Queue:<q>_avail, Queue:<q>_pause_<iface>
   pseudo devices (sequence checked against 01-03), not Local/... devices.
