@@ -25,9 +25,9 @@ from cti.sim.core import Core
 from cti.sim.inbound import InboundFlow
 from cti.sim.model import CallSpec, Channel
 from cti.sim.model import PbxEvent as Event
-from cti.sim.numbers import caller_name, caller_number
 from cti.sim.pbx import Pbx
 from cti.sim.scenario import AgentConfig, AgentProfile, Scenario
+from cti.sim.traffic import Traffic
 
 log = structlog.get_logger(__name__)
 
@@ -98,10 +98,10 @@ class Simulator:
         self._driver: asyncio.Task[None] | None = None
         self._stopping = False
         self.end_time = start + self.scenario.duration_s
-        self._planned = start  # virtual time of the last planned arrival
         self.finished = asyncio.Event()
         # called (agent config, on shift?) when a scenario agent's phone registers / unregisters
         self.on_shift: list[Callable[[AgentConfig, bool], None]] = []
+        self.traffic = Traffic(self.pbx, self.scenario, self.arrival_rng, self.end_time, self.on_shift)
         for a in self.scenario.agents:
             if not a.shift:
                 self.core.endpoints[a.id].registered = True
@@ -118,8 +118,7 @@ class Simulator:
     async def start(self) -> None:
         self.ami_port = await self.ami.start(self.ami_host, self.ami_port)
         if self.arrivals:
-            self.core.after(0, self._shift_tick)
-            self.core.after(0, self._arrival)
+            self.traffic.start()
         self._driver = asyncio.create_task(self._drive(), name="sim-driver")
 
     async def close(self) -> None:
@@ -449,61 +448,6 @@ class Simulator:
             "max_concurrent_calls": s.max_concurrent_calls,
             "events": s.events,
         }
-
-    # ------------------------------------------------------------------ scenario traffic
-    def _arrival(self) -> None:
-        """Plan the next arrival on the virtual timeline (planned time + gap), not from when this
-        timer fired: under load a scaled-clock timer fires late, and drawing from `now` would thin
-        the Poisson process (a TV-ad peak lost 17% of its calls that way)."""
-        e = self.core
-        t = max(self._planned, self.scenario.start.timestamp())
-        while t < self.end_time:
-            rate = self.scenario.arrival_rate(t - self.scenario.start.timestamp())
-            step = 10.0
-            gap = self.arrival_rng.expovariate(rate) if rate > 0 else float("inf")
-            if gap > step:  # memoryless: re-draw at the next step with the new rate
-                t += step
-                continue
-            self._planned = t + gap
-            e.at(self._planned, self._one_arrival)
-            return
-
-    def _one_arrival(self) -> None:
-        e = self.core
-        if e.now < self.end_time:
-            prof = self.scenario.caller
-            number = caller_number(self.arrival_rng, prof.landline_chance)
-            name = caller_name(self.arrival_rng, prof.name_chance, prof.hostile_name_chance)
-            did = self.arrival_rng.choice(self.scenario.dids)
-            spec = CallSpec(
-                caller=number,
-                did=did,
-                name=name,
-                patience=prof.patience.sample(self.arrival_rng),
-                dtmf=list(prof.dtmf),
-                message_s=prof.message_s,
-                ivr_hangup_after=self.arrival_rng.randint(1, 3)
-                if self.arrival_rng.random() < prof.ivr_hangup_chance
-                else None,
-            )
-            self.pbx.place_call(spec)
-        self._arrival()
-
-    def _shift_tick(self) -> None:
-        """Phones register when their shift starts and unregister when it ends. Nobody joins a queue
-        here: like Asterisk, the simulator only adds a member on QueueAdd (the CTI's login service,
-        called from `on_shift` listeners or by the agent's *11)."""
-        e = self.core
-        local = datetime.fromtimestamp(e.now, UTC).astimezone(self.scenario.tz)
-        for a in self.scenario.agents:
-            on = (not a.shift) or self.scenario.shifts[a.shift].active(local)
-            ep = e.endpoints[a.id]
-            if on != ep.registered:
-                e.register(a.id, on)
-                for fn in list(self.on_shift):
-                    fn(a, on)
-        if e.now < self.end_time:
-            e.after(60.0, self._shift_tick)
 
     # ------------------------------------------------------------------ Asterisk restart
     def restart_asterisk(self, modules_s: float = 0.6) -> None:
