@@ -2,7 +2,8 @@
 answers a ringing phone, when an auto-paused agent unpauses, when they take a break, and how a dialled
 customer reacts. Profiles come from the scenario (cti.sim.scenario.AgentProfile); tests override them
 per agent (`Simulator.set_answer`, `set_customer`). All draws come from the core's random stream, in
-the order the calls happen, so a seed replays the same evening."""
+the order the calls happen, so a seed replays the same evening. No capture applies: the captures'
+phones were sipp scripts; what they show (ring timeouts, auto-pause) is app_queue's, in cti.sim.app_queue."""
 
 from __future__ import annotations
 

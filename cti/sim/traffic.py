@@ -1,6 +1,7 @@
 """A scenario's traffic, planned on the virtual timeline: callers arriving (a Poisson process whose
 rate follows the scenario's curve, e.g. the TV ad's peak) and agents' phones registering when their
-shift starts and unregistering when it ends. Not Asterisk: what the world does to it."""
+shift starts and unregistering when it ends. Not Asterisk: what the world does to it (no capture; what
+a registration looks like on AMI is cti.sim.core's, captures 10, 17, 19)."""
 
 from __future__ import annotations
 
