@@ -25,6 +25,16 @@ advance(s) / settle(), channels(), queue_members(q), queue_callers(q), agents (r
 table; `cti.sim.scenario.seed_agents(conn, scenario)` inserts them), subscribe(fn), events (with
 record_events=True), stats / summary(). Time modes: see cti.sim.simulator.
 
+Modules, split as Asterisk splits them (each names the captures it follows):
+sched (virtual-time timers) <- core (channels, bridges, PJSIP endpoints: registration, qualify, device
+state; the event stream) <- people (when agents answer, pause, take breaks; how customers react; not
+Asterisk) <- app_queue (queues, members, callers, strategy, autopause) and recordings (MixMonitor) <- the
+dialplan flows behind `model.CallFlow`: inbound ([from-trunk] + FastAGI), originate (agent first),
+customer_first <- pbx (the assembly). Around it: agi (FastAGI client), cdr (cdr_pgsql rows), ami_session
+/ ami_actions (the `ACTIONS` table) / ami (the server, which sees only an `AmiDriver`), console (CLI of
+Action: Command), traffic (a scenario's arrivals and shifts), simulator (time driver, test controls),
+runner (`cti sim`).
+
 Known differences from the captures (asterisk-captures/, kept on purpose or not yet modelled):
 - Only the VarSets a CTI reads are emitted (__CTI_DNIS, CTI_* set over AGI, AGISTATUS, QUEUESTATUS,
   MEMBERINTERFACE/MEMBERNAME, QUEUEPOSITION, ANSWEREDTIME/DIALEDTIME, DIALSTATUS, MIXMONITOR_FILENAME);
@@ -33,7 +43,7 @@ Known differences from the captures (asterisk-captures/, kept on purpose or not 
   ships no cdr_manager.conf, so a real PBX sends no Cdr event either: captures 11-20).
 - cdr_pgsql rows (cti/sim/cdr.py, an `on_call_record` hook) follow captures 12-14, 16, 18: context where
   the call ended, `dst = s`, ANSWERED for every inbound call, two rows for preferred Dial + queue. The
-  engine still hangs up after Queue() returns where the project's dialplan goes to `[cti-night]`, so
+  simulator still hangs up after Queue() returns where the project's dialplan goes to `[cti-night]`, so
   such a row says `cti-queue`.
 - DeviceStateChange covers PJSIP/<endpoint> and the Queue:<q>, Queue:<q>_avail, Queue:<q>_pause_<iface>
   pseudo devices (sequence checked against 01-03), not Local/... devices.

@@ -2,7 +2,7 @@
 
 The environment block, `200 result=...` replies, `510 Invalid or unknown command`, the multi-line
 `520-` usage reply, and `HANGUP\\n` after the server half-closes are byte-for-byte as captured.
-Commands are executed against the engine synchronously (virtual time stands still during a session).
+Commands are executed against the PBX core synchronously (virtual time stands still during a session).
 
 Playback and keys (captures 15, 16):
 - a sound the simulated PBX does not have (Scenario.has_sound) answers STREAM FILE
@@ -14,7 +14,7 @@ Playback and keys (captures 15, 16):
   was in SAY DIGITS with escape digits "". A plain entry interrupts a playback only when its first
   key is an escape digit (a caller who knows the answer keys it as soon as the prompt starts);
 - RECORD FILE does not create directories: `200 result=-1 (writefile)` when the target's directory
-  does not exist (capture 15); MixMonitor does create them (engine.write_wav(mkdir=True)).
+  does not exist (capture 15); MixMonitor does create them (recordings.write_wav(mkdir=True)).
 """
 
 from __future__ import annotations
@@ -25,13 +25,11 @@ import re
 import shlex
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from cti.sim.engine import write_wav
-
-if TYPE_CHECKING:
-    from cti.sim.engine import Engine, InboundCall
+from cti.sim.core import Core
+from cti.sim.inbound import InboundFlow
+from cti.sim.recordings import write_wav
 
 USAGE = {
     "SET VARIABLE": "Sets a variable to the current channel.",
@@ -54,7 +52,7 @@ DEAD = "511 Command Not Permitted on a dead channel or intercept routine"
 VAR_RE = re.compile(r"\$\{([^${}]+)\}")
 
 
-def env_block(call: InboundCall, url: str, script: str) -> bytes:
+def env_block(call: InboundFlow, url: str, script: str) -> bytes:
     ch = call.caller
     lines = [
         ("agi_network", "yes"),
@@ -84,8 +82,8 @@ def env_block(call: InboundCall, url: str, script: str) -> bytes:
 
 
 class AgiSession:
-    def __init__(self, engine: Engine, call: InboundCall, script: str, rng: random.Random) -> None:
-        self.e = engine
+    def __init__(self, core: Core, call: InboundFlow, script: str, rng: random.Random) -> None:
+        self.e = core
         self.call = call
         self.script = script
         self.rng = rng
@@ -95,10 +93,9 @@ class AgiSession:
     def get_var(self, name: str) -> str | None:
         ch = self.call.caller
         up = name.upper()
-        if up == "CALLERID(NUM)":
-            return ch.cid_num if ch.cid_num != "<unknown>" else ""
-        if up == "CALLERID(NAME)":
-            return ch.cid_name if ch.cid_name != "<unknown>" else ""
+        cid = ch.callerid(name)
+        if cid is not None:
+            return cid
         if up == "CALLERID(ALL)":
             return f'"{ch.cid_name}" <{ch.cid_num}>'
         if up in ("CALLERID(DNID)", "DNID"):
@@ -120,14 +117,7 @@ class AgiSession:
         return self.e.globals.get(name)
 
     def set_var(self, name: str, value: str) -> None:
-        ch = self.call.caller
-        up = name.upper()
-        if up == "CALLERID(NAME)":
-            self.e.set_callerid(ch, None, value)
-        elif up == "CALLERID(NUM)":
-            self.e.set_callerid(ch, value, None)
-        else:
-            self.e.varset(ch, name, value)
+        self.e.set_var(self.call.caller, name, value)
 
     def execute(self, line: str) -> tuple[str, int, str]:
         """Run one command: (reply text, AMI ResultCode, AMI Result)."""
@@ -282,17 +272,17 @@ class AgiSession:
 
 
 async def run_session(
-    engine: Engine, call: InboundCall, script: str, rng: random.Random, timeout: float = 30.0
+    core: Core, call: InboundFlow, script: str, rng: random.Random, timeout: float = 30.0
 ) -> tuple[str, bool]:
     """Connect, send the environment, serve commands until EOF. Returns (AGISTATUS, hung up)."""
-    url = f"{engine.agi_url}/{script}"
+    url = f"{core.agi_url}/{script}"
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 4573
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
     except (OSError, TimeoutError):
         return "FAILURE", False
-    session = AgiSession(engine, call, script, rng)
+    session = AgiSession(core, call, script, rng)
     sighup_sent = False
     quit_after = call.spec.ivr_hangup_after
     try:

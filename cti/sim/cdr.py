@@ -73,7 +73,7 @@ def inbound_end(rec: dict[str, Any]) -> tuple[str, str, str]:
 
 
 def cdr_rows(rec: dict[str, Any], sequence: int = 0) -> list[tuple[Any, ...]]:
-    """The cdr rows of one finished inbound call (engine record, see InboundCall._finish)."""
+    """The cdr rows of one finished inbound call (the record of cti.sim.inbound.InboundFlow._finish)."""
     number, started, ended = rec["number"], float(rec["started"]), float(rec["ended"])
     masked = rec.get("masked") or _masked(number)
     ctx, app, data = inbound_end(rec)
@@ -128,7 +128,7 @@ class CdrWriter:
         self.written = 0
 
     def record(self, rec: dict[str, Any]) -> None:
-        """Engine hook (synchronous): a call or a callback Originate ended."""
+        """The core's on_call_record hook (synchronous): a call or a callback Originate ended."""
         if rec.get("kind") == "callback":
             self._rows.append(callback_row(rec, next(self._seq)))
             return

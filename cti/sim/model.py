@@ -1,9 +1,13 @@
-"""Channels, endpoints, queue members and the header blocks Asterisk builds from them."""
+"""Channels, endpoints, queue members, events and the header blocks Asterisk builds from them; the
+two interfaces the PBX core and app_queue use to talk to a call's dialplan flow (`CallFlow`, `LegOwner`).
+A leaf module: everything else in cti.sim imports it, it imports only the scheduler's Timer."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+from cti.sim.sched import Timer
 
 STATE_DESC = {0: "Down", 4: "Ring", 5: "Ringing", 6: "Up"}
 DOWN, RING, RINGING, UP = 0, 4, 5, 6
@@ -31,6 +35,55 @@ DEVICE_NAME = {
 Pairs = list[tuple[str, str]]
 
 
+@dataclass(slots=True)
+class PbxEvent:
+    """A broadcast AMI event. `data` (the encoded frame) is built once by the AMI server."""
+
+    name: str
+    cls: str
+    ts: float
+    pairs: Pairs
+    channel: str = ""
+    data: bytes = b""
+
+
+@dataclass(eq=False)
+class CallSpec:
+    """One inbound call as the caller experiences it."""
+
+    caller: str
+    did: str
+    name: str = ""
+    patience: float = 120.0
+    dtmf: list[str] = field(default_factory=list)
+    talk_time: float | None = None  # None: from the answering agent's profile
+    hangup_first: str | None = None  # 'caller' | 'agent' | None (agent profile decides)
+    message_s: float = 5.0
+    ivr_hangup_after: int | None = None  # the caller hangs up after this many FastAGI commands
+
+
+class LegOwner(Protocol):
+    """Who decides what a ringing leg's answer or ring timeout means: app_queue for the legs it rings
+    (AgentRingNoAnswer, autopause, retry), the dialplan flow for a Dial() or an Originate."""
+
+    def leg_answered(self, leg: RingLeg) -> None: ...
+
+    def leg_timed_out(self, leg: RingLeg) -> None: ...
+
+
+class CallFlow(LegOwner, Protocol):
+    """The dialplan running a call (cti.sim.inbound, cti.sim.originate, cti.sim.customer_first): what the
+    rest of the PBX may ask of it. Every channel of the call points at it (`Channel.call`)."""
+
+    def start(self) -> None: ...
+
+    def external_hangup(self, cause: int = 16, channel: Channel | None = None) -> None:
+        """AMI Hangup (or a restart) on one of the call's channels."""
+
+    def redirect(self, channel: Channel, context: str, exten: str) -> str | None:
+        """AMI Redirect: None when done, else the error message."""
+
+
 @dataclass(eq=False)
 class Channel:
     name: str
@@ -51,12 +104,23 @@ class Channel:
     app: str = ""
     appdata: str = ""
     dnid: str = ""
-    bridge: Any = None
-    call: Any = None  # the flow object driving this channel
-    recording: Any = None
+    bridge: Bridge | None = None
+    call: CallFlow | None = None  # the dialplan flow driving this channel
+    recording: tuple[str, float] | None = None  # MixMonitor (path, started)
+    leg: RingLeg | None = None  # set while this channel is a leg being rung (Dial, app_queue, Originate)
     hungup: bool = False
     answered_at: float | None = None
     callee: bool = False  # dialled leg: counts as RINGING for the device while state is Ringing
+
+    def callerid(self, function: str) -> str | None:
+        """CALLERID(num) / CALLERID(name) as dialplan functions read them ('' when unknown), or None
+        for another name."""
+        up = function.upper()
+        if up == "CALLERID(NUM)":
+            return "" if self.cid_num == "<unknown>" else self.cid_num
+        if up == "CALLERID(NAME)":
+            return "" if self.cid_name == "<unknown>" else self.cid_name
+        return None
 
     def snapshot(self, prefix: str = "") -> Pairs:
         p = prefix
@@ -147,12 +211,8 @@ class Member:
     last_emitted: tuple[Any, ...] = ()
     pause_dev: str = ""
 
-    def event_fields(self, status: int) -> Pairs:
+    def _state(self, status: int) -> Pairs:
         return [
-            ("Queue", self.queue),
-            ("MemberName", self.name),
-            ("Interface", self.interface),
-            ("StateInterface", self.state_interface),
             ("Membership", "dynamic"),
             ("Penalty", str(self.penalty)),
             ("CallsTaken", str(self.calls_taken)),
@@ -163,26 +223,46 @@ class Member:
             ("Status", str(status)),
             ("Paused", "1" if self.paused else "0"),
             ("PausedReason", self.paused_reason),
+        ]
+
+    def event_fields(self, status: int) -> Pairs:
+        """QueueMemberStatus / Added / Pause / Penalty / Removed (capture 01)."""
+        return [
+            ("Queue", self.queue),
+            ("MemberName", self.name),
+            ("Interface", self.interface),
+            ("StateInterface", self.state_interface),
+            *self._state(status),
             ("Ringinuse", "0"),
             ("Wrapuptime", "0"),
         ]
 
     def list_item(self, status: int) -> Pairs:
+        """A QueueStatus reply's QueueMember item: `Name` and `Location`, no Ringinuse (capture 07)."""
         return [
             ("Event", "QueueMember"),
             ("Queue", self.queue),
             ("Name", self.name),
             ("Location", self.interface),
             ("StateInterface", self.state_interface),
-            ("Membership", "dynamic"),
-            ("Penalty", str(self.penalty)),
-            ("CallsTaken", str(self.calls_taken)),
-            ("LastCall", str(self.last_call)),
-            ("LastPause", str(self.last_pause)),
-            ("LoginTime", str(self.login_time)),
-            ("InCall", "1" if self.in_call else "0"),
-            ("Status", str(status)),
-            ("Paused", "1" if self.paused else "0"),
-            ("PausedReason", self.paused_reason),
+            *self._state(status),
             ("Wrapuptime", "0"),
         ]
+
+
+@dataclass(eq=False)
+class RingLeg:
+    """A channel being rung on an endpoint; its answer or timeout goes to `owner`."""
+
+    owner: LegOwner
+    endpoint: Endpoint
+    channel: Channel
+    started: float
+    timers: list[Timer] = field(default_factory=list)
+    done: bool = False
+
+    def stop(self) -> None:
+        """The leg is decided (answered, timed out, cancelled): its pending timers must not fire."""
+        self.done = True
+        for t in self.timers:
+            t.cancel()

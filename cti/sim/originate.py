@@ -2,7 +2,7 @@
 dialplan context (`callback` / `callback-did`) dials the customer on the trunk (captures 06a-06d).
 With the trunk down (`Simulator.set_trunk(False)`) that Dial creates no channel: DIALSTATUS=CHANUNAVAIL,
 no DialBegin/DialEnd, the agent leg hangs up with Cause 3 TechCause 404 after the Originate already
-answered Success Reason 4 (capture 18). A finished `callback-did` Originate is handed to the engine's
+answered Success Reason 4 (capture 18). A finished `callback-did` Originate is handed to the core's
 `on_call_record` hook as a cdr_pgsql row would see it (cti/sim/cdr.py, captures 16/18/19).
 
 OriginateResponse Reason: 4 answered, 3 no answer (timeout), 0 for everything else (busy, unregistered,
@@ -11,11 +11,13 @@ unknown endpoint) exactly as 06c shows.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 
-from cti.sim.engine import Engine, RingLeg, Timer
-from cti.sim.model import RINGING, UP, Bridge, Channel
+from cti.sim.core import Core
+from cti.sim.model import RINGING, UP, Bridge, Channel, RingLeg
+from cti.sim.people import People
+from cti.sim.recordings import MixMonitor
+from cti.sim.sched import Timer
 
 
 @dataclass(eq=False)
@@ -44,9 +46,49 @@ def split_callerid(cid: str) -> tuple[str, str]:
     return cid or "<unknown>", "<unknown>"
 
 
-class OriginateCall:
-    def __init__(self, e: Engine, req: OriginateRequest) -> None:
+class Originated:
+    """What both Originate flows share: the request, OriginateResponse, and no Redirect."""
+
+    e: Core
+    req: OriginateRequest
+    cid_num: str
+    cid_name: str
+
+    def _originate_response(self, reason: int, first: Channel | None, on: str) -> None:
+        """Success (Reason 4) naming the originated channel, or Failure naming the dial string with
+        Uniqueid `<unknown>` (06a, 06c)."""
+        self.e.emit(
+            "OriginateResponse",
+            "call",
+            [
+                *self._resp_head(),
+                ("Response", "Success" if first is not None else "Failure"),
+                ("Channel", first.name if first is not None else self.req.channel),
+                ("Context", self.req.context),
+                ("Exten", self.req.exten),
+                ("Reason", str(reason)),
+                ("Uniqueid", first.uniqueid if first is not None else "<unknown>"),
+                ("CallerIDNum", self.cid_num),
+                ("CallerIDName", self.cid_name),
+            ],
+            on,
+        )
+
+    def _resp_head(self) -> list[tuple[str, str]]:
+        """OriginateResponse carries the Originate's ActionID first (06c)."""
+        return [("ActionID", self.req.action_id)] if self.req.action_id is not None else []
+
+    def redirect(self, channel: Channel, context: str, exten: str) -> str | None:
+        return "Redirect failed"  # only a waiting inbound caller can be redirected (package docstring)
+
+
+class AgentFirstCall(Originated):
+    """Originate to an agent (PJSIP/agentN or Local/agentN@agents), then Context/Exten."""
+
+    def __init__(self, e: Core, people: People, mixmonitor: MixMonitor, req: OriginateRequest) -> None:
         self.e = e
+        self.people = people
+        self.mixmonitor = mixmonitor
         self.req = req
         self.cid_num, self.cid_name = split_callerid(req.callerid)
         self.timers: list[Timer] = []
@@ -54,7 +96,7 @@ class OriginateCall:
         self.local2: Channel | None = None
         self.agent: Channel | None = None
         self.customer: Channel | None = None
-        self.bridges: list = []
+        self.bridges: list[Bridge] = []
         self.leg: RingLeg | None = None
         self.done = False
         self.outcome = ""
@@ -80,29 +122,9 @@ class OriginateCall:
         return ep is not None and ep.registered and ep_id not in ("trunk", "pstn")
 
     def fail(self, reason: int) -> None:
-        e = self.e
         self.done = True
-        if not self.req.send_response:
-            return
-        e.emit(
-            "OriginateResponse",
-            "call",
-            [
-                *self._resp_head(),
-                ("Response", "Failure"),
-                ("Channel", self.req.channel),
-                ("Context", self.req.context),
-                ("Exten", self.req.exten),
-                ("Reason", str(reason)),
-                ("Uniqueid", "<unknown>"),
-                ("CallerIDNum", self.cid_num),
-                ("CallerIDName", self.cid_name),
-            ],
-            self.req.channel,
-        )
-
-    def _resp_head(self) -> list[tuple[str, str]]:
-        return [("ActionID", self.req.action_id)] if self.req.action_id is not None else []
+        if self.req.send_response:
+            self._originate_response(reason, None, self.req.channel)
 
     # ------------------------------------------------------------------ flow
     def start(self) -> None:
@@ -119,7 +141,7 @@ class OriginateCall:
         cid = (self.cid_num, self.cid_name)
         if req.channel.lower().startswith("local/"):
             base = req.channel.partition("/")[2]
-            idx = next(e._chan_idx.setdefault("Local", itertools.count()))
+            idx = e.next_chan_index("Local")
             name = f"Local/{base}-{idx:08x}"
             uid1 = req.channel_id
             l1 = e.new_channel("Local", base, uniqueid=uid1, name=name + ";1", context="agents", exten=ep_id)
@@ -182,13 +204,14 @@ class OriginateCall:
         agent.call = self
         self.agent = agent
         e.device_changed(ep)
-        self.leg = RingLeg(None, None, ep, agent, e.now)
-        e._schedule_answer(self.leg, req.timeout_ms / 1000.0)
+        self.leg = RingLeg(self, ep, agent, e.now)
+        self.people.ring(self.leg, req.timeout_ms / 1000.0)
 
-    # called through Engine._schedule_answer's timers
-    def dial_noanswer(self, leg: RingLeg) -> None:
+    # ------------------------------------------------------------------ the agent leg's outcome
+    def leg_timed_out(self, leg: RingLeg) -> None:
         """The agent did not answer within Timeout: Reason 3, Cause 19 (06c case 1)."""
         e = self.e
+        leg.timers.clear()
         leg.done = True
         agent = self.agent
         assert agent is not None and self.first is not None
@@ -207,11 +230,9 @@ class OriginateCall:
             e.hangup(agent, 19, tech_cause=480)
         e.call_ended()
 
-    def dial_answer(self, leg: RingLeg) -> None:
+    def leg_answered(self, leg: RingLeg) -> None:
         e = self.e
-        leg.done = True
-        for t in leg.timers:
-            t.cancel()
+        leg.stop()
         agent, first = self.agent, self.first
         assert agent is not None and first is not None
         agent.callee = False
@@ -241,22 +262,7 @@ class OriginateCall:
     def _respond_success(self) -> None:
         first = self.first
         assert first is not None
-        self.e.emit(
-            "OriginateResponse",
-            "call",
-            [
-                *self._resp_head(),
-                ("Response", "Success"),
-                ("Channel", first.name),
-                ("Context", self.req.context),
-                ("Exten", self.req.exten),
-                ("Reason", "4"),
-                ("Uniqueid", first.uniqueid),
-                ("CallerIDNum", self.cid_num),
-                ("CallerIDName", self.cid_name),
-            ],
-            first.name,
-        )
+        self._originate_response(4, first, first.name)
 
     def _run_context(self) -> None:
         """[callback] / [callback-did]: NoOp, (Set CALLERID from CTI_DID), Dial(PJSIP/${EXTEN}@pstn,15)."""
@@ -287,7 +293,7 @@ class OriginateCall:
             record = ch.vars.get("CTI_RECORD", "")
             if record:  # ExecIf($["${CTI_RECORD}" != ""]?MixMonitor(${CTI_RECORD},b))
                 e.newexten(ch, prio, "ExecIf", f"1?MixMonitor({record},b)")
-                e.start_recording(ch, record)
+                self.mixmonitor.start(ch, record)
                 prio += 1
         else:
             e.newexten(ch, 1, "NoOp", f"Callback to {exten} as {all_cid}")
@@ -314,8 +320,8 @@ class OriginateCall:
             e.set_connected(self.agent, shown, "")  # type: ignore[arg-type]
             e.set_callerid(self.local2, exten, None)
         e.device_changed(e.endpoints["pstn"])
-        kind, delay, talk = e.customer_outcomes.get(exten, e.default_customer)
-        self.customer_talk = talk if talk is not None else (e.default_customer[2] or 20.0)
+        kind, delay, talk = self.people.customer(exten)
+        self.customer_talk = self.people.customer_talk(talk)
         if kind == "answer" and delay < 15:
             self.timers.append(e.after(delay, self._customer_answer))
         elif kind == "busy":
@@ -433,9 +439,7 @@ class OriginateCall:
         if self.done:
             return
         if self.leg is not None and not self.leg.done:
-            self.leg.done = True
-            for t in self.leg.timers:
-                t.cancel()
+            self.leg.stop()
             self.done = True
             self.fail(0)
             for ch in (self.first, self.local2, self.agent):
@@ -452,204 +456,3 @@ class OriginateCall:
             e.dial_event("DialEnd", self.first, self.customer, [("DialStatus", "CANCEL")])
             e.hangup(self.customer, 0)
         self._teardown()
-
-
-def is_customer_first(channel: str) -> bool:
-    tech, _, rest = channel.partition("/")
-    return tech.upper() == "PJSIP" and rest.endswith("@pstn") and rest[:-5].isdigit()
-
-
-class CustomerFirstCall:
-    """Originate PJSIP/<number>@pstn, then [agents] dials the agent (06c cases 2 and 3).
-
-    Busy and no answer end as 06c shows (Reason 0 with Cause 17 / Reason 3 with Cause 19); an answering
-    customer is put through to the agent with Dial(PJSIP/agentN,20)."""
-
-    def __init__(self, e: Engine, req: OriginateRequest) -> None:
-        self.e = e
-        self.req = req
-        self.cid_num, self.cid_name = split_callerid(req.callerid)
-        self.number = req.channel.partition("/")[2][:-5]
-        self.cust: Channel | None = None
-        self.agent: Channel | None = None
-        self.timers: list[Timer] = []
-        self.leg: RingLeg | None = None
-        self.done = False
-        self.talk = 20.0
-
-    def reachable(self) -> bool:
-        return True
-
-    def _response(self, ok: bool, reason: int) -> None:
-        if not self.req.send_response:
-            return
-        cust = self.cust
-        head = [("ActionID", self.req.action_id)] if self.req.action_id is not None else []
-        self.e.emit(
-            "OriginateResponse",
-            "call",
-            [
-                *head,
-                ("Response", "Success" if ok else "Failure"),
-                ("Channel", cust.name if ok and cust else self.req.channel),
-                ("Context", self.req.context),
-                ("Exten", self.req.exten),
-                ("Reason", str(reason)),
-                ("Uniqueid", cust.uniqueid if ok and cust else "<unknown>"),
-                ("CallerIDNum", self.cid_num),
-                ("CallerIDName", self.cid_name),
-            ],
-            self.req.channel,
-        )
-
-    def start(self) -> None:
-        e = self.e
-        e.call_started()
-        cust = e.new_channel(
-            "PJSIP", "pstn", uniqueid=self.req.channel_id, context=self.req.context, exten=self.req.exten
-        )
-        cust.call = self
-        cust.vars.update(self.req.variables)
-        self.cust = cust
-        e.newexten(cust, 1, "AppDial2", "(Outgoing Line)")
-        e.set_callerid(cust, self.cid_num, self.cid_name)
-        e.set_connected(cust, self.cid_num, self.cid_name)
-        e.dial_event("DialBegin", None, cust, [("DialString", f"{self.number}@pstn")])
-        e.device_changed(e.endpoints["pstn"])
-        kind, delay, talk = e.customer_outcomes.get(self.number, e.default_customer)
-        self.talk = talk if talk is not None else (e.default_customer[2] or 20.0)
-        timeout = self.req.timeout_ms / 1000.0
-        if kind in ("busy", "congestion"):
-            self.timers.append(e.after(min(delay, timeout), self._rejected, kind))
-            return
-        self.timers.append(e.after(min(0.5, timeout), self._ringing))
-        if kind == "answer" and delay < timeout:
-            self.timers.append(e.after(delay, self._answered))
-        else:
-            self.timers.append(e.after(timeout, self._timeout))
-
-    def _ringing(self) -> None:
-        e, cust = self.e, self.cust
-        assert cust is not None
-        cust.callee = True
-        e.set_state(cust, RINGING)
-        e.device_changed(e.endpoints["pstn"])
-        e.dial_event("DialState", None, cust, [("DialStatus", "RINGING")])
-
-    def _end(self) -> None:
-        if not self.done:
-            self.done = True
-            for t in self.timers:
-                t.cancel()
-            self.e.call_ended()
-
-    def _rejected(self, kind: str) -> None:
-        e, cust = self.e, self.cust
-        assert cust is not None
-        cause, tech = (17, 486) if kind == "busy" else (34, 503)
-        e.emit(
-            "HangupRequest",
-            "call",
-            [*cust.snapshot(), ("Cause", str(cause)), ("TechCause", str(tech))],
-            cust.name,
-        )
-        e.dial_event("DialEnd", None, cust, [("DialStatus", "BUSY" if kind == "busy" else "CONGESTION")])
-        self._response(False, 0)  # 06c: a 486 gives Reason 0, not 5
-        e.hangup(cust, cause, tech_cause=tech)
-        self._end()
-
-    def _timeout(self) -> None:
-        e, cust = self.e, self.cust
-        assert cust is not None
-        self._response(False, 3)
-        e.hangup(cust, 19, tech_cause=480)
-        self._end()
-
-    def _answered(self) -> None:
-        e, cust = self.e, self.cust
-        assert cust is not None
-        for t in self.timers:
-            t.cancel()
-        cust.callee = False
-        e.set_state(cust, UP)
-        e.dial_event("DialEnd", None, cust, [("DialStatus", "ANSWER")])
-        self._response(True, 4)
-        ep = e.endpoints.get(self.req.exten)
-        if self.req.context != "agents" or ep is None or not ep.registered:
-            e.newexten(cust, 1, "NoOp", f"no agent {self.req.exten}")
-            e.hangup(cust, 16, soft=True)
-            self._end()
-            return
-        e.newexten(cust, 1, "NoOp", f"{cust.cid_num} calls {ep.id}")
-        e.newexten(cust, 2, "Dial", f"PJSIP/{ep.id},20")
-        agent = e.new_channel(
-            "PJSIP", ep.id, linkedid=cust.linkedid, context="agents", exten="s", cid=(ep.id, ep.display)
-        )
-        agent.call = self
-        agent.callee = True
-        self.agent = agent
-        e.newexten(agent, 1, "AppDial", "(Outgoing Line)")
-        e.set_connected(agent, self.number, "")
-        e.dial_event("DialBegin", cust, agent, [("DialString", f"PJSIP/{ep.id}")])
-        e.set_state(agent, RINGING)
-        e.dial_event("DialState", cust, agent, [("DialStatus", "RINGING")])
-        e.device_changed(ep)
-        self.leg = RingLeg(None, None, ep, agent, e.now)
-        e._schedule_answer(self.leg, 20.0)
-
-    def dial_answer(self, leg: RingLeg) -> None:
-        e, cust, agent = self.e, self.cust, self.agent
-        assert cust is not None and agent is not None
-        leg.done = True
-        for t in leg.timers:
-            t.cancel()
-        agent.callee = False
-        e.set_state(agent, UP)
-        e.dial_event("DialEnd", cust, agent, [("DialStatus", "ANSWER")])
-        e.bridge(agent, cust)
-        e.device_changed(leg.endpoint)
-        self.timers.append(e.after(self.talk, self.customer_bye))
-
-    def dial_noanswer(self, leg: RingLeg) -> None:
-        e, cust, agent = self.e, self.cust, self.agent
-        assert cust is not None and agent is not None
-        leg.done = True
-        e.dial_event("DialEnd", cust, agent, [("DialStatus", "NOANSWER")])
-        e.hangup(agent, 0)
-        e.varset(cust, "DIALSTATUS", "NOANSWER")
-        e.newexten(cust, 3, "Hangup", "")
-        e.hangup(cust, 16, soft=True)
-        self._end()
-
-    def customer_bye(self) -> None:
-        e, cust, agent = self.e, self.cust, self.agent
-        if self.done or cust is None or agent is None:
-            return
-        e.emit("HangupRequest", "call", [*cust.snapshot(), ("Cause", "16")], cust.name)
-        br = cust.bridge
-        e.bridge_leave(cust)
-        e.bridge_leave(agent)
-        e.hangup(cust, 16)
-        e.hangup(agent, 16)
-        if br is not None:
-            e.bridge_destroy(br)
-        self._end()
-
-    def external_hangup(self, cause: int = 16, channel: Channel | None = None) -> None:
-        e = self.e
-        if self.done:
-            return
-        if self.agent is not None and self.agent.state == UP:
-            self.customer_bye()
-            return
-        if self.leg is not None and not self.leg.done:
-            self.leg.done = True
-            for t in self.leg.timers:
-                t.cancel()
-            if self.agent is not None:
-                e.hangup(self.agent, 0)
-        if self.cust is not None and self.cust.state != UP:
-            self._response(False, 0)
-        if self.cust is not None:
-            e.hangup(self.cust, cause, request=True)
-        self._end()

@@ -1,4 +1,4 @@
-"""The in-process face of the simulator: owns the engine, the AMI server, the FastAGI client tasks
+"""The in-process face of the simulator: owns the PBX (cti.sim.pbx), the AMI server, the FastAGI client tasks
 and the time driver.
 
 Time modes:
@@ -21,10 +21,13 @@ import structlog
 from cti.clock import Clock, ManualClock, ScaledClock, SystemClock
 from cti.sim import agi as agi_mod
 from cti.sim.ami import AmiServer, event_bytes
-from cti.sim.engine import CallSpec, Engine, Event, InboundCall
-from cti.sim.model import Channel
-from cti.sim.numbers import caller_name, caller_number
+from cti.sim.core import Core
+from cti.sim.inbound import InboundFlow
+from cti.sim.model import CallSpec, Channel
+from cti.sim.model import PbxEvent as Event
+from cti.sim.pbx import Pbx
 from cti.sim.scenario import AgentConfig, AgentProfile, Scenario
+from cti.sim.traffic import Traffic
 
 log = structlog.get_logger(__name__)
 
@@ -65,15 +68,16 @@ class Simulator:
                 ring_cycle_s = load_policy().ring.cycle_s
             except Exception:  # a broken policy file must not stop the PBX; Asterisk's cn cadence
                 ring_cycle_s = 5.0
-        self.engine = Engine(
-            self.scenario, start=start, seed=seed, agi_url=agi_url, ring_cycle_s=ring_cycle_s
+        # the simulated Asterisk: core, app_queue, MixMonitor, the people on the phones, the flows
+        core = Core(self.scenario, start=start, seed=seed, agi_url=agi_url, ring_cycle_s=ring_cycle_s)
+        self.pbx = Pbx(core, write_audio=write_audio)
+        self.core = self.pbx.core  # channels, endpoints, the virtual clock, the ledger
+        self.engine = self.core  # its name before the split (issue 11), used by rehearsal and bench
+        self.core.sinks.append(self._sink)
+        self.pbx.on_agi_request = self._start_agi
+        self.ami = AmiServer(
+            self, self.scenario.ami_users, self.scenario.ami_excludes, auth_fail_delay=auth_fail_delay
         )
-        # MixMonitor files: real WAVs by default (capture 05a's sizes are tested); a rehearsal of
-        # thousands of calls wants the events, not gigabytes of silence written on the event loop
-        self.engine.write_audio = write_audio
-        self.engine.sinks.append(self._sink)
-        self.engine.on_agi_request = self._start_agi
-        self.ami = AmiServer(self, self.scenario.ami_users, auth_fail_delay=auth_fail_delay)
         self.ami_host, self.ami_port = ami_host, ami_port
         self.arrivals = arrivals
         base = seed if seed is not None else self.scenario.seed
@@ -90,18 +94,18 @@ class Simulator:
         self._agi_tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
-        self._target = self.engine.now
+        self._target = self.core.now
         self._driver: asyncio.Task[None] | None = None
         self._stopping = False
         self.end_time = start + self.scenario.duration_s
-        self._planned = start  # virtual time of the last planned arrival
         self.finished = asyncio.Event()
         # called (agent config, on shift?) when a scenario agent's phone registers / unregisters
         self.on_shift: list[Callable[[AgentConfig, bool], None]] = []
+        self.traffic = Traffic(self.pbx, self.scenario, self.arrival_rng, self.end_time, self.on_shift)
         for a in self.scenario.agents:
             if not a.shift:
-                self.engine.endpoints[a.id].registered = True
-                self.engine.endpoints[a.id].last_state = "NOT_INUSE"
+                self.core.endpoints[a.id].registered = True
+                self.core.endpoints[a.id].last_state = "NOT_INUSE"
 
     # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> Simulator:
@@ -114,8 +118,7 @@ class Simulator:
     async def start(self) -> None:
         self.ami_port = await self.ami.start(self.ami_host, self.ami_port)
         if self.arrivals:
-            self.engine.after(0, self._shift_tick)
-            self.engine.after(0, self._arrival)
+            self.traffic.start()
         self._driver = asyncio.create_task(self._drive(), name="sim-driver")
 
     async def close(self) -> None:
@@ -136,10 +139,10 @@ class Simulator:
 
     @property
     def now(self) -> float:
-        return self.engine.now
+        return self.core.now
 
     def now_dt(self) -> datetime:
-        return datetime.fromtimestamp(self.engine.now, UTC)
+        return datetime.fromtimestamp(self.core.now, UTC)
 
     # ------------------------------------------------------------------ events
     def _sink(self, ev: Event) -> None:
@@ -170,7 +173,7 @@ class Simulator:
     # ------------------------------------------------------------------ the driver
     def sync_clock(self) -> None:
         if self.mode == "scaled" and self.clock is not None:
-            self.engine.now = max(self.engine.now, self.clock.time())
+            self.core.now = max(self.core.now, self.clock.time())
 
     def kick(self) -> None:
         self._wake.set()
@@ -184,7 +187,7 @@ class Simulator:
         return self.clock.time()
 
     async def _drive(self) -> None:
-        e = self.engine
+        e = self.core
         n = 0
         manual_clock = self.clock if isinstance(self.clock, ManualClock) else None
         while not self._stopping:
@@ -226,7 +229,7 @@ class Simulator:
             self._idle.clear()
 
     def _advance_clock(self, t: float) -> None:
-        self.engine.now = t
+        self.core.now = t
         if isinstance(self.clock, ManualClock) and t > self.clock.time():
             self.clock.advance(t - self.clock.time())
 
@@ -235,12 +238,12 @@ class Simulator:
         if self.mode != "manual":
             await asyncio.sleep(0)
             return
-        self._target = max(self._target, self.engine.now) + max(0.0, seconds)
+        self._target = max(self._target, self.core.now) + max(0.0, seconds)
         while True:
             self._idle.clear()
             self._wake.set()
             await self._idle.wait()
-            if not self._agi_busy and self.engine.next_time() > self._target:
+            if not self._agi_busy and self.core.next_time() > self._target:
                 break
         for _ in range(3):
             await asyncio.sleep(0)
@@ -254,16 +257,16 @@ class Simulator:
 
     # ------------------------------------------------------------------ FastAGI
     def _start_agi(self) -> None:
-        while self.engine.agi_requests:
-            call, script = self.engine.agi_requests.pop(0)
+        while self.pbx.agi_requests:
+            call, script = self.pbx.agi_requests.pop(0)
             self._agi_busy += 1
             task = asyncio.get_running_loop().create_task(self._run_agi(call, script))
             self._agi_tasks.add(task)
             task.add_done_callback(self._agi_tasks.discard)
 
-    async def _run_agi(self, call: InboundCall, script: str) -> None:
+    async def _run_agi(self, call: InboundFlow, script: str) -> None:
         try:
-            status, hungup = await agi_mod.run_session(self.engine, call, script, self.rng)
+            status, hungup = await agi_mod.run_session(self.core, call, script, self.rng)
         except Exception:  # an AGI server bug must not kill the PBX
             status, hungup = "FAILURE", False
         finally:
@@ -284,13 +287,13 @@ class Simulator:
         registered: bool = True,
         profile: AgentProfile | None = None,
     ) -> None:
-        ep = self.engine.add_endpoint(agent_id, name or agent_id, registered=registered)
+        ep = self.core.add_endpoint(agent_id, name or agent_id, registered=registered)
         ep.last_state = "NOT_INUSE" if registered else "UNAVAILABLE"
         if profile is not None:
-            self.engine.profiles[agent_id] = profile
+            self.pbx.people.profiles[agent_id] = profile
 
     def register(self, agent_id: str, registered: bool = True) -> None:
-        self.engine.register(agent_id, registered)
+        self.core.register(agent_id, registered)
         self.kick()
 
     def login(
@@ -298,7 +301,7 @@ class Simulator:
     ) -> str | None:
         """Test helper: the QueueAdd a CTI would send (capture 17's headers), applied directly, for
         tests of the PBX side that have no CTI attached. The simulator never calls it by itself."""
-        err = self.engine.queue_add(
+        err = self.pbx.app_queue.add(
             queue,
             f"PJSIP/{agent_id}",
             penalty=penalty,
@@ -311,7 +314,7 @@ class Simulator:
         return err
 
     def pause_at_phone(self, agent_id: str, paused: bool, reason: str = "") -> str | None:
-        err = self.engine.queue_pause(None, f"PJSIP/{agent_id}", paused, reason)
+        err = self.pbx.app_queue.pause(None, f"PJSIP/{agent_id}", paused, reason)
         self.kick()
         return err
 
@@ -319,24 +322,25 @@ class Simulator:
         """mode: auto (profile or fixed `delay`), never (rings out), manual (call `answer()`)."""
         if mode not in ("auto", "never", "manual"):
             raise ValueError(f"answer mode must be auto, never or manual, not {mode!r}")
-        self.engine.answer_mode[agent_id] = mode
+        people = self.pbx.people
+        people.answer_mode[agent_id] = mode
         if delay is None:
-            self.engine.answer_delay_override.pop(agent_id, None)
+            people.answer_delay_override.pop(agent_id, None)
         else:
-            self.engine.answer_delay_override[agent_id] = delay
+            people.answer_delay_override[agent_id] = delay
 
     def answer(self, agent_id: str) -> bool:
-        legs = self.engine.ringing_legs(agent_id)
+        legs = self.core.ringing_legs(agent_id)
         if not legs:
             return False
-        self.engine.leg_answer(legs[0])
+        self.core.answer_leg(legs[0])
         self.kick()
         return True
 
     def set_trunk(self, up: bool) -> None:
         """Take the carrier trunk down (its contact Unreachable, capture 18) or bring it back: while
         down, a callback's Dial to the customer ends CHANUNAVAIL without a customer channel."""
-        self.engine.endpoints["pstn"].registered = up
+        self.core.endpoints["pstn"].registered = up
 
     def set_customer(
         self, number: str, outcome: str = "answer", delay: float = 3.0, talk_time: float | None = None
@@ -345,7 +349,7 @@ class Simulator:
         answering customer hangs up after `talk_time` s."""
         if outcome not in ("answer", "noanswer", "busy", "congestion"):
             raise ValueError(f"unknown customer outcome {outcome!r}")
-        self.engine.customer_outcomes[number] = (outcome, delay, talk_time)
+        self.pbx.people.customer_outcomes[number] = (outcome, delay, talk_time)
 
     def place_call(
         self,
@@ -373,31 +377,13 @@ class Simulator:
         if b:
             raise ValueError(f"unknown behaviour keys: {sorted(b)}")
         self.sync_clock()
-        self.engine.after(at or 0.0, self.engine.place_call, spec)
+        self.core.after(at or 0.0, self.pbx.place_call, spec)
         self.kick()
         return spec
 
     def hangup_channel(self, ch: Channel, cause: int = 16) -> None:
-        call = ch.call
-        if call is not None and hasattr(call, "external_hangup"):
-            call.external_hangup(cause, ch)
-        else:
-            self.engine.hangup(ch, cause, request=True)
+        self.pbx.hangup(ch, cause)
         self.kick()
-
-    def redirect(self, ch: Channel, context: str, exten: str, priority: str) -> str | None:
-        call = ch.call
-        if not isinstance(call, InboundCall) or call.caller is not ch or call.agent_ch is not None:
-            return "Redirect failed"
-        ep = self.engine.endpoints.get(exten)
-        if context != "agents" or ep is None:
-            return "Redirect failed"
-        if call.entry is not None and call.entry in call.entry.queue.entries:
-            self.engine.queue_exit_silent(call.entry)
-        call.entry = None
-        call.redirect_to_agent(ep)
-        self.kick()
-        return None
 
     # ------------------------------------------------------------------ truth for tests
     def channels(self) -> list[dict[str, Any]]:
@@ -412,11 +398,12 @@ class Simulator:
                 "connected_num": c.conn_num,
                 "bridge": c.bridge.uniqueid if c.bridge else None,
             }
-            for c in self.engine.channels.values()
+            for c in self.core.channels.values()
         ]
 
     def queue_members(self, queue: str = "sales") -> list[dict[str, Any]]:
-        q = self.engine.queues[queue]
+        app_queue = self.pbx.app_queue
+        q = app_queue.queues[queue]
         return [
             {
                 "name": m.name,
@@ -424,7 +411,7 @@ class Simulator:
                 "penalty": m.penalty,
                 "paused": m.paused,
                 "paused_reason": m.paused_reason,
-                "status": self.engine.member_status(m),
+                "status": app_queue.member_status(m),
                 "in_call": m.in_call,
                 "calls_taken": m.calls_taken,
             }
@@ -432,7 +419,7 @@ class Simulator:
         ]
 
     def queue_callers(self, queue: str = "sales") -> list[str]:
-        return [en.call.caller.name for en in self.engine.queues[queue].entries]
+        return [en.call.caller.name for en in self.pbx.app_queue.queues[queue].entries]
 
     @property
     def agents(self) -> list[dict[str, Any]]:
@@ -440,10 +427,10 @@ class Simulator:
 
     @property
     def stats(self) -> Any:
-        return self.engine.stats
+        return self.core.stats
 
     def summary(self) -> dict[str, Any]:
-        s = self.engine.stats
+        s = self.core.stats
         return {
             "offered": s.offered,
             "answered": s.answered,
@@ -462,142 +449,14 @@ class Simulator:
             "events": s.events,
         }
 
-    # ------------------------------------------------------------------ CLI (Action: Command)
-    def cli(self, cmd: str) -> list[str] | None:
-        e = self.engine
-        words = cmd.split()
-        if cmd == "core show version":
-            return [
-                "Asterisk 22.10.1 built by root @ vm on a x86_64 running Linux on 2026-11-23 09:43:26 UTC"
-            ]
-        if cmd == "core show channels concise":
-            out = []
-            for c in e.channels.values():
-                secs = int(e.now - c.created)
-                out.append(
-                    "!".join(
-                        [
-                            c.name,
-                            c.context,
-                            c.exten,
-                            str(c.priority),
-                            {0: "Down", 4: "Ring", 5: "Ringing", 6: "Up"}.get(c.state, "Unknown"),
-                            c.app,
-                            c.appdata,
-                            c.cid_num if c.cid_num != "<unknown>" else "",
-                            "",
-                            "",
-                            "3",
-                            str(secs),
-                            c.bridge.uniqueid if c.bridge else "(None)",
-                            c.uniqueid,
-                        ]
-                    )
-                )
-            return out
-        if words[:2] == ["queue", "show"] and len(words) <= 3:
-            out = []
-            for q in e.queues.values():
-                if len(words) == 3 and q.name != words[2]:
-                    continue
-                hold = int(q.hold_total / q.connected) if q.connected else 0
-                talk = int(q.talk_total / q.completed) if q.completed else 0
-                out.append(
-                    f"{q.name} has {len(q.entries)} calls (max unlimited) in '{q.cfg.strategy}' strategy "
-                    f"({hold}s holdtime, {talk}s talktime), W:0, C:{q.completed}, A:{q.abandoned}, "
-                    f"SL:0.0%, SL2:0.0% within {q.cfg.servicelevel}s"
-                )
-                out.append("   Members: " if q.members else "   No Members")
-                for m in q.members.values():
-                    st = e.member_status(m)
-                    desc = {1: "Not in use", 2: "In use", 5: "Unavailable", 6: "Ringing"}.get(st, "Unknown")
-                    pen = f" with penalty {m.penalty}" if m.penalty else ""
-                    flags = " (paused)" if m.paused else ""
-                    call = " (in call)" if m.in_call else ""
-                    taken = f"has taken {m.calls_taken} calls" if m.calls_taken else "has taken no calls yet"
-                    out.append(
-                        f"      {m.name} ({m.interface}){pen} (ringinuse disabled) (dynamic){flags}{call} "
-                        f"({desc}) {taken} (login was {int(e.now) - m.login_time} secs ago)"
-                    )
-                if q.entries:
-                    out.append("   Callers: ")
-                    for i, en in enumerate(q.entries, 1):
-                        w = int(e.now - en.joined)
-                        out.append(
-                            f"      {i}. {en.call.caller.name} (wait: {w // 60}:{w % 60:02d}, prio: 0)"
-                        )
-                else:
-                    out.append("   No Callers")
-                out.append("")
-            return out if out else [f"No such queue: {words[2]}."]
-        if cmd == "core show uptime":
-            up = int(e.now - e.start_time)
-            return [f"System uptime: {up} seconds"]
-        return None
-
-    # ------------------------------------------------------------------ scenario traffic
-    def _arrival(self) -> None:
-        """Plan the next arrival on the virtual timeline (planned time + gap), not from when this
-        timer fired: under load a scaled-clock timer fires late, and drawing from `now` would thin
-        the Poisson process (a TV-ad peak lost 17% of its calls that way)."""
-        e = self.engine
-        t = max(self._planned, self.scenario.start.timestamp())
-        while t < self.end_time:
-            rate = self.scenario.arrival_rate(t - self.scenario.start.timestamp())
-            step = 10.0
-            gap = self.arrival_rng.expovariate(rate) if rate > 0 else float("inf")
-            if gap > step:  # memoryless: re-draw at the next step with the new rate
-                t += step
-                continue
-            self._planned = t + gap
-            e.at(self._planned, self._one_arrival)
-            return
-
-    def _one_arrival(self) -> None:
-        e = self.engine
-        if e.now < self.end_time:
-            prof = self.scenario.caller
-            number = caller_number(self.arrival_rng, prof.landline_chance)
-            name = caller_name(self.arrival_rng, prof.name_chance, prof.hostile_name_chance)
-            did = self.arrival_rng.choice(self.scenario.dids)
-            spec = CallSpec(
-                caller=number,
-                did=did,
-                name=name,
-                patience=prof.patience.sample(self.arrival_rng),
-                dtmf=list(prof.dtmf),
-                message_s=prof.message_s,
-                ivr_hangup_after=self.arrival_rng.randint(1, 3)
-                if self.arrival_rng.random() < prof.ivr_hangup_chance
-                else None,
-            )
-            e.place_call(spec)
-        self._arrival()
-
-    def _shift_tick(self) -> None:
-        """Phones register when their shift starts and unregister when it ends. Nobody joins a queue
-        here: like Asterisk, the simulator only adds a member on QueueAdd (the CTI's login service,
-        called from `on_shift` listeners or by the agent's *11)."""
-        e = self.engine
-        local = datetime.fromtimestamp(e.now, UTC).astimezone(self.scenario.tz)
-        for a in self.scenario.agents:
-            on = (not a.shift) or self.scenario.shifts[a.shift].active(local)
-            ep = e.endpoints[a.id]
-            if on != ep.registered:
-                e.register(a.id, on)
-                for fn in list(self.on_shift):
-                    fn(a, on)
-        if e.now < self.end_time:
-            e.after(60.0, self._shift_tick)
-
     # ------------------------------------------------------------------ Asterisk restart
     def restart_asterisk(self, modules_s: float = 0.6) -> None:
         """`core restart now` (capture 17): every channel is hung up (Cause 16), then `Event: Shutdown`
         (Shutdown: Cleanly, Restart: True) and EOF on every AMI session without a Goodbye. Asterisk
-        comes back with no queue members and zeroed queue stats; for `modules_s` (engine time) AMI
+        comes back with no queue members and zeroed queue stats; for `modules_s` (virtual time) AMI
         logins work but app_queue's actions answer `Invalid/unknown command` (capture 17: ~0.6 s).
         PJSIP contacts persist and are re-qualified by the timer (Status 5 until then)."""
-        e = self.engine
+        e = self.core
         for ch in sorted(e.channels.values(), key=lambda c: c.name):
             if not ch.hungup:
                 self.hangup_channel(ch, 16)
@@ -605,6 +464,6 @@ class Simulator:
             e.run_next()
         e.emit("Shutdown", "system", [("Shutdown", "Cleanly"), ("Restart", "True")])
         self.ami.drop_all()
-        e.restart()
+        self.pbx.restart()
         self.ami.booting_until = e.now + modules_s
         self.kick()

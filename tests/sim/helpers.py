@@ -6,9 +6,9 @@ import asyncio
 import re
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
-CAPTURES = Path("/work/shared/asterisk-captures")
+from tests.captures import CAPTURES
+
 Frame = list[tuple[str, str]]
 
 

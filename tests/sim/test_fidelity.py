@@ -10,6 +10,7 @@ import pytest
 
 from cti.sim import Simulator
 from cti.sim.scenario import QueueConfig, Scenario
+from tests.captures import CAPTURES
 from tests.sim.helpers import FastAgiServer, RawAmi, capture_frames, d, keys, per_channel
 
 # Events with no SIP/RTP/CDR counterpart in the simulator (documented in cti.sim's docstring).
@@ -185,7 +186,7 @@ async def test_01_inbound_answered(rigs: list[Rig]) -> None:
     sess = rig.agi.sessions[0]
     cap_env = [
         ln[3:]
-        for ln in (CAP / "01-inbound-answered/agi.txt").read_text().splitlines()
+        for ln in (CAPTURES / "01-inbound-answered/agi.txt").read_text().splitlines()
         if ln.startswith(">> agi_")
     ]
     assert [ln.split(":")[0] for ln in sess["env_lines"]] == [ln.split(":")[0] for ln in cap_env]
@@ -199,9 +200,6 @@ async def test_01_inbound_answered(rigs: list[Rig]) -> None:
         "200 result=1 (138****5678|queue)",
     ]
     assert sess["after"] == b"HANGUP\n"
-
-
-CAP = __import__("pathlib").Path("/work/shared/asterisk-captures")
 
 
 async def test_02_ring_no_answer_autopause(rigs: list[Rig]) -> None:
@@ -445,7 +443,7 @@ async def test_10_agent_registration(rigs: list[Rig]) -> None:
 
 def _captured_shapes() -> dict[str, set[tuple[str, ...]]]:
     shapes: dict[str, set[tuple[str, ...]]] = {}
-    for path in sorted(CAP.glob("*/ami*.txt")):
+    for path in sorted(CAPTURES.glob("*/ami*.txt")):
         for f in capture_frames(path.parent.name, path.name):
             ev = d(f).get("Event")
             if ev:
@@ -539,7 +537,7 @@ def sent_actions(capture: str) -> list[tuple[float, list[tuple[str, str]]]]:
     out: list[tuple[float, list[tuple[str, str]]]] = []
     cur: list[tuple[str, str]] | None = None
     t = 0.0
-    for line in (CAP / capture / "ami.txt").read_text(encoding="utf-8").splitlines():
+    for line in (CAPTURES / capture / "ami.txt").read_text(encoding="utf-8").splitlines():
         m = re.match(r"^# (\d\d):(\d\d):(\d\d\.\d+) SENT", line)
         if m:
             t = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))

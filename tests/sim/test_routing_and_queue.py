@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from cti.sim import Simulator
-from cti.sim.engine import Event
+from cti.sim.model import PbxEvent as Event
 from cti.sim.scenario import QueueConfig, Scenario
 from tests.sim.helpers import FastAgiServer, RawAmi, d
 
@@ -216,7 +216,7 @@ async def test_joinempty_timeout_and_leavewhenempty(make) -> None:  # type: igno
     sim.place_call(caller="13800000003", did="4008001234", behaviour={"patience": 300})
     await sim.advance(3)
     assert len(sim.queue_callers()) == 1
-    sim.engine.queue_remove("sales", "PJSIP/agent1")
+    sim.pbx.app_queue.remove("sales", "PJSIP/agent1")
     await sim.advance(1)
     assert [v["Value"] for v in names(sim, "VarSet", Variable="QUEUESTATUS")][-1] == "LEAVEEMPTY"
     assert sim.queue_callers() == []
