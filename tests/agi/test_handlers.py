@@ -148,7 +148,9 @@ async def test_night_call_leaves_name_and_confirmed_number(start_server, pool, t
     assert ctx.events.of_type("night_callback")[0].payload["callback_id"] == row["id"]  # type: ignore[attr-defined]
 
 
-async def test_a_daytime_caller_the_queue_could_not_take_hears_no_night_message(start_server, pool, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_daytime_caller_the_queue_cannot_take_hears_no_night_message(
+    start_server, pool, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
     """JOINEMPTY by day (capture 19: phones not yet qualified) falls through [cti-queue] to the night
     script: the caller is told all agents are busy, not that we are closed, and holds an ordinary
     callback, not a night one due the next morning."""
