@@ -313,6 +313,12 @@ class Simulator:
         self.kick()
         return err
 
+    def logout(self, agent_id: str, queue: str = "sales") -> str | None:
+        """Test helper: the QueueRemove a CTI would send, applied directly (see `login`)."""
+        err = self.pbx.app_queue.remove(queue, f"PJSIP/{agent_id}")
+        self.kick()
+        return err
+
     def pause_at_phone(self, agent_id: str, paused: bool, reason: str = "") -> str | None:
         err = self.pbx.app_queue.pause(None, f"PJSIP/{agent_id}", paused, reason)
         self.kick()

@@ -143,9 +143,9 @@ async def drive_day(db_url: str, tmp_path: Path) -> None:
         sim.pause_at_phone("agent2", False)
         await until(at(17, 0))
         for a in ("agent1", "agent2"):
-            sim.engine.queue_remove("sales", f"PJSIP/{a}")
+            sim.logout(a)
         await until(at(18, 0))
-        sim.engine.queue_remove("sales", "PJSIP/agent3")
+        sim.logout("agent3")
         await until(at(18, 1))
         for _ in range(300):
             if listener.live.summary()["channels"] == 0:
