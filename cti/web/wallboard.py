@@ -1,0 +1,165 @@
+"""The supervisor's wallboard (大屏): today's figures, every agent's state, alarms, and the levers
+(pause / unpause / log out an agent through AgentService, listen / whisper / barge through ChanSpy,
+play a recording). Pushed over a websocket; masked like the monitor (R-MASK)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from pathlib import Path
+from typing import Any
+
+import structlog
+from aiohttp import WSMsgType, web
+
+from cti.desk import repo
+from cti.desk.service import DeskError, DeskService
+from cti.web import auth
+
+log = structlog.get_logger(__name__)
+VIEWERS = web.AppKey("wallboard_viewers", set)
+PUSH = web.AppKey("wallboard_push", asyncio.Task)
+RECORDING_ROLES = frozenset({"supervisor", "manager", "admin"})
+
+
+def _dumps(o: Any) -> str:
+    return json.dumps(o, ensure_ascii=False, default=str)
+
+
+def _ctx(request: web.Request, roles: frozenset[str]) -> tuple[auth.User, DeskService]:
+    from cti.web.app import SERVICES, _need
+
+    user = _need(request, roles)
+    desk = request.app[SERVICES].desk
+    if desk is None:
+        raise web.HTTPServiceUnavailable(
+            text='{"error": "desk not running"}', content_type="application/json"
+        )
+    return user, desk
+
+
+def _bad(msg: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=_dumps({"error": msg}), content_type="application/json")
+
+
+async def page(request: web.Request) -> web.Response:
+    from cti.web.app import _static
+
+    _ctx(request, auth.MONITOR_ROLES)
+    return web.Response(text=_static("wallboard.html"), content_type="text/html")
+
+
+async def board(request: web.Request) -> web.Response:
+    user, desk = _ctx(request, auth.MONITOR_ROLES)
+    out = await desk.wallboard()
+    out["me"] = {"username": user.username, "role": user.role, "steer": user.may(auth.STEER_ROLES)}
+    return web.json_response(out, dumps=_dumps)
+
+
+async def lever(request: web.Request) -> web.Response:
+    """Pause / unpause / log out an agent: the same AgentService decisions as the phone and panel."""
+    user, desk = _ctx(request, auth.STEER_ROLES)
+    body = await request.json()
+    agent, op = str(body.get("agent", "")), body.get("op")
+    if op not in ("pause", "unpause", "logout"):
+        raise _bad("op must be pause, unpause or logout")
+    if agent not in desk.roster:
+        raise _bad(f"no agent {agent!r}")
+    d = await desk.request(agent, op, body.get("reason") or ("meeting" if op == "pause" else None), via="api")
+    log.info("supervisor_lever", by=user.username, agent=agent, op=op, code=d.code)
+    return web.json_response({"allowed": d.allowed, "code": d.code, "message": d.message},
+                             status=200 if d.allowed else 409, dumps=_dumps)  # fmt: skip
+
+
+async def spy(request: web.Request) -> web.Response:
+    user, desk = _ctx(request, auth.STEER_ROLES)
+    body = await request.json()
+    try:
+        out = await desk.spy(
+            user.agent_id, str(body.get("agent", "")), str(body.get("mode", "")), user.username
+        )
+    except DeskError as e:
+        raise _bad(str(e)) from None
+    return web.json_response(out, dumps=_dumps)
+
+
+async def recording(request: web.Request) -> web.StreamResponse:
+    """A call's recording, seekable (FileResponse answers Range with 206), for roles allowed to listen;
+    each playback (its first range) leaves an audit row."""
+    user, desk = _ctx(request, RECORDING_ROLES)
+    try:
+        rec_id = int(request.match_info["id"])
+    except ValueError:
+        raise _bad("recording id must be a number") from None
+    async with desk.pool.acquire() as conn:
+        row = await repo.recording(conn, rec_id)
+        if row is None or not await asyncio.to_thread(Path(row["path"]).is_file):
+            raise web.HTTPNotFound(text='{"error": "no such recording"}', content_type="application/json")
+        rng = request.headers.get("Range", "")
+        if not rng or rng.startswith("bytes=0-"):
+            await repo.audit_recording(conn, desk.clock.now(), user.username, rec_id, "play recording")
+    log.info("recording_played", by=user.username, recording=rec_id)
+    return web.FileResponse(row["path"], headers={"Cache-Control": "no-store"})
+
+
+async def websocket(request: web.Request) -> web.WebSocketResponse:
+    _user, desk = _ctx(request, auth.MONITOR_ROLES)
+    ws = web.WebSocketResponse(heartbeat=20)
+    await ws.prepare(request)
+    await ws.send_str(_dumps({"board": await desk.wallboard(), "t_read": desk.last_read}))
+    request.app[VIEWERS].add(ws)
+    try:
+        async for msg in ws:
+            if msg.type == WSMsgType.ERROR:
+                break
+    finally:
+        request.app[VIEWERS].discard(ws)
+    return ws
+
+
+async def _pusher(app: web.Application) -> None:
+    """One board per burst of changes, the same text to every viewer (built once, not per viewer)."""
+    from cti.web.app import SERVICES
+
+    desk: DeskService | None = app[SERVICES].desk
+    if desk is None:
+        return
+    wake = asyncio.Event()
+    unsubscribe = desk.subscribe(lambda _agents: wake.set() if app[VIEWERS] else None)
+    try:
+        while True:
+            await wake.wait()
+            wake.clear()
+            t_read = desk.last_read
+            text = _dumps({"board": await desk.wallboard(), "t_read": t_read})
+            for ws in list(app[VIEWERS]):
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await ws.send_str(text)
+    finally:
+        unsubscribe()
+
+
+async def _start(app: web.Application) -> None:
+    app[PUSH] = asyncio.create_task(_pusher(app), name="wallboard-pusher")
+
+
+async def _stop(app: web.Application) -> None:
+    app[PUSH].cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await app[PUSH]
+    for ws in list(app[VIEWERS]):
+        await ws.close()
+
+
+def setup(app: web.Application) -> None:
+    app[VIEWERS] = set()
+    r = app.router
+    r.add_get("/wallboard", page)
+    r.add_get("/api/wallboard", board)
+    r.add_post("/api/wallboard/agent", lever)
+    r.add_post("/api/wallboard/spy", spy)
+    r.add_get("/api/recordings/{id}", recording)
+    r.add_get("/api/wallboard/ws", websocket)
+    app.on_startup.append(_start)
+    app.on_cleanup.append(_stop)
