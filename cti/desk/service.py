@@ -115,11 +115,13 @@ class DeskService:
         self._unsub: Callable[[], None] | None = None
 
     # ---- life ---------------------------------------------------------------------------
-    async def start(self) -> None:
+    async def start(self, *, watch: bool = True) -> None:
+        """`watch=False`: no alarm loop (tests call check_alarms() at the times they choose)."""
         await self.refresh_agents()
         await self._seed_day()
         self._unsub = self.live.subscribe(self.observe)
-        self._task = asyncio.create_task(self._watch(), name="desk-alarms")
+        if watch:
+            self._task = asyncio.create_task(self._watch(), name="desk-alarms")
 
     async def close(self) -> None:
         if self._unsub:
@@ -286,7 +288,7 @@ class DeskService:
                     out["customer"] = {"id": cust["id"], "name": cust["name"] or ""}
                     out["orders"] = [
                         {"id": o["id"], "status": o["status"], "owner": o["owner_agent"],
-                         "product": o["product"], "date": o["created_at"].astimezone(self.tz).strftime("%Y-%m-%d")}
+                         "product": o["product"], "date": f"{o['created_at'].astimezone(self.tz):%Y-%m-%d}"}
                         for o in await repo.orders(conn, cust["id"])
                     ]  # fmt: skip
                 out["recent"] = [
