@@ -139,26 +139,25 @@ async def _pusher(app: web.Application) -> None:
     desk: DeskService | None = app[SERVICES].desk
     if desk is None:
         return
-    pending: set[str] = set()
+    pending: dict[str, float] = {}  # agent -> when their oldest unpushed change was read
     wake = asyncio.Event()
 
     def changed(agents: frozenset[str] | None) -> None:
         if agents:
             sockets = app[SOCKETS]
-            hit = [a for a in agents if sockets.get(a)]
-            if hit:
-                pending.update(hit)
-                wake.set()
+            for a in agents:
+                if sockets.get(a) and a not in pending:
+                    pending[a] = desk.last_read
+                    wake.set()
 
     unsubscribe = desk.subscribe(changed)
     try:
         while True:
             await wake.wait()
             wake.clear()
-            t_read = desk.last_read
-            agents = list(pending)
+            batch = dict(pending)
             pending.clear()
-            for agent in agents:
+            for agent, t_read in batch.items():
                 text = _dumps({"view": await desk.agent_view(agent), "t_read": t_read})
                 for ws in list(app[SOCKETS].get(agent, ())):
                     with contextlib.suppress(ConnectionError, RuntimeError):

@@ -126,12 +126,19 @@ async def _pusher(app: web.Application) -> None:
     if desk is None:
         return
     wake = asyncio.Event()
-    unsubscribe = desk.subscribe(lambda _agents: wake.set() if app[VIEWERS] else None)
+    first = [0.0]  # when the oldest change not yet pushed was read (frames carry it: bench.push)
+
+    def changed(_agents: frozenset[str] | None) -> None:
+        if app[VIEWERS] and not wake.is_set():
+            first[0] = desk.last_read
+            wake.set()
+
+    unsubscribe = desk.subscribe(changed)
     try:
         while True:
             await wake.wait()
             wake.clear()
-            t_read = desk.last_read
+            t_read = first[0]
             text = _dumps({"board": await desk.wallboard(), "t_read": t_read})
             for ws in list(app[VIEWERS]):
                 with contextlib.suppress(ConnectionError, RuntimeError):

@@ -80,7 +80,8 @@ async def floor(db_url: str) -> AsyncIterator[Floor]:
             "INSERT INTO customers (number, name) VALUES ($1, '赵女士') RETURNING id", CUSTOMER
         )
         await conn.execute(
-            "INSERT INTO orders (customer_id, owner_agent, status, product) VALUES ($1, 'agent2', 'shipped', '蜂胶')",
+            """INSERT INTO orders (customer_id, owner_agent, status, product)
+               VALUES ($1, 'agent2', 'shipped', '蜂胶')""",
             cust,
         )
     agi = FastAgiServer({"route": _route})

@@ -80,7 +80,9 @@ async def test_agent_and_supervisor_in_a_browser(db_url: str) -> None:
             await agent.click("#disp button[type=submit]")
             await agent.wait_for_function("document.querySelector('#dispmsg').textContent.includes('Saved')")
             await agent.wait_for_selector("#state.ready")
-            assert await fl.pool.fetchval("SELECT outcome FROM dispositions WHERE agent = 'agent1'") == "inquiry"
+            assert (
+                await fl.pool.fetchval("SELECT outcome FROM dispositions WHERE agent = 'agent1'") == "inquiry"
+            )
             seen.append(await agent.content())
         finally:
             await browser.close()

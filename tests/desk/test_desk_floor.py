@@ -35,7 +35,7 @@ async def fl(db_url: str):
 async def test_third_break_is_refused_naming_who_is_out_and_until_when(fl) -> None:
     ss = {n: await session_for(fl.url, f"agent{n}") for n in (1, 2, 3)}
     try:
-        for n, s in ss.items():
+        for s in ss.values():
             assert (await act(s, "login"))[0] == 200
         assert (await act(ss[1], "pause", "break"))[0] == 200
         assert (await act(ss[2], "pause", "lunch"))[0] == 200
@@ -99,12 +99,12 @@ async def test_a_call_pops_the_screen_masked_and_the_disposition_files_callback_
         await fl.sim.advance(61)
         assert await until(lambda: '"wrapup"' in frames[-1], 10)
         call = pop["call"]
-        bad = await agent.post("/api/desk/disposition", json={"call": call, "outcome": "call_back",
-                                                               "category": "inquiry", "callback_at": "yesterday"})  # fmt: skip
+        body = {"call": call, "outcome": "call_back", "category": "inquiry", "callback_at": "yesterday"}
+        bad = await agent.post("/api/desk/disposition", json=body)
         assert bad.status == 400 and "callback_at" in (await bad.json())["error"]
-        ok = await agent.post("/api/desk/disposition", json={"call": call, "outcome": "call_back",
-                                                              "category": "booking", "note": "晚上再打 call 13812345678",
-                                                              "callback_at": "2026-11-29T19:30"})  # fmt: skip
+        body = {"call": call, "outcome": "call_back", "category": "booking",
+                "note": "晚上再打 call 13812345678", "callback_at": "2026-11-29T19:30"}  # fmt: skip
+        ok = await agent.post("/api/desk/disposition", json=body)
         assert ok.status == 200, await ok.text()
         cb = await fl.pool.fetchrow("SELECT number, kind, next_attempt_at, preferred_agent FROM callbacks")
         assert (cb["number"], cb["kind"], cb["preferred_agent"]) == (CUSTOMER, "manual", "agent1")
@@ -119,8 +119,8 @@ async def test_a_call_pops_the_screen_masked_and_the_disposition_files_callback_
         await ws.close()
         reader.cancel()
         # the crawl: every page, JSON and websocket frame the agent reached carries no full number
-        pages = [await (await agent.get(p)).text() for p in ("/", "/desk", "/api/desk/state", "/api/desk/records",
-                                                           "/api/desk/day")]  # fmt: skip
+        paths = ("/", "/desk", "/api/desk/state", "/api/desk/records", "/api/desk/day")
+        pages = [await (await agent.get(p)).text() for p in paths]
         assert all(CUSTOMER not in t for t in pages + frames)
         assert all(
             r.status in (401, 403)
