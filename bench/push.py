@@ -38,6 +38,7 @@ from cti.clock import SystemClock
 from cti.config import Settings
 from cti.db.scratch import ScratchServer, with_database
 from cti.desk.service import DeskService
+from cti.log import configure
 from cti.policy import load_policy
 from cti.sim import Simulator
 from cti.sim.scenario import QueueConfig, Scenario
@@ -186,6 +187,7 @@ async def run(seconds: float, n_agents: int, n_sups: int, rate: float) -> dict[s
 
 
 def main() -> None:
+    configure(level="warning", stream=sys.stderr)  # stdout carries the one JSON object
     ap = argparse.ArgumentParser(prog="python -m bench.push")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--seconds", type=float, default=20.0)

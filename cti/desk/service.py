@@ -105,6 +105,8 @@ class DeskService:
         self._state_since: dict[str, tuple[str, float]] = {}
         self._sessions: list[Session] = []
         self._sessions_at = 0.0
+        self._airs: list[dict[str, Any]] = []
+        self._airs_at = -1e9
         self._refusals: list[tuple[str, datetime, str]] = []
         self._raised: set[tuple[Any, ...]] = set()
         self._judged_logins: set[int] = set()
@@ -213,7 +215,9 @@ class DeskService:
 
     async def agent_view(self, agent: str) -> dict[str, Any]:
         """Everything the agent's panel shows. Masked: no full number in here (R-MASK)."""
-        session = await self.agents_svc.session(agent)
+        # the open sessions, cached for a second (a request below resets it): one query per push
+        # burst for every viewer instead of one per agent view
+        session = next((s for s in await self.sessions() if s.agent == agent), None)
         state, reason = self._state(agent, session)
         since = self._since(agent, state, session)
         desk = self.tracker.agents.get(agent)
@@ -491,8 +495,11 @@ class DeskService:
         cbs = await self._callback_stats() if self._callback_stats else {}
         start, end = self._today()
         tail = self.policy.peak.tail_minutes
-        async with self.pool.acquire() as conn:
-            airs = await repo.airings(conn, start, end)
+        if time.monotonic() - self._airs_at > 60:  # the ad schedule changes rarely: once a minute
+            async with self.pool.acquire() as conn:
+                self._airs = await repo.airings(conn, start, end)
+            self._airs_at = time.monotonic()
+        airs = self._airs
         return {
             "now": self.clock.now().astimezone(self.tz).strftime("%H:%M:%S"),
             "timezone": str(self.tz),
