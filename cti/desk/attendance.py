@@ -1,21 +1,21 @@
-"""R-LATE and R-STATUS as pure decisions of (shift, the agent's facts, now): no clock, no I/O.
+"""R-LATE and R-STATUS as they happen: pure decisions of (shift window, the agent's facts, now, the
+policy's `attendance` thresholds), no clock and no I/O. The desk's watcher turns them into events
+and wallboard alarms at once; the fines ledger (cti.fines.rules) prices the same rules later from the
+facts, with the same shift windows (`shift_window`) and thresholds, so the two agree.
 
-The shift an agent works comes from the roster when one exists for the day (the fines work's
-`roster` table), else from the policy's first shift (`shift_for`). Each function answers one
-question and returns a Violation or None; the desk's watcher turns them into events once each.
-"""
+Like the ledger, only agents the day's roster names are judged for late / early / no logout: without
+a roster nobody is on a shift (an agent who logs in on their day off is not late)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from cti.policy import Shift
+from cti.fines.rules import RosterEntry, shift_window
+from cti.policy import Policy
 
-AFTER_SHIFT_GRACE = timedelta(minutes=15)  # R-STATUS: "not logged out within 15 min of shift end"
 RNA_IN_A_ROW = 2  # R-STATUS: rung while ready and not answering twice in a row = left the seat
 AUTO_PAUSE = "Auto-Pause"  # app_queue's reason when autopause pauses a member (capture 02)
 
@@ -28,45 +28,36 @@ class Violation:
     detail: str
 
 
-def shift_bounds(shift: Shift, day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    start = datetime.combine(day, shift.start, tz)
-    end = datetime.combine(day, shift.end, tz)
-    if end <= start:  # a night shift ends the next day
-        end += timedelta(days=1)
-    return start, end
+def shifts_of(agent: str, roster: Iterable[RosterEntry]) -> list[str]:
+    """The shift names the day's roster rows (`roster` table) give this agent."""
+    return [r.shift for r in roster if agent in r.agents]
 
 
-def shift_for(agent: str, group: str, roster: Iterable[Mapping[str, Any]], shifts: Sequence[Shift]) -> Shift:
-    """The roster row naming the agent (or, failing that, the agent's group) wins; else the first
-    policy shift, so attendance is judged even before anyone enters a roster."""
-    by_name = {s.name: s for s in shifts}
-    rows = list(roster)
-    for r in rows:
-        if agent in (r.get("agents") or ()) and r.get("shift") in by_name:
-            return by_name[r["shift"]]
-    for r in rows:
-        if r.get("group_name") == group and not r.get("agents") and r.get("shift") in by_name:
-            return by_name[r["shift"]]
-    return shifts[0]
+def _windows(
+    policy: Policy, agent: str, day: date, roster: Iterable[RosterEntry], tz: ZoneInfo
+) -> list[tuple[datetime, datetime]]:
+    out = [shift_window(policy, day, name, tz) for name in shifts_of(agent, roster)]
+    return sorted(w for w in out if w is not None)
 
 
-def late_login(agent: str, shift: Shift, login_at: datetime, tz: ZoneInfo) -> Violation | None:
-    start, end = shift_bounds(shift, login_at.astimezone(tz).date(), tz)
-    if start < login_at < end:
-        late = round((login_at - start).total_seconds() / 60)
-        return Violation(
-            "late_login", agent, login_at, f"{shift.name} starts {shift.start:%H:%M}, {late} min late"
-        )
+def late_login(
+    policy: Policy, agent: str, roster: Iterable[RosterEntry], login_at: datetime, tz: ZoneInfo
+) -> Violation | None:
+    grace = timedelta(seconds=policy.attendance.late_grace_s)
+    for start, end in _windows(policy, agent, login_at.astimezone(tz).date(), roster, tz):
+        if start + grace < login_at < end:
+            late = round((login_at - start).total_seconds() / 60)
+            return Violation("late_login", agent, login_at, f"shift starts {start:%H:%M}, {late} min late")
     return None
 
 
-def early_logout(agent: str, shift: Shift, logout_at: datetime, tz: ZoneInfo) -> Violation | None:
-    start, end = shift_bounds(shift, logout_at.astimezone(tz).date(), tz)
-    if start < logout_at < end:
-        early = round((end - logout_at).total_seconds() / 60)
-        return Violation(
-            "early_logout", agent, logout_at, f"{shift.name} ends {shift.end:%H:%M}, {early} min early"
-        )
+def early_logout(
+    policy: Policy, agent: str, roster: Iterable[RosterEntry], logout_at: datetime, tz: ZoneInfo
+) -> Violation | None:
+    for start, end in _windows(policy, agent, logout_at.astimezone(tz).date(), roster, tz):
+        if start < logout_at < end:
+            early = round((end - logout_at).total_seconds() / 60)
+            return Violation("early_logout", agent, logout_at, f"shift ends {end:%H:%M}, {early} min early")
     return None
 
 
@@ -79,15 +70,16 @@ def left_seat(agent: str, *, rna_streak: int, paused_reason: str | None, now: da
 
 
 def not_logged_out(
-    agent: str, shift: Shift, *, logged_in: bool, now: datetime, tz: ZoneInfo
-) -> Violation | None:
+    policy: Policy, agent: str, roster: Iterable[RosterEntry], *, logged_in: bool, now: datetime,
+    tz: ZoneInfo,
+) -> Violation | None:  # fmt: skip
+    """Still logged in `attendance.logout_grace_min` after the agent's last shift of the day ended."""
     if not logged_in:
         return None
-    local = now.astimezone(tz)
-    for day in (local.date(), local.date() - timedelta(days=1)):
-        _start, end = shift_bounds(shift, day, tz)
-        if end + AFTER_SHIFT_GRACE <= now < end + timedelta(hours=12):
-            return Violation(
-                "not_logged_out", agent, now, f"{shift.name} ended {shift.end:%H:%M}, still logged in"
-            )
+    windows = _windows(policy, agent, now.astimezone(tz).date(), roster, tz)
+    if not windows:
+        return None
+    end = max(e for _s, e in windows)
+    if now >= end + timedelta(minutes=policy.attendance.logout_grace_min):
+        return Violation("not_logged_out", agent, now, f"shift ended {end:%H:%M}, still logged in")
     return None

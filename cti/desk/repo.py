@@ -123,12 +123,6 @@ async def day_points(conn: Any, agent: str, since: datetime) -> dict[str, Any] |
     return {"fines_yuan": f"{fen // 100}.{fen % 100:02d}", "points": int(r["points"])}
 
 
-async def roster(conn: Any, day: Any) -> list[dict[str, Any]]:
-    if not await conn.fetchval("SELECT to_regclass('roster') IS NOT NULL"):
-        return []
-    return [dict(r) for r in await conn.fetch("SELECT * FROM roster WHERE day = $1", day)]
-
-
 async def airings(conn: Any, start: datetime, end: datetime) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         """SELECT channel, program, starts_at, duration_s, tail_minutes FROM media_airings

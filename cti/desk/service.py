@@ -25,7 +25,8 @@ from cti.clock import Clock
 from cti.desk import alarms as alarm_rules
 from cti.desk import attendance, repo
 from cti.desk.figures import SEED_SQL, DayFigures, natural_key
-from cti.desk.tracker import DeskTracker
+from cti.desk.tracker import CallInfo, DeskTracker
+from cti.fines.attendance import roster_between
 from cti.masking import mask_number, mask_text
 from cti.policy import Policy
 from cti.state.live import LiveState
@@ -110,6 +111,7 @@ class DeskService:
         self._refusals: list[tuple[str, datetime, str]] = []
         self._raised: set[tuple[Any, ...]] = set()
         self._judged_logins: set[int] = set()
+        self._violations: set[tuple[Any, ...]] = set()  # attendance facts already raised as events
         self.alarms: list[alarm_rules.Alarm] = []
         self._day = None
         self._seq = 0
@@ -450,6 +452,11 @@ class DeskService:
             extra_variables=(("CTI_MASKED", mask_number(number)),),
             agent_display=f"外呼 {mask_number(number)}",
         )  # fmt: skip
+        # the tracker learns the call before its first event: the pop knows number and record at once
+        info = self.tracker.calls[channel_id] = CallInfo(channel_id, self.clock.time(), number=number,
+                                                         did=req.did, desk_ref=f"{kind}:{ref}")  # fmt: skip
+        if kind == "callback":
+            info.callback_id = ref
         reply = await self._ami("Originate", req.headers())
         ok = str(reply.get("Response")) == "Success"
         await self._emit("desk_call", {"kind": kind, "ref": ref, "channel_id": channel_id,
@@ -585,19 +592,20 @@ class DeskService:
             self._notify(None)
         return current
 
-    async def _shift_of(self, agent: str, day: Any) -> Any:
+    async def _roster(self, day: Any) -> list[Any]:
         async with self.pool.acquire() as conn:
-            rows = await repo.roster(conn, day)
-        group = self.roster[agent].group if agent in self.roster else ""
-        return attendance.shift_for(agent, group, rows, self.policy.shifts)
+            return await roster_between(conn, day, day)
 
     async def _attendance(self, sessions: list[Session], now: datetime) -> list[alarm_rules.Alarm]:
         out: list[alarm_rules.Alarm] = []
+        p, tz = self.policy, self.tz
+        today = await self._roster(now.astimezone(tz).date())
         for s in sessions:
-            shift = await self._shift_of(s.agent, s.login_at.astimezone(self.tz).date())
             if s.id not in self._judged_logins:
                 self._judged_logins.add(s.id)
-                v = attendance.late_login(s.agent, shift, s.login_at, self.tz)
+                login_day = s.login_at.astimezone(tz).date()
+                roster = today if login_day == now.astimezone(tz).date() else await self._roster(login_day)
+                v = attendance.late_login(p, s.agent, roster, s.login_at, tz)
                 if v:
                     await self._violation(v)
             desk = self.tracker.agents.get(s.agent)
@@ -606,15 +614,15 @@ class DeskService:
             v = attendance.left_seat(
                 s.agent, rna_streak=desk.rna_streak if desk else 0, paused_reason=auto, now=now
             )
-            if v and ("left_seat", s.agent) not in self._raised:
-                self._raised.add(("left_seat", s.agent))
+            if v and ("left_seat", s.agent) not in self._violations:
+                self._violations.add(("left_seat", s.agent))
                 await self._violation(v)
             elif v is None:
-                self._raised.discard(("left_seat", s.agent))
-            v = attendance.not_logged_out(s.agent, shift, logged_in=True, now=now, tz=self.tz)
+                self._violations.discard(("left_seat", s.agent))
+            v = attendance.not_logged_out(p, s.agent, today, logged_in=True, now=now, tz=tz)
             if v:
-                if ("not_logged_out", s.id) not in self._raised:
-                    self._raised.add(("not_logged_out", s.id))
+                if ("not_logged_out", s.id) not in self._violations:
+                    self._violations.add(("not_logged_out", s.id))
                     await self._violation(v)
                 out.append(
                     alarm_rules.Alarm("after_shift", s.agent, now, "下班未退出 not logged out after shift")
@@ -622,8 +630,8 @@ class DeskService:
         return out
 
     async def _judge_logout(self, agent: str, now: datetime) -> None:
-        shift = await self._shift_of(agent, now.astimezone(self.tz).date())
-        v = attendance.early_logout(agent, shift, now, self.tz)
+        roster = await self._roster(now.astimezone(self.tz).date())
+        v = attendance.early_logout(self.policy, agent, roster, now, self.tz)
         if v:
             await self._violation(v)
 

@@ -174,7 +174,7 @@ def _newchannel(t: DeskTracker, ev: Ev, ts: float) -> tuple[str, ...]:
         c = t._info(ev, ts)
         if agent is not None and uid == lid:  # the agent leg is created first (agent-first Originate)
             return t._ring(agent, lid, "callback" if c.callback_id is not None else "desk", ts)
-        if agent is None and uid != lid and not c.number:  # the customer leg: Exten is the number
+        if uid != lid and not c.number and _s(ev, "Exten").isdigit():  # the customer leg dialed
             c.number = _s(ev, "Exten")
     return ()
 

@@ -128,3 +128,103 @@ async def test_a_call_pops_the_screen_masked_and_the_disposition_files_callback_
         )
     finally:
         await agent.close()
+
+
+async def test_supervisor_levers_spy_click_to_call_and_a_seekable_recording(fl, tmp_path) -> None:
+    from cti.callbacks import repo as callbacks_repo
+
+    seen: list[str] = []
+    fl.sim.subscribe(lambda ev: seen.append(f"{ev.name} {dict(ev.pairs)}"))
+    agent, sup = await session_for(fl.url, "agent1"), await session_for(fl.url, "wang")
+    try:
+        assert (await act(agent, "login"))[0] == 200
+        # pause and unpause the agent from the wallboard: AgentService decides and records it
+        r = await sup.post(
+            "/api/wallboard/agent", json={"agent": "agent1", "op": "pause", "reason": "meeting"}
+        )
+        assert r.status == 200
+        assert (
+            await fl.pool.fetchval("SELECT pause_reason FROM agent_logins WHERE agent = 'agent1'")
+        ) == "meeting"
+        assert (
+            await agent.post("/api/wallboard/agent", json={"agent": "agent1", "op": "unpause"})
+        ).status == 403
+        assert (
+            await sup.post("/api/wallboard/agent", json={"agent": "agent1", "op": "unpause"})
+        ).status == 200
+        assert any(e.type == "agent_pause" and e.payload["via"] == "api" for e in fl.events.events)
+
+        # click to call the agent's callback: agent first, the number masked on the agent's side
+        async with fl.pool.acquire() as conn:
+            ref = await callbacks_repo.create_or_join(conn, number=CUSTOMER, did="4008001234", kind="night",
+                                                      now=fl.clock.now(), preferred_agent="agent1")  # fmt: skip
+        recs = await (await agent.get("/api/desk/records")).json()
+        assert [(c["id"], c["number"], c["kind"]) for c in recs["callbacks"]] == [
+            (ref.id, "138****5678", "night")
+        ]
+        fl.sim.set_answer("agent1", "manual")
+        fl.sim.set_customer(CUSTOMER, "answer", 1.0, talk_time=20)
+        r = await agent.post("/api/desk/call", json={"kind": "callback", "id": ref.id})
+        assert r.status == 200, await r.text()
+        await fl.sim.advance(0.5)
+        assert await until(lambda: fl.desk.tracker.agents["agent1"].call is not None)
+        view = await (await agent.get("/api/desk/state")).json()
+        assert view["state"] == "ringing" and view["pop"]["number"] == "138****5678"
+        assert view["pop"]["why"] == "回拨 callback · 夜间留言 night"
+        assert fl.sim.answer("agent1")
+        await fl.sim.advance(2)
+        assert any("Dial" in s and f"PJSIP/{CUSTOMER}@pstn" in s for s in seen)
+        assert (await (await agent.get("/api/desk/state")).json())["state"] == "in_call"
+        # barge in from the supervisor's own phone: Originate → ChanSpy on the agent's channel
+        r = await sup.post("/api/wallboard/spy", json={"agent": "agent1", "mode": "barge"})
+        assert r.status == 200, await r.text()
+        await fl.sim.advance(8)
+        assert any("ChanSpy" in s and "PJSIP/agent1,qBE" in s for s in seen)
+        assert (await sup.post("/api/wallboard/spy", json={"agent": "agent1", "mode": "shout"})).status == 400
+
+        # a recording: role-gated, audited once per playback, seekable (206 for a range)
+        wav = tmp_path / "call.wav"
+        wav.write_bytes(bytes(range(256)) * 4)
+        rec = await fl.pool.fetchval(
+            "INSERT INTO recordings (linkedid, path, created_at) VALUES ('x1', $1, now()) RETURNING id",
+            str(wav),
+        )
+        assert (await agent.get(f"/api/recordings/{rec}")).status == 403
+        full = await sup.get(f"/api/recordings/{rec}")
+        assert full.status == 200 and len(await full.read()) == 1024
+        part = await sup.get(f"/api/recordings/{rec}", headers={"Range": "bytes=256-511"})
+        assert part.status == 206 and await part.read() == bytes(range(256))
+        audits = await fl.pool.fetch("SELECT username, subject FROM number_reveals")
+        assert [(a["username"], a["subject"]) for a in audits] == [("wang", f"recording:{rec}")]
+    finally:
+        await agent.close()
+        await sup.close()
+
+
+async def test_late_login_and_leaving_the_seat_are_events_and_alarms(fl) -> None:
+    from datetime import date
+
+    await fl.pool.execute(
+        "INSERT INTO roster (day, shift, group_name, agents, updated_by) VALUES ($1, 'morning', 'g1', $2, 'test')",
+        date(2026, 11, 29), ["agent1"],
+    )  # fmt: skip
+    assert (await fl.desk.request("agent1", "login")).allowed  # 10:30, the morning shift began at 08:00
+    await fl.desk.check_alarms()
+    (late,) = [e for e in fl.events.of_type("attendance_violation") if e.payload["rule"] == "late_login"]
+    assert late.agent == "agent1" and "150 min late" in late.payload["detail"]
+    # rung while ready and not answering: the queue auto-pauses the phone (capture 02) -> left the seat
+    fl.sim.set_answer("agent1", "never")
+    fl.sim.place_call(caller=CUSTOMER, did="4008001234", behaviour={"patience": 40})
+    await fl.sim.advance(12)
+    assert await until(lambda: fl.desk.tracker.agents["agent1"].rna_today >= 1)
+    await fl.desk.check_alarms()
+    assert [e.payload["rule"] for e in fl.events.of_type("attendance_violation")] == [
+        "late_login",
+        "left_seat",
+    ]
+    board = await fl.desk.wallboard()
+    (row,) = [a for a in board["agents"] if a["agent"] == "agent1"]
+    assert row["ring_no_answers"] == 1 and row["state"] == "paused" and row["reason"] == "Auto-Pause"
+    # the same facts do not raise the same event twice
+    await fl.desk.check_alarms()
+    assert len(fl.events.of_type("attendance_violation")) == 2
