@@ -156,8 +156,14 @@ async def test_supervisor_levers_spy_click_to_call_and_a_seekable_recording(fl, 
 
         # click to call the agent's callback: agent first, the number masked on the agent's side
         async with fl.pool.acquire() as conn:
-            ref = await callbacks_repo.create_or_join(conn, number=CUSTOMER, did="4008001234", kind="night",
-                                                      now=fl.clock.now(), preferred_agent="agent1")  # fmt: skip
+            ref = await callbacks_repo.create_or_join(
+                conn,
+                number=CUSTOMER,
+                did="4008001234",
+                kind="night",
+                now=fl.clock.now(),
+                preferred_agent="agent1",
+            )
         recs = await (await agent.get("/api/desk/records")).json()
         assert [(c["id"], c["number"], c["kind"]) for c in recs["callbacks"]] == [
             (ref.id, "138****5678", "night")
@@ -205,7 +211,8 @@ async def test_late_login_and_leaving_the_seat_are_events_and_alarms(fl) -> None
     from datetime import date
 
     await fl.pool.execute(
-        "INSERT INTO roster (day, shift, group_name, agents, updated_by) VALUES ($1, 'morning', 'g1', $2, 'test')",
+        """INSERT INTO roster (day, shift, group_name, agents, updated_by)
+           VALUES ($1, 'morning', 'g1', $2, 'test')""",
         date(2026, 11, 29), ["agent1"],
     )  # fmt: skip
     assert (await fl.desk.request("agent1", "login")).allowed  # 10:30, the morning shift began at 08:00
