@@ -121,7 +121,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     desk = _desk(request)
     ws = web.WebSocketResponse(heartbeat=20)
     await ws.prepare(request)
-    await ws.send_str(_dumps({"view": await desk.agent_view(agent), "t_read": desk.last_read}))
+    await ws.send_str(_dumps({"t_read": desk.last_read, "view": await desk.agent_view(agent)}))
     request.app[SOCKETS].setdefault(agent, set()).add(ws)
     try:
         async for msg in ws:
@@ -158,7 +158,7 @@ async def _pusher(app: web.Application) -> None:
             batch = dict(pending)
             pending.clear()
             for agent, t_read in batch.items():
-                text = _dumps({"view": await desk.agent_view(agent), "t_read": t_read})
+                text = _dumps({"t_read": t_read, "view": await desk.agent_view(agent)})
                 for ws in list(app[SOCKETS].get(agent, ())):
                     with contextlib.suppress(ConnectionError, RuntimeError):
                         await ws.send_str(text)

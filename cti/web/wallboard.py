@@ -107,7 +107,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     _user, desk = _ctx(request, auth.MONITOR_ROLES)
     ws = web.WebSocketResponse(heartbeat=20)
     await ws.prepare(request)
-    await ws.send_str(_dumps({"board": await desk.wallboard(), "t_read": desk.last_read}))
+    await ws.send_str(_dumps({"t_read": desk.last_read, "board": await desk.wallboard()}))
     request.app[VIEWERS].add(ws)
     try:
         async for msg in ws:
@@ -139,7 +139,7 @@ async def _pusher(app: web.Application) -> None:
             await wake.wait()
             wake.clear()
             t_read = first[0]
-            text = _dumps({"board": await desk.wallboard(), "t_read": t_read})
+            text = _dumps({"t_read": t_read, "board": await desk.wallboard()})
             for ws in list(app[VIEWERS]):
                 with contextlib.suppress(ConnectionError, RuntimeError):
                     await ws.send_str(text)
