@@ -60,3 +60,26 @@ def alarms(
         out.append(Alarm("spool", None, now, f"事件缓存积压 {spool_files} 段 event spool growing"))
     out.extend(extra)
     return out
+
+
+def line_test_alarms(
+    *,
+    lines: Iterable[str],
+    tests: Iterable[tuple[str, str, str, datetime]],  # (line, slot, result, tested_at) of today
+    slots_ended: Iterable[tuple[str, datetime]],  # (policy shift name, its end) of today, ended by now
+) -> list[Alarm]:
+    """R-LINE-TEST on the wallboard: a failed test at once; a slot that ended without a test of an
+    active line. (The fines ledger prices the skipped ones from the same `line_tests` table.)"""
+    out: list[Alarm] = []
+    done = set()
+    for line, slot, result, at in tests:
+        done.add((line, slot))
+        if result == "failed":
+            out.append(Alarm("line_test_failed", None, at, f"线路测试失败 line test failed: {line} ({slot})"))
+    for slot, end in slots_ended:
+        for line in lines:
+            if (line, slot) not in done:
+                out.append(
+                    Alarm("line_test_skipped", None, end, f"未做线路测试 line test skipped: {line} ({slot})")
+                )
+    return out

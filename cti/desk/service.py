@@ -27,6 +27,7 @@ from cti.desk import attendance, repo
 from cti.desk.figures import SEED_SQL, DayFigures, natural_key
 from cti.desk.tracker import CallInfo, DeskTracker
 from cti.fines.attendance import roster_between
+from cti.fines.rules import shift_window
 from cti.masking import mask_number, mask_text
 from cti.policy import Policy
 from cti.state.live import LiveState
@@ -96,7 +97,8 @@ class DeskService:
         self._in_peak, self._peak_status, self._callback_stats = in_peak, peak_status, callback_stats
         self.default_did = default_did
         self.did_labels = dict(did_labels if did_labels is not None else policy.did_labels)
-        self.alarm_hooks = list(alarm_hooks or [])  # line test, … : (now) -> [Alarm]
+        # (now) -> [Alarm]: the line tests' by default; others add theirs
+        self.alarm_hooks = list(alarm_hooks if alarm_hooks is not None else [self.line_tests])
         self.tracker = DeskTracker()
         self.figures = DayFigures(policy.ring)
         self.roster: dict[str, AgentRow] = {}
@@ -576,7 +578,8 @@ class DeskService:
             refusals=self._refusals, ami_connected=self._ami_connected(), spool_files=self._spool_files(),
             extra=extra,
         )  # fmt: skip
-        stable = {"break_overrun", "peak_pause", "break_refused", "peak_pause_refused"}
+        stable = {"break_overrun", "peak_pause", "break_refused", "peak_pause_refused", "line_test_failed",
+                  "line_test_skipped"}  # fmt: skip
         keys = set()
         for a in current:
             key = a.key() if a.kind in stable else (a.kind, a.agent)
@@ -591,6 +594,23 @@ class DeskService:
         if changed:
             self._notify(None)
         return current
+
+    async def line_tests(self, now: datetime) -> list[alarm_rules.Alarm]:
+        day = now.astimezone(self.tz).date()
+        async with self.pool.acquire() as conn:
+            lines = [r["line"] for r in await conn.fetch("SELECT line FROM test_lines WHERE active")]
+            if not lines:
+                return []
+            rows = await conn.fetch(
+                "SELECT line, slot, result, tested_at FROM line_tests WHERE day = $1", day
+            )
+        ended = []
+        for s in self.policy.shifts:
+            w = shift_window(self.policy, day, s.name, self.tz)
+            if w is not None and w[1] <= now:
+                ended.append((s.name, w[1]))
+        tests = [(r["line"], r["slot"], r["result"], r["tested_at"]) for r in rows]
+        return alarm_rules.line_test_alarms(lines=lines, tests=tests, slots_ended=ended)
 
     async def _roster(self, day: Any) -> list[Any]:
         async with self.pool.acquire() as conn:
