@@ -36,8 +36,13 @@ PASSWORDS = {"agent1": "agent1-pw-x", "agent2": "agent2-pw-x", "agent3": "agent3
              "wang": "supervisor-pw"}  # fmt: skip
 
 
+ROUTE_VARS: dict[str, str] = {}  # extra variables the route script sets (a test sets CTI_PREFERRED)
+
+
 async def _route(env: dict[str, str], cmd) -> None:  # type: ignore[no-untyped-def]
     await cmd('SET VARIABLE CTI_QUEUE "sales"')
+    for k, v in ROUTE_VARS.items():
+        await cmd(f'SET VARIABLE {k} "{v}"')
     await cmd('SET VARIABLE CTI_ROUTE "queue"')
 
 
@@ -114,6 +119,7 @@ async def floor(db_url: str) -> AsyncIterator[Floor]:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    ROUTE_VARS.clear()
     try:
         yield Floor(sim, live, agents, desk, events, pool, peak, url, clock)
     finally:

@@ -116,6 +116,15 @@ async def test_a_call_pops_the_screen_masked_and_the_disposition_files_callback_
         )
         assert again.status == 400
         assert await until(lambda: '"ready"' in frames[-1])
+        # the wallboard's figures moved with the call: offered, answered within two rings, talk time
+        board = await fl.desk.wallboard()
+        assert board["figures"] == {"offered": 1, "answered": 1, "abandoned": 0, "service_level": 1.0,
+                                    "abandon_rate": 0.0, "asa_s": 0.0, "aht_s": 60.0}  # fmt: skip
+        (row,) = [a for a in board["agents"] if a["agent"] == "agent1"]
+        assert (row["name"], row["calls"], row["state"]) == ("张伟", 1, "ready")
+        day = await (await agent.get("/api/desk/day")).json()
+        assert (day["calls"], day["service_level"], day["aht_s"], day["dispositions"]) == (1, 1.0, 60.0, 1)
+        assert day["fines"] == {"fines_yuan": "0.00", "points": 0}
         await ws.close()
         reader.cancel()
         # the crawl: every page, JSON and websocket frame the agent reached carries no full number
@@ -235,3 +244,20 @@ async def test_late_login_and_leaving_the_seat_are_events_and_alarms(fl) -> None
     # the same facts do not raise the same event twice
     await fl.desk.check_alarms()
     assert len(fl.events.of_type("attendance_violation")) == 2
+
+
+async def test_the_order_owner_rings_first_and_the_pop_says_why(fl) -> None:
+    from tests.desk.rig import ROUTE_VARS
+
+    ROUTE_VARS.update(CTI_PREFERRED="agent2", CTI_PREFERRED_TIMEOUT="10")  # what route decides (capture 12)
+    assert (await fl.desk.request("agent2", "login")).allowed
+    fl.sim.set_answer("agent2", "manual")
+    fl.sim.place_call(caller=CUSTOMER, did="4008001234", behaviour={"talk_time": 20})
+    await fl.sim.advance(1)
+    assert await until(lambda: "agent2" in fl.desk.tracker.agents and fl.desk.tracker.agents["agent2"].call)
+    view = await fl.desk.agent_view("agent2")
+    assert view["state"] == "ringing" and view["pop"]["via"] == "preferred"
+    assert view["pop"]["why"] == "订单归属坐席 order owner"  # agent2 owns the customer's order
+    assert fl.sim.answer("agent2")
+    await fl.sim.advance(1)
+    assert (await fl.desk.agent_view("agent2"))["state"] == "in_call"
