@@ -126,12 +126,15 @@ class DeskService:
         await self.refresh_agents()
         await self._seed_day()
         self._unsub = self.live.subscribe(self.observe)
+        self.agents_svc.decided.append(self._decided)
         if watch:
             self._task = asyncio.create_task(self._watch(), name="desk-alarms")
 
     async def close(self) -> None:
         if self._unsub:
             self._unsub()
+        if self._decided in self.agents_svc.decided:
+            self.agents_svc.decided.remove(self._decided)
         if self._task:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -338,15 +341,19 @@ class DeskService:
             d = await svc.unpause(agent, via=via)
         else:
             raise DeskError(f"未知操作 unknown request {op!r}")
-        self._sessions_at = 0.0
-        now = self.clock.now()
         if not d.allowed and d.code in ("break_limit", "peak_mode") and op == "pause":
-            self._refusals.append((agent, now, d.code))
-            await self.check_alarms()
+            await self.check_alarms()  # on the wallboard now, not at the next watch tick
         if d.allowed and op == "logout":
-            await self._judge_logout(agent, now)
-        self._notify(frozenset({agent}))
+            await self._judge_logout(agent, self.clock.now())
         return d
+
+    def _decided(self, agent: str, d: Decision) -> None:
+        """AgentService decided (phone, CLI, panel or wallboard): the panel shows it at once and a
+        refused break or peak pause becomes an alarm."""
+        self._sessions_at = 0.0
+        if not d.allowed and d.op == "pause" and d.code in ("break_limit", "peak_mode"):
+            self._refusals.append((agent, self.clock.now(), d.code))
+        self._notify(frozenset({agent}))
 
     # ---- dispositions -------------------------------------------------------------------
     async def dispose(self, agent: str, body: Mapping[str, Any]) -> dict[str, Any]:

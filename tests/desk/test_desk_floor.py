@@ -261,3 +261,17 @@ async def test_the_order_owner_rings_first_and_the_pop_says_why(fl) -> None:
     assert fl.sim.answer("agent2")
     await fl.sim.advance(1)
     assert (await fl.desk.agent_view("agent2"))["state"] == "in_call"
+
+
+async def test_a_break_refused_at_the_phone_is_on_the_wallboard_too(fl) -> None:
+    for n in (1, 2, 3):
+        assert (await fl.agents.login(f"agent{n}", via="phone")).allowed
+    for n in (1, 2):
+        assert (await fl.agents.pause(f"agent{n}", "break", via="phone")).allowed
+    d = await fl.agents.pause("agent3", "break", via="phone")  # *13 on agent3's phone
+    assert d.code == "break_limit"
+    await fl.desk.check_alarms()
+    assert ("break_refused", "agent3") in {
+        (a["kind"], a["agent"]) for a in (await fl.desk.wallboard())["alarms"]
+    }
+    assert (await fl.desk.agent_view("agent1"))["state"] == "paused"
