@@ -260,6 +260,11 @@ class DeskService:
             if info is None:
                 return None
             base = self._pops[linkedid] = await self._build_pop(agent, info)
+        elif base["preferred"] and base["preferred_reason"] is None and call and call.phase == "in_call":
+            # the route event is written in batches: at the ring it may not be stored yet; ask once more
+            # at the answer (the ring's pop then said "order owner" or "named request" by inference)
+            async with self.pool.acquire() as conn:
+                base["preferred_reason"] = await repo.route_reason(conn, linkedid, self.clock.now()) or ""
         return {**base, "phase": call.phase if call else "ended", "via": call.via if call else None,
                 "why": self._why(base, call.via if call else "queue", agent)}  # fmt: skip
 
@@ -318,9 +323,9 @@ class DeskService:
             return "点击外呼 click-to-call"
         if via == "preferred" or (pop.get("preferred") == agent and via != "queue"):
             reason = pop.get("preferred_reason")
-            if reason is None and any(o["owner"] == agent for o in pop.get("orders", ())):
+            if not reason and any(o["owner"] == agent for o in pop.get("orders", ())):
                 reason = "order_owner"
-            return WHY_PREFERRED.get(reason or "requested", WHY_PREFERRED["requested"])
+            return WHY_PREFERRED.get(reason or "requested", WHY_PREFERRED["requested"])  # "": not stored
         q = pop.get("queue") or "—"
         if pop.get("preferred") == agent:
             return f"队列 queue {q}(指定坐席未接后 after the named agent)"

@@ -11,7 +11,7 @@ import json
 import aiohttp
 import pytest
 
-from tests.desk.rig import CUSTOMER, PASSWORDS, floor, until
+from tests.desk.rig import CUSTOMER, NOW, PASSWORDS, floor, until
 
 
 async def session_for(url: str, user: str) -> aiohttp.ClientSession:
@@ -257,10 +257,18 @@ async def test_the_order_owner_rings_first_and_the_pop_says_why(fl) -> None:
     assert await until(lambda: "agent2" in fl.desk.tracker.agents and fl.desk.tracker.agents["agent2"].call)
     view = await fl.desk.agent_view("agent2")
     assert view["state"] == "ringing" and view["pop"]["via"] == "preferred"
-    assert view["pop"]["why"] == "订单归属坐席 order owner"  # agent2 owns the customer's order
+    assert view["pop"]["why"] == "订单归属坐席 order owner"  # inferred: agent2 owns the customer's order
+    # the route decision's own reason, once stored, wins (here the caller asked for agent2 by name)
+    await fl.pool.execute("SELECT cti_ensure_event_partitions($1::date, 1)", NOW.date())
+    await fl.pool.execute(
+        """INSERT INTO events (ts, key, source, type, linkedid, agent, payload)
+           VALUES ($1, 'agi:route:x', 'agi', 'route', $2, 'agent2', '{"preferred_reason": "requested"}')""",
+        NOW, view["pop"]["call"],
+    )  # fmt: skip
     assert fl.sim.answer("agent2")
     await fl.sim.advance(1)
-    assert (await fl.desk.agent_view("agent2"))["state"] == "in_call"
+    view = await fl.desk.agent_view("agent2")
+    assert view["state"] == "in_call" and view["pop"]["why"] == "客户指定坐席 named request"
 
 
 async def test_a_break_refused_at_the_phone_is_on_the_wallboard_too(fl) -> None:
