@@ -5,24 +5,17 @@ here carries a full customer number (R-MASK): calls and customers travel by opaq
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 from typing import Any
 
 import structlog
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from cti.desk.service import DeskError, DeskService
-from cti.web import auth
+from cti.web import auth, push
 
 log = structlog.get_logger(__name__)
 AGENT_ROLES = frozenset({"agent"})
 SOCKETS = web.AppKey("desk_sockets", dict)
-PUSH = web.AppKey("desk_push", asyncio.Task)
-
-
-def _dumps(o: Any) -> str:
-    return json.dumps(o, ensure_ascii=False, default=str)
 
 
 def _desk(request: web.Request) -> DeskService:
@@ -48,7 +41,7 @@ def _agent(request: web.Request) -> str:
 
 
 def _bad(e: Exception) -> web.HTTPBadRequest:
-    return web.HTTPBadRequest(text=_dumps({"error": str(e)}), content_type="application/json")
+    return web.HTTPBadRequest(text=push.dumps({"error": str(e)}), content_type="application/json")
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -70,7 +63,7 @@ async def page(request: web.Request) -> web.Response:
 
 async def state(request: web.Request) -> web.Response:
     agent = _agent(request)
-    return web.json_response(await _desk(request).agent_view(agent), dumps=_dumps)
+    return web.json_response(await _desk(request).agent_view(agent), dumps=push.dumps)
 
 
 async def act(request: web.Request) -> web.Response:
@@ -83,7 +76,7 @@ async def act(request: web.Request) -> web.Response:
     d = await _desk(request).request(agent, op, body.get("reason"), via="panel")
     out = {"op": d.op, "allowed": d.allowed, "code": d.code, "message": d.message, "reason": d.reason,
            "out": list(d.out)}  # fmt: skip
-    return web.json_response(out, status=200 if d.allowed else 409, dumps=_dumps)
+    return web.json_response(out, status=200 if d.allowed else 409, dumps=push.dumps)
 
 
 async def disposition(request: web.Request) -> web.Response:
@@ -92,12 +85,12 @@ async def disposition(request: web.Request) -> web.Response:
         out = await _desk(request).dispose(agent, await _body(request))
     except DeskError as e:
         raise _bad(e) from None
-    return web.json_response(out, dumps=_dumps)
+    return web.json_response(out, dumps=push.dumps)
 
 
 async def records(request: web.Request) -> web.Response:
     agent = _agent(request)
-    return web.json_response(await _desk(request).my_records(agent), dumps=_dumps)
+    return web.json_response(await _desk(request).my_records(agent), dumps=push.dumps)
 
 
 async def call(request: web.Request) -> web.Response:
@@ -108,28 +101,19 @@ async def call(request: web.Request) -> web.Response:
         out = await _desk(request).click_to_call(agent, str(body.get("kind")), ref)
     except (TypeError, ValueError) as e:
         raise _bad(e) from None
-    return web.json_response(out, dumps=_dumps)
+    return web.json_response(out, dumps=push.dumps)
 
 
 async def day(request: web.Request) -> web.Response:
     agent = _agent(request)
-    return web.json_response(await _desk(request).agent_day(agent), dumps=_dumps)
+    return web.json_response(await _desk(request).agent_day(agent), dumps=push.dumps)
 
 
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     agent = _agent(request)
     desk = _desk(request)
-    ws = web.WebSocketResponse(heartbeat=20)
-    await ws.prepare(request)
-    await ws.send_str(_dumps({"t_read": desk.last_read, "view": await desk.agent_view(agent)}))
-    request.app[SOCKETS].setdefault(agent, set()).add(ws)
-    try:
-        async for msg in ws:
-            if msg.type == WSMsgType.ERROR:
-                break
-    finally:
-        request.app[SOCKETS].get(agent, set()).discard(ws)
-    return ws
+    first = push.dumps({"t_read": desk.last_read, "view": await desk.agent_view(agent)})
+    return await push.serve(request, first, request.app[SOCKETS].setdefault(agent, set()))
 
 
 async def _pusher(app: web.Application) -> None:
@@ -158,25 +142,10 @@ async def _pusher(app: web.Application) -> None:
             batch = dict(pending)
             pending.clear()
             for agent, t_read in batch.items():
-                text = _dumps({"t_read": t_read, "view": await desk.agent_view(agent)})
-                for ws in list(app[SOCKETS].get(agent, ())):
-                    with contextlib.suppress(ConnectionError, RuntimeError):
-                        await ws.send_str(text)
+                text = push.dumps({"t_read": t_read, "view": await desk.agent_view(agent)})
+                await push.send_all(app[SOCKETS].get(agent, ()), text)
     finally:
         unsubscribe()
-
-
-async def _start(app: web.Application) -> None:
-    app[PUSH] = asyncio.create_task(_pusher(app), name="desk-pusher")
-
-
-async def _stop(app: web.Application) -> None:
-    app[PUSH].cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await app[PUSH]
-    for group in list(app[SOCKETS].values()):
-        for ws in list(group):
-            await ws.close()
 
 
 def setup(app: web.Application) -> None:
@@ -190,5 +159,4 @@ def setup(app: web.Application) -> None:
     r.add_post("/api/desk/call", call)
     r.add_get("/api/desk/day", day)
     r.add_get("/api/desk/ws", websocket)
-    app.on_startup.append(_start)
-    app.on_cleanup.append(_stop)
+    push.run_pusher(app, _pusher, "desk-pusher", lambda app: [ws for g in app[SOCKETS].values() for ws in g])

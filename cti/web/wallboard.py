@@ -5,26 +5,18 @@ play a recording). Pushed over a websocket; masked like the monitor (R-MASK)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 from pathlib import Path
-from typing import Any
 
 import structlog
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from cti.desk import repo
 from cti.desk.service import DeskError, DeskService
-from cti.web import auth
+from cti.web import auth, push
 
 log = structlog.get_logger(__name__)
 VIEWERS = web.AppKey("wallboard_viewers", set)
-PUSH = web.AppKey("wallboard_push", asyncio.Task)
 RECORDING_ROLES = frozenset({"supervisor", "manager", "admin"})
-
-
-def _dumps(o: Any) -> str:
-    return json.dumps(o, ensure_ascii=False, default=str)
 
 
 def _ctx(request: web.Request, roles: frozenset[str]) -> tuple[auth.User, DeskService]:
@@ -40,7 +32,7 @@ def _ctx(request: web.Request, roles: frozenset[str]) -> tuple[auth.User, DeskSe
 
 
 def _bad(msg: str) -> web.HTTPBadRequest:
-    return web.HTTPBadRequest(text=_dumps({"error": msg}), content_type="application/json")
+    return web.HTTPBadRequest(text=push.dumps({"error": msg}), content_type="application/json")
 
 
 async def page(request: web.Request) -> web.Response:
@@ -54,7 +46,7 @@ async def board(request: web.Request) -> web.Response:
     user, desk = _ctx(request, auth.MONITOR_ROLES)
     out = await desk.wallboard()
     out["me"] = {"username": user.username, "role": user.role, "steer": user.may(auth.STEER_ROLES)}
-    return web.json_response(out, dumps=_dumps)
+    return web.json_response(out, dumps=push.dumps)
 
 
 async def lever(request: web.Request) -> web.Response:
@@ -69,7 +61,7 @@ async def lever(request: web.Request) -> web.Response:
     d = await desk.request(agent, op, body.get("reason") or ("meeting" if op == "pause" else None), via="api")
     log.info("supervisor_lever", by=user.username, agent=agent, op=op, code=d.code)
     return web.json_response({"allowed": d.allowed, "code": d.code, "message": d.message},
-                             status=200 if d.allowed else 409, dumps=_dumps)  # fmt: skip
+                             status=200 if d.allowed else 409, dumps=push.dumps)  # fmt: skip
 
 
 async def spy(request: web.Request) -> web.Response:
@@ -81,7 +73,7 @@ async def spy(request: web.Request) -> web.Response:
         )
     except DeskError as e:
         raise _bad(str(e)) from None
-    return web.json_response(out, dumps=_dumps)
+    return web.json_response(out, dumps=push.dumps)
 
 
 async def recording(request: web.Request) -> web.StreamResponse:
@@ -105,17 +97,8 @@ async def recording(request: web.Request) -> web.StreamResponse:
 
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     _user, desk = _ctx(request, auth.MONITOR_ROLES)
-    ws = web.WebSocketResponse(heartbeat=20)
-    await ws.prepare(request)
-    await ws.send_str(_dumps({"t_read": desk.last_read, "board": await desk.wallboard()}))
-    request.app[VIEWERS].add(ws)
-    try:
-        async for msg in ws:
-            if msg.type == WSMsgType.ERROR:
-                break
-    finally:
-        request.app[VIEWERS].discard(ws)
-    return ws
+    first = push.dumps({"t_read": desk.last_read, "board": await desk.wallboard()})
+    return await push.serve(request, first, request.app[VIEWERS])
 
 
 async def _pusher(app: web.Application) -> None:
@@ -139,24 +122,9 @@ async def _pusher(app: web.Application) -> None:
             await wake.wait()
             wake.clear()
             t_read = first[0]
-            text = _dumps({"t_read": t_read, "board": await desk.wallboard()})
-            for ws in list(app[VIEWERS]):
-                with contextlib.suppress(ConnectionError, RuntimeError):
-                    await ws.send_str(text)
+            await push.send_all(app[VIEWERS], push.dumps({"t_read": t_read, "board": await desk.wallboard()}))
     finally:
         unsubscribe()
-
-
-async def _start(app: web.Application) -> None:
-    app[PUSH] = asyncio.create_task(_pusher(app), name="wallboard-pusher")
-
-
-async def _stop(app: web.Application) -> None:
-    app[PUSH].cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await app[PUSH]
-    for ws in list(app[VIEWERS]):
-        await ws.close()
 
 
 def setup(app: web.Application) -> None:
@@ -168,5 +136,4 @@ def setup(app: web.Application) -> None:
     r.add_post("/api/wallboard/spy", spy)
     r.add_get("/api/recordings/{id}", recording)
     r.add_get("/api/wallboard/ws", websocket)
-    app.on_startup.append(_start)
-    app.on_cleanup.append(_stop)
+    push.run_pusher(app, _pusher, "wallboard-pusher", lambda app: app[VIEWERS])
