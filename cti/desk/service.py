@@ -49,7 +49,10 @@ WHY_CALLBACK = {
     "abandon": "漏接 missed",
     "manual": "预约 booked",
 }
-SPY_MODES = {"listen": "q", "whisper": "qw", "barge": "qB"}  # ChanSpy options (q: no beep/announce)
+# ChanSpy options (app_chanspy, Asterisk 22): q no beep or name announced, w whisper to the agent,
+# B barge: talk to both parties; with b only a bridged (talking) channel, E end when it hangs up,
+# S stop when nothing is left to spy on (no ringing into silence)
+SPY_MODES = {"listen": "bqES", "whisper": "bqESw", "barge": "bqESB"}
 ALARM_EVERY_S = 5.0
 AmiAction = Callable[[str, Mapping[str, str]], Awaitable[Mapping[str, Any]]]
 
@@ -539,7 +542,8 @@ class DeskService:
 
     async def spy(self, supervisor_agent: str | None, agent: str, mode: str, by: str) -> dict[str, Any]:
         """Listen / whisper / barge: Originate the supervisor's own phone into ChanSpy on the agent's
-        channel (q quiet; w whisper to the spied channel; B barge: talk to both; E: end with the call)."""
+        channel. The prefix ends in '-' (PJSIP/agent1-0000002a): `PJSIP/agent1` alone would also
+        match agent10's channels, ChanSpy's chanprefix being a plain prefix."""
         if mode not in SPY_MODES:
             raise DeskError("mode must be listen, whisper or barge")
         if self._ami is None:
@@ -551,7 +555,7 @@ class DeskService:
         if target is None:
             raise DeskError(f"no agent {agent!r}")
         headers = {"Channel": me.interface, "Application": "ChanSpy",
-                   "Data": f"{target.interface},{SPY_MODES[mode]}E", "CallerID": f'"监听 {agent}" <{agent}>',
+                   "Data": f"{target.interface}-,{SPY_MODES[mode]}", "CallerID": f'"监听 {agent}" <{agent}>',
                    "Timeout": "30000", "Async": "true"}  # fmt: skip
         reply = await self._ami("Originate", headers)
         await self._emit(

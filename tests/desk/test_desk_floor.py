@@ -194,7 +194,7 @@ async def test_supervisor_levers_spy_click_to_call_and_a_seekable_recording(fl, 
         r = await sup.post("/api/wallboard/spy", json={"agent": "agent1", "mode": "barge"})
         assert r.status == 200, await r.text()
         await fl.sim.advance(8)
-        assert any("ChanSpy" in s and "PJSIP/agent1,qBE" in s for s in seen)
+        assert any("ChanSpy" in s and "PJSIP/agent1-,bqESB" in s for s in seen)
         assert (await sup.post("/api/wallboard/spy", json={"agent": "agent1", "mode": "shout"})).status == 400
 
         # a recording: role-gated, audited once per playback, seekable (206 for a range)
