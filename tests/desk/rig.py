@@ -57,6 +57,7 @@ class Floor:
     peak: list[bool]
     url: str
     clock: ManualClock
+    app: web.Application
 
 
 async def until(pred: Callable[[], bool], limit: float = 5.0) -> bool:
@@ -121,7 +122,7 @@ async def floor(db_url: str) -> AsyncIterator[Floor]:
     url = f"http://127.0.0.1:{runner.addresses[0][1]}"
     ROUTE_VARS.clear()
     try:
-        yield Floor(sim, live, agents, desk, events, pool, peak, url, clock)
+        yield Floor(sim, live, agents, desk, events, pool, peak, url, clock, app)
     finally:
         await runner.cleanup()
         await desk.close()

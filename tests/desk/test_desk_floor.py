@@ -127,14 +127,24 @@ async def test_a_call_pops_the_screen_masked_and_the_disposition_files_callback_
         assert day["fines"] == {"fines_yuan": "0.00", "points": 0}
         await ws.close()
         reader.cancel()
-        # the crawl: every page, JSON and websocket frame the agent reached carries no full number
-        paths = ("/", "/desk", "/api/desk/state", "/api/desk/records", "/api/desk/day")
-        pages = [await (await agent.get(p)).text() for p in paths]
-        assert all(CUSTOMER not in t for t in pages + frames)
-        assert all(
-            r.status in (401, 403)
-            for r in [await agent.get("/api/wallboard"), await agent.get("/api/snapshot")]
+        # the crawl: every GET route of the app, as the agent, and every websocket frame they got
+        paths = sorted({r.resource.canonical for r in fl.app.router.routes() if r.method == "GET"})
+        assert {"/desk", "/api/desk/state", "/api/wallboard", "/api/snapshot", "/api/recordings/{id}"} <= set(
+            paths
         )
+        got = {}
+        for path in paths:
+            if path.endswith("/ws"):
+                continue  # the desk's socket is read above; the others refuse an agent below
+            r = await agent.get(path.replace("{id}", "1"), allow_redirects=False)
+            got[path] = (r.status, await r.text())
+        assert not [p for p, (_s, text) in got.items() if CUSTOMER in text]
+        assert not [f for f in frames if CUSTOMER in f]
+        assert got["/desk"][0] == got["/api/desk/state"][0] == 200
+        assert all(got[p][0] == 403 for p in ("/api/wallboard", "/api/snapshot", "/api/recordings/{id}"))
+        for ws_path in ("/ws", "/api/wallboard/ws"):
+            r = await agent.get(ws_path)
+            assert r.status == 403, ws_path
     finally:
         await agent.close()
 
