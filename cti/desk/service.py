@@ -108,7 +108,7 @@ class DeskService:
         self.last_read = 0.0  # wall time the last AMI frame was folded (bench: read → received)
         self._listeners: list[Callable[[frozenset[str] | None], None]] = []
         self._pops: dict[str, dict[str, Any]] = {}
-        self._state_since: dict[str, tuple[str, float]] = {}
+        self._state_since: dict[tuple[str, str], tuple[str, float]] = {}  # (view, agent) -> state, since
         self._sessions: list[Session] = []
         self._sessions_at = 0.0
         self._airs: list[dict[str, Any]] = []
@@ -191,7 +191,12 @@ class DeskService:
             self._sessions_at = time.monotonic()
         return self._sessions
 
-    def _state(self, agent: str, session: Session | None) -> tuple[str, str | None]:
+    def _state(
+        self, agent: str, session: Session | None, *, pending_is_wrapup: bool = True
+    ) -> tuple[str, str | None]:
+        """The agent's state. `pending_is_wrapup`: an ended call without its disposition keeps the
+        agent's own panel in wrap-up (the form waits there); the wallboard shows what the queue
+        sees — a free member is ready, flagged `disposition_pending`."""
         if session is None:
             return "logged_out", None
         desk = self.tracker.agents.get(agent)
@@ -201,27 +206,30 @@ class DeskService:
         if any(m.paused for m in members) or session.paused:
             reason = session.pause_reason or next((m.paused_reason for m in members if m.paused), "")
             return "paused", reason
-        if desk is not None and desk.last_call is not None:
+        if pending_is_wrapup and desk is not None and desk.last_call is not None:
             return "wrapup", None
         if any(m.wrapup_until is not None and self.live.state.last_ts < m.wrapup_until for m in members):
             return "wrapup", None
         return "ready", None
 
-    def _since(self, agent: str, state: str, session: Session | None) -> float:
+    def _since(self, key: tuple[str, str], state: str, session: Session | None) -> float:
+        """When the agent entered `state`: the pause's own time, the call's ring/answer/end (Asterisk's
+        Timestamp), the login; else the first time this view saw the state."""
         now = self.clock.time()
-        prev = self._state_since.get(agent)
-        if prev is None or prev[0] != state:
-            if state == "paused" and session and session.paused_at:
-                at = session.paused_at.timestamp()
-            elif state == "logged_out" or session is None:
-                at = now
-            elif state == "ready" and prev is None:
-                at = session.login_at.timestamp()
-            else:
-                at = now
-            self._state_since[agent] = (state, at)
-            return at
-        return prev[1]
+        prev = self._state_since.get(key)
+        if prev is not None and prev[0] == state:
+            return prev[1]
+        desk = self.tracker.agents.get(key[1])
+        if state == "paused" and session and session.paused_at:
+            at = session.paused_at.timestamp()
+        elif state in ("ringing", "in_call", "wrapup") and desk is not None and desk.since:
+            at = desk.since
+        elif state == "ready" and prev is None and session is not None:
+            at = session.login_at.timestamp() if desk is None or not desk.since else desk.since
+        else:
+            at = now
+        self._state_since[key] = (state, at)
+        return at
 
     async def agent_view(self, agent: str) -> dict[str, Any]:
         """Everything the agent's panel shows. Masked: no full number in here (R-MASK)."""
@@ -229,7 +237,7 @@ class DeskService:
         # burst for every viewer instead of one per agent view
         session = next((s for s in await self.sessions() if s.agent == agent), None)
         state, reason = self._state(agent, session)
-        since = self._since(agent, state, session)
+        since = self._since(("panel", agent), state, session)
         desk = self.tracker.agents.get(agent)
         call = (desk.call or desk.last_call) if desk else None
         view: dict[str, Any] = {
@@ -503,8 +511,8 @@ class DeskService:
         rows = []
         for aid in sorted(set(self.roster) | set(sessions), key=natural_key):
             s = sessions.get(aid)
-            state, reason = self._state(aid, s)
-            since = self._since(aid, state, s)
+            state, reason = self._state(aid, s, pending_is_wrapup=False)
+            since = self._since(("board", aid), state, s)
             desk = self.tracker.agents.get(aid)
             rows.append({
                 "agent": aid, "name": self.roster[aid].name if aid in self.roster else aid,
@@ -514,6 +522,7 @@ class DeskService:
                 "calls": self.figures.per_agent[aid].calls if aid in self.figures.per_agent else 0,
                 "ring_no_answers": desk.rna_today if desk else 0,
                 "number": self.tracker.masked(desk.call.linkedid) if desk and desk.call else "",
+                "disposition_pending": bool(desk and desk.last_call),
             })  # fmt: skip
         peak = await self._peak_status() if self._peak_status else {}
         cbs = await self._callback_stats() if self._callback_stats else {}
