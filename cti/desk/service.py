@@ -159,6 +159,8 @@ class DeskService:
         self.figures = DayFigures(self.policy.ring)
         async with self.pool.acquire() as conn:
             self.figures.seed(await conn.fetch(SEED_SQL, start, min(end, self.clock.now())))
+        for agent, day in self.figures.per_agent.items():  # calls answered before this process began
+            self.tracker.agent(agent).calls_today = day.calls
 
     def subscribe(self, fn: Callable[[frozenset[str] | None], None]) -> Callable[[], None]:
         """`fn(agents)`: these agents' views changed (None: the floor changed, wallboard only)."""
@@ -494,8 +496,9 @@ class DeskService:
     # ---- the agent's day ----------------------------------------------------------------
     async def agent_day(self, agent: str) -> dict[str, Any]:
         start, _ = self._today()
-        out = self.figures.agent_summary(agent)
+        out = self.figures.agent_summary(agent)  # service level and AHT: the queue's calls
         desk = self.tracker.agents.get(agent)
+        out["calls"] = desk.calls_today if desk else 0  # every call answered, whichever way it came
         out["ring_no_answers"] = desk.rna_today if desk else 0
         async with self.pool.acquire() as conn:
             out["dispositions"] = await conn.fetchval(
@@ -519,7 +522,7 @@ class DeskService:
                 "group": self.roster[aid].group if aid in self.roster else "", "state": state,
                 "reason": reason, "since": self._hms(since),
                 "in_state_s": round(max(0.0, self.clock.time() - since)),
-                "calls": self.figures.per_agent[aid].calls if aid in self.figures.per_agent else 0,
+                "calls": desk.calls_today if desk else 0,  # queue, named/owner, callbacks, click-to-call
                 "ring_no_answers": desk.rna_today if desk else 0,
                 "number": self.tracker.masked(desk.call.linkedid) if desk and desk.call else "",
                 "disposition_pending": bool(desk and desk.last_call),

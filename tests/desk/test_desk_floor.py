@@ -279,6 +279,9 @@ async def test_the_order_owner_rings_first_and_the_pop_says_why(fl) -> None:
     await fl.sim.advance(1)
     view = await fl.desk.agent_view("agent2")
     assert view["state"] == "in_call" and view["pop"]["why"] == "客户指定坐席 named request"
+    # a call answered outside the queue counts among the agent's calls on the wallboard
+    (row,) = [r for r in (await fl.desk.wallboard())["agents"] if r["agent"] == "agent2"]
+    assert (row["state"], row["calls"], row["number"]) == ("in_call", 1, "138****5678")
 
 
 async def test_a_break_refused_at_the_phone_is_on_the_wallboard_too(fl) -> None:
