@@ -18,6 +18,7 @@ from cti.agents.service import AgentService
 from cti.agi.context import MemoryEvents
 from cti.ami.client import AMIClient
 from cti.ami.listener import AMIListener
+from cti.callbacks import queries as callback_queries
 from cti.callbacks.ami_adapter import ami_action
 from cti.clock import ManualClock
 from cti.desk.service import DeskService
@@ -111,7 +112,9 @@ async def floor(db_url: str) -> AsyncIterator[Floor]:
     listener.after_resync(agents.restore_after_resync)
     desk = DeskService(pool, live=live, agents=agents, policy=policy, clock=clock, tz=policy_tz(),
                        events=events, ami_action=ami_action(client), ami_connected=lambda: client.connected,
-                       in_peak=lambda: peak[0], did_labels={"4008001234": "CCTV-1 晚间广告"})  # fmt: skip
+                       in_peak=lambda: peak[0], did_labels={"4008001234": "CCTV-1 晚间广告"},
+                       callback_stats=lambda: callback_queries.callback_stats(pool, now=clock.now()),
+                       )  # fmt: skip
     await desk.start(watch=False)
     await listener.start()
     app = make_app(Services(pool=pool, live=live, clock=clock, push_interval_s=0.05, desk=desk))

@@ -183,6 +183,17 @@ async def test_supervisor_levers_spy_click_to_call_and_a_seekable_recording(fl, 
                 now=fl.clock.now(),
                 preferred_agent="agent1",
             )
+        # the wallboard: the open callback and its age, the evening's ad on the timeline in local time
+        await fl.pool.execute(
+            """INSERT INTO media_airings (channel, program, starts_at, duration_s, created_by)
+               VALUES ('CCTV-1', '蜂胶广告', '2026-11-29 12:00+00', 60, 'test')"""
+        )
+        fl.clock.advance(90)
+        board = await (await sup.get("/api/wallboard")).json()
+        assert board["callbacks"] == {"open": 1, "oldest_wait_s": 90}
+        air = {"channel": "CCTV-1", "program": "蜂胶广告", "start": "20:00", "end": "20:01",
+               "start_min": 1200, "minutes": 31}  # fmt: skip
+        assert board["schedule"] == [air]
         recs = await (await agent.get("/api/desk/records")).json()
         assert [(c["id"], c["number"], c["kind"]) for c in recs["callbacks"]] == [
             (ref.id, "138****5678", "night")
