@@ -33,6 +33,7 @@ from cti.callbacks.dispatcher import Dispatcher
 from cti.callbacks.missed import MissedCallWatcher
 from cti.clock import Clock, SystemClock
 from cti.config import Settings
+from cti.desk.wiring import DeskService, desk_service
 from cti.facts.updater import FactsUpdater
 from cti.masking import mask_number
 from cti.peak.guard import PeakPauseGuard
@@ -84,6 +85,7 @@ class CtiServer:
     dispatcher: Dispatcher | None = None
     missed: MissedCallWatcher | None = None
     agents: AgentService | None = None  # R-LOGIN: the feature codes, `cti agents`, the web panel
+    desk: DeskService | None = None  # the agent panel and the wallboard (issue 12)
     web_runner: web.AppRunner | None = None
     web_port: int | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -197,9 +199,12 @@ class CtiServer:
         s, clock = self.settings, self.clock
         svc = PeakService(self.pool, clock=clock, policy=self.policy.peak)
         pool = self.pool
+        stats = lambda: callback_queries.callback_stats(pool, now=clock.now())  # noqa: E731
+        self.desk = desk_service(self, peak_status=svc.status, callback_stats=stats)
+        await self.desk.start()
         app = make_app(Services(
             pool=pool, live=self.live, clock=clock, peak_status=svc.status, set_peak=svc.set_switch,
-            callback_stats=lambda: callback_queries.callback_stats(pool, now=clock.now()), tz=s.tz,
+            callback_stats=stats, tz=s.tz, desk=self.desk,
         ))  # fmt: skip
         self.web_runner = web.AppRunner(app)
         await self.web_runner.setup()
@@ -249,6 +254,8 @@ class CtiServer:
             await self._reports.close()
         if self.web_runner is not None:
             await self.web_runner.cleanup()
+        if self.desk is not None:
+            await self.desk.close()
         if self.store is not None:
             await self.store.close()
         if self.pool is not None:

@@ -156,6 +156,8 @@ class Policy(_Strict):
     followup: FollowupPolicy
     fines: dict[str, FineRule]
     attendance: Attendance = Attendance()
+    # DID -> which ad / channel it belongs to, for the agent's screen pop ("CCTV-1 晚间 广告")
+    did_labels: dict[str, str] = Field(default_factory=dict)
 
 
 def shipped_policy_text() -> str:

@@ -79,6 +79,9 @@ class AgentService:
         self._in_peak = in_peak
         self._tz = tz
         self.default_queues = default_queues
+        # told of every decision, whichever way it came (phone, CLI, panel): the desk updates the
+        # agent's panel and raises the wallboard's alarms (a 3rd break refused at the phone too)
+        self.decided: list[Callable[[str, Decision], None]] = []
 
     # ---- queries ------------------------------------------------------------------------
     async def logged_in(self) -> list[Session]:
@@ -287,6 +290,11 @@ class AgentService:
         if d.out:
             payload["out"] = list(d.out)
         log.info("agent_request", op=d.op, agent=agent_id, code=d.code, via=via)
+        for fn in self.decided:
+            try:
+                fn(agent_id, d)
+            except Exception:
+                log.exception("agent_decision_listener_failed")
         await self._append(Event(ts=now, source="cti", type=f"agent_{d.op}", payload=payload, agent=agent_id))
 
     async def _append(self, ev: Event) -> None:

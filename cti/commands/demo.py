@@ -12,6 +12,7 @@ import signal
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import click
@@ -33,8 +34,9 @@ def default_scenario() -> Path:
     return here if here.is_file() else Path(str(resources.files("cti").joinpath("scenarios/tv_evening.toml")))
 
 
-def _line(p: dict[str, Any]) -> str:
-    t = p["sim_time"].astimezone().strftime("%H:%M")
+def _line(p: dict[str, Any], tz: ZoneInfo) -> str:
+    """One progress line, its time in the site's time zone (settings), not the machine's (UTC)."""
+    t = p["sim_time"].astimezone(tz).strftime("%H:%M")
     return (
         f"[{t}] 来电 offered {p.get('offered', 0):>5}  接通 answered {p.get('answered', 0):>5}  "
         f"放弃 abandoned {p.get('abandoned', 0):>4}  待回拨 callbacks open {p['callbacks_open']:>4}"
@@ -84,7 +86,8 @@ def demo(ctx: click.Context, scenario_path: str | None, speed: float, web_port: 
             url = f"http://{settings.web.host}:{settings.web.port}/"
             click.echo(f"monitor 监控: {url}  user demo, password {password}")
             reh = Rehearsal(scenario, dsn, settings, load_policy(settings.policy_file), speed=speed, web=True,
-                            progress=lambda p: click.echo(_line(p)), sample_every_s=300.0)  # fmt: skip
+                            progress=lambda p: click.echo(_line(p, settings.tz)),
+                            sample_every_s=300.0)  # fmt: skip
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError):

@@ -21,7 +21,13 @@ def user() -> None:
 @click.argument("username")
 @click.option("--role", type=click.Choice(ROLES), required=True, help="What the user may see and do.")
 @click.option("--name", "display_name", default="", help="Display name (e.g. 王主管).")
-@click.option("--agent", "agent_id", default=None, help="The agents.id this login belongs to (role agent).")
+@click.option(
+    "--agent",
+    "agent_id",
+    default=None,
+    help="The agents.id this login belongs to: an agent's seat, or the phone a supervisor's "
+    "listen/whisper/barge rings.",
+)
 @click.option("--reveal", is_flag=True, help="May reveal full customer numbers (each reveal is audited).")
 @click.option(
     "--password-env",

@@ -19,7 +19,7 @@ from aiohttp import WSMsgType, web
 from cti.clock import Clock, SystemClock
 from cti.config import Settings
 from cti.state.live import LiveState
-from cti.web import auth
+from cti.web import auth, desk, wallboard
 from cti.web.snapshot import build_snapshot
 
 log = structlog.get_logger(__name__)
@@ -38,6 +38,7 @@ class Services:
     callback_stats: Callable[[], Awaitable[dict[str, Any]]] | None = None
     push_interval_s: float = 0.5
     tz: ZoneInfo = field(default_factory=lambda: ZoneInfo(Settings.model_fields["timezone"].default))
+    desk: Any = None  # cti.desk.service.DeskService: the agent panel and the wallboard
 
 
 SERVICES = web.AppKey("services", Services)
@@ -111,6 +112,8 @@ async def logout_post(request: web.Request) -> web.Response:
 
 
 async def monitor_page(request: web.Request) -> web.Response:
+    if request[USER].role == "agent":
+        raise web.HTTPFound("/desk")  # agents land on their own panel
     _need(request, auth.MONITOR_ROLES)
     return web.Response(text=_static("monitor.html"), content_type="text/html")
 
@@ -239,6 +242,8 @@ def make_app(services: Services) -> web.Application:
     from cti.web import reports  # imports this module: registered here, not at import time
 
     reports.setup(app)
+    desk.setup(app)  # the agent panel (issue 12)
+    wallboard.setup(app)  # the supervisor's wallboard (issue 12)
     app.on_startup.append(_start_pusher)
     app.on_cleanup.append(_stop_pusher)
     return app

@@ -214,7 +214,7 @@ APP_MODULE = {
     "MixMonitor": "app_mixmonitor.so", "StopMixMonitor": "app_mixmonitor.so",
     "Gosub": "app_stack.so", "Return": "app_stack.so", "ExecIf": "app_exec.so", "Exec": "app_exec.so",
     "Log": "app_verbose.so", "Verbose": "app_verbose.so", "Echo": "app_echo.so",
-    "Playback": "app_playback.so", "Read": "app_read.so",
+    "Playback": "app_playback.so", "Read": "app_read.so", "ChanSpy": "app_chanspy.so",
 }  # fmt: skip
 FUNC_MODULE = {
     "CALLERID": "func_callerid.so", "CONNECTEDLINE": "func_callerid.so", "CHANNEL": "func_channel.so",
@@ -335,3 +335,15 @@ def test_compose_runs_cti_serve_with_an_environment_the_cti_accepts() -> None:
     asterisk = compose.split("\n  asterisk:\n", 1)[1].split("\n  cti:\n", 1)[0]
     assert "CTI_SPOOL_DIR: /var/lib/cti/spool" in asterisk  # the degraded script writes where the CTI reads
     assert "/var/lib/asterisk/sounds/zh:ro" in asterisk and "./sounds/zh" in asterisk
+
+
+def test_applications_the_cti_originates_are_loaded() -> None:
+    """AMI Originate with Application= runs an application no dialplan line names (the wallboard's
+    ChanSpy): it must be loaded too, or the supervisor's phone rings into nothing."""
+    loaded = _loaded_modules()
+    apps = set()
+    for path in (ROOT / "cti").rglob("*.py"):
+        apps |= set(re.findall(r'"Application": "(\w+)"', path.read_text(encoding="utf-8")))
+    assert "ChanSpy" in apps
+    for name in sorted(apps):
+        assert APP_MODULE.get(name) in loaded | {"core"}, f"{name} (originated by the CTI) needs its module"
