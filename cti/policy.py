@@ -10,7 +10,7 @@ from datetime import time
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -109,6 +109,15 @@ class CapsPolicy(_Strict):
     abandon_rate_max: float = Field(ge=0, le=1)
 
 
+class OutboundPolicy(_Strict):
+    month_days: int = Field(ge=1)
+    year_days: int = Field(ge=1)
+    count_at: Literal["dial", "answer"]
+    abandon_connect_s: float = Field(gt=0)
+    abandon_window_s: float = Field(gt=0)
+    assignment_recall_months: int = Field(ge=1, le=10)
+
+
 class HandlingTargets(_Strict):
     inquiry: float = Field(gt=0)
     booking: float = Field(gt=0)
@@ -151,6 +160,7 @@ class Policy(_Strict):
     callbacks: CallbackPolicy
     recording: RecordingPolicy
     caps: CapsPolicy
+    outbound: OutboundPolicy
     handling_targets_s: HandlingTargets
     rewards: Rewards
     followup: FollowupPolicy

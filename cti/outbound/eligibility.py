@@ -1,0 +1,196 @@
+"""R-CAPS / R-DNC: the one eligibility predicate, used twice — to list the next contacts for the
+dialer, and again inside the claim transaction just before each Originate (decision 0500).
+
+The predicate is one SQL text. `next_eligible` runs it for a page of contacts; `claim` runs it for
+one contact under a per-number advisory lock (the same lock `cti.outbound.dnc` takes to add a
+number), then inserts the dial row and the claim row in the same transaction: the claim's primary
+key (number) and unique agent make two campaigns, two processes or two dials to one agent
+impossible, whatever the interleaving."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import asyncpg
+import orjson
+
+from cti.outbound.rules import RuleSet, quiet_until
+
+# $1 campaign id, $2 now, $3 site tz, $4 refusals that end a product, $5 same-product gap (days)
+_PREDICATE = """
+FROM campaigns k
+JOIN campaign_contacts cc ON cc.campaign_id = k.id AND cc.status = 'open' AND cc.next_attempt_at <= $2
+JOIN contacts c ON c.id = cc.contact_id
+WHERE k.id = $1 AND k.status = 'running'
+  AND cc.attempts < k.max_attempts
+  AND (c.quiet_until IS NULL OR c.quiet_until <= $2)
+  AND NOT EXISTS (SELECT 1 FROM dnc d WHERE d.number = c.number AND d.removed_at IS NULL)
+  AND NOT EXISTS (SELECT 1 FROM contact_products p
+                  WHERE p.number = c.number AND p.product = k.product
+                    AND (p.refusals >= $4 OR p.last_dial_at > $2 - make_interval(days => $5)))
+  AND NOT EXISTS (SELECT 1 FROM dial_claims x WHERE x.number = c.number)
+  AND EXISTS (SELECT 1 FROM campaign_windows w
+              WHERE w.campaign_id = k.id
+                AND w.segment = CASE WHEN EXISTS (SELECT 1 FROM campaign_windows s
+                                                  WHERE s.campaign_id = k.id AND s.segment = c.segment)
+                                     THEN c.segment ELSE 'default' END
+                AND ($2 AT TIME ZONE $3)::time >= w.start_local
+                AND ($2 AT TIME ZONE $3)::time < w.end_local)
+"""
+
+NEXT_ELIGIBLE_SQL = f"""
+SELECT c.id AS contact_id, c.number, c.segment
+{_PREDICATE}
+ORDER BY cc.next_attempt_at, cc.contact_id
+LIMIT $6
+"""
+
+_ONE_ELIGIBLE_SQL = f"""
+SELECT c.id AS contact_id, c.number, c.segment, k.product, k.did, k.retry_backoff_s
+{_PREDICATE}
+  AND c.id = $6
+"""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    contact_id: int
+    number: str
+    segment: str
+
+
+def _args(campaign_id: int, now: datetime, rules: RuleSet) -> tuple[object, ...]:
+    return (campaign_id, now, rules.tz, rules.refusals_end_product, rules.product_gap_days)
+
+
+async def next_eligible(
+    conn: asyncpg.Connection, campaign_id: int, now: datetime, rules: RuleSet, limit: int = 1000
+) -> list[Candidate]:
+    rows = await conn.fetch(NEXT_ELIGIBLE_SQL, *_args(campaign_id, now, rules), limit)
+    return [Candidate(r["contact_id"], r["number"], r["segment"]) for r in rows]
+
+
+async def rule_set_id(conn: asyncpg.Connection, rules: RuleSet) -> int:
+    body = orjson.dumps(rules.body()).decode()
+    row = await conn.fetchrow(
+        """INSERT INTO outbound_rule_sets (hash, body) VALUES ($1, $2::jsonb)
+           ON CONFLICT (hash) DO UPDATE SET hash = EXCLUDED.hash RETURNING id""",
+        rules.hash(),
+        body,
+    )
+    return int(row["id"])
+
+
+def number_lock_key(number: str) -> str:
+    """Text hashed by pg_advisory_xact_lock(hashtext(...)): the claim and a DNC add take the same."""
+    return f"outbound-number:{number}"
+
+
+@dataclass(frozen=True)
+class Claim:
+    dial_id: int
+    number: str
+    did: str
+    channel_id: str
+    agent: str | None
+
+
+async def presented_did(conn: asyncpg.Connection, number: str, campaign_did: str) -> str:
+    """R-OUT-CID: the DID the customer last called us on, else the campaign's."""
+    row = await conn.fetchrow(
+        "SELECT did FROM callbacks WHERE number = $1 AND did IS NOT NULL ORDER BY last_call_at DESC LIMIT 1",
+        number,
+    )
+    return row["did"] if row else campaign_did
+
+
+async def claim(
+    conn: asyncpg.Connection,
+    *,
+    campaign_id: int,
+    contact_id: int,
+    now: datetime,
+    rules: RuleSet,
+    rule_set: int,
+    process: str,
+    agent: str | None = None,
+) -> Claim | None:
+    """Re-check one contact and claim it (and `agent`, if given) for a dial, atomically. None: not
+    eligible any more, or another dial holds the number or the agent. The dial row is committed
+    before the caller sends the Originate, so a dial is never sent unlogged."""
+    async with conn.transaction():
+        number = await conn.fetchval("SELECT number FROM contacts WHERE id = $1", contact_id)
+        if number is None:
+            return None
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", number_lock_key(number))
+        row = await conn.fetchrow(_ONE_ELIGIBLE_SQL, *_args(campaign_id, now, rules), contact_id)
+        if row is None:
+            return None
+        did = await presented_did(conn, number, row["did"])
+        dial_id = await conn.fetchval("SELECT nextval('dials_id_seq')")
+        channel_id = f"cti-ob-{dial_id}"
+        await conn.execute(
+            """INSERT INTO dials (id, campaign_id, contact_id, number, product, segment, agent, did,
+                                  rule_set_id, claimed_by, channel_id, dialed_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)""",
+            dial_id, campaign_id, contact_id, number, row["product"], row["segment"], agent, did,
+            rule_set, process, channel_id, now,
+        )  # fmt: skip
+        got = await conn.fetchval(
+            """INSERT INTO dial_claims (number, agent, dial_id, campaign_id, claimed_by, claimed_at)
+               VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING dial_id""",
+            number, agent, dial_id, campaign_id, process, now,
+        )  # fmt: skip
+        if got is None:
+            raise _Taken()  # rolls the dial row back
+        await conn.execute(
+            """UPDATE campaign_contacts SET attempts = attempts + 1,
+                      next_attempt_at = $3::timestamptz + make_interval(secs => $4::double precision)
+               WHERE campaign_id = $1 AND contact_id = $2""",
+            campaign_id, contact_id, now, row["retry_backoff_s"],
+        )  # fmt: skip
+        if rules.count_at == "dial":
+            await count_call(conn, number, row["product"], now, rules)
+        return Claim(dial_id, number, did, channel_id, agent)
+
+
+class _Taken(Exception):
+    pass
+
+
+async def try_claim(conn: asyncpg.Connection, **kw: object) -> Claim | None:
+    """`claim`, with "someone else holds the number/agent" folded into None."""
+    try:
+        return await claim(conn, **kw)  # type: ignore[arg-type]
+    except _Taken:
+        return None
+
+
+async def count_call(
+    conn: asyncpg.Connection, number: str, product: str, at: datetime, rules: RuleSet
+) -> None:
+    """Bring the cap summary up to date after a counted call (at dial or at answer, per policy)."""
+    answered_only = rules.count_at == "answer"
+    horizon = at - max(rules.year, rules.month) - timedelta(days=1)
+    times = [
+        r["dialed_at"]
+        for r in await conn.fetch(
+            """SELECT dialed_at FROM dials WHERE number = $1 AND dialed_at > $2
+                 AND ($3 = false OR answered_at IS NOT NULL)""",
+            number,
+            horizon,
+            answered_only,
+        )
+    ]
+    await conn.execute(
+        "UPDATE contacts SET quiet_until = $2 WHERE number = $1", number, quiet_until(times, rules)
+    )
+    await conn.execute(
+        """INSERT INTO contact_products (number, product, last_dial_at) VALUES ($1, $2, $3)
+           ON CONFLICT (number, product) DO UPDATE
+           SET last_dial_at = GREATEST(contact_products.last_dial_at, EXCLUDED.last_dial_at)""",
+        number,
+        product,
+        at,
+    )

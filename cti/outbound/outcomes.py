@@ -1,0 +1,117 @@
+"""Dial outcomes: what Asterisk said about the customer leg, and what the agent said afterwards.
+
+Customer-first Originate (PJSIP/<number>@pstn, then the agent): OriginateResponse Success/Reason 4
+means the customer answered; Failure/Reason 3 no answer; Failure/Reason 0 busy, unreachable or
+other (captures 06c and 18: 486 Busy and an unreachable trunk both give Reason 0), told apart by
+the customer leg's Hangup cause (17 busy, 34/38/42 congestion, anything else failed)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from cti.outbound import dnc
+from cti.outbound.eligibility import count_call
+from cti.outbound.rules import RuleSet
+
+_CONGESTION_CAUSES = {"34", "38", "42"}
+
+
+def outcome_from_originate(frame: Mapping[str, Any], hangup_cause: str | None = None) -> str:
+    """OriginateResponse (+ the customer leg's Hangup Cause, when seen) -> dials.outcome."""
+    if frame.get("Response") == "Success" and frame.get("Reason") == "4":
+        return "answered"
+    if frame.get("Reason") == "3":
+        return "no_answer"
+    if hangup_cause == "17":
+        return "busy"
+    if hangup_cause in _CONGESTION_CAUSES:
+        return "congestion"
+    return "failed"
+
+
+async def record_answer(conn: asyncpg.Connection, dial_id: int, at: datetime, rules: RuleSet) -> None:
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            "UPDATE dials SET answered_at = $2 WHERE id = $1 AND answered_at IS NULL RETURNING number, product, dialed_at",
+            dial_id,
+            at,
+        )
+        if row is not None and rules.count_at == "answer":
+            await count_call(conn, row["number"], row["product"], row["dialed_at"], rules)
+
+
+async def record_end(
+    conn: asyncpg.Connection,
+    dial_id: int,
+    outcome: str,
+    at: datetime,
+    *,
+    connected_at: datetime | None = None,
+    talk_s: int | None = None,
+) -> None:
+    """The call is over: store its outcome and release the number and the agent."""
+    async with conn.transaction():
+        await conn.execute(
+            """UPDATE dials SET outcome = $2, ended_at = $3, connected_at = COALESCE($4, connected_at),
+                      talk_s = COALESCE($5, talk_s) WHERE id = $1""",
+            dial_id,
+            outcome,
+            at,
+            connected_at,
+            talk_s,
+        )
+        await conn.execute("DELETE FROM dial_claims WHERE dial_id = $1", dial_id)
+
+
+DISPOSITIONS = ("sale", "refusal", "callback", "wrong_number", "never_call", "no_decision")
+
+
+async def record_disposition(
+    conn: asyncpg.Connection,
+    dial_id: int,
+    disposition: str,
+    at: datetime,
+    *,
+    by: str,
+    callback_at: datetime | None = None,
+) -> None:
+    """The agent's verdict. A refusal counts toward ending the product (3 by default); "never call"
+    puts the number on the DNC list at once; a sale ends the contact in this campaign."""
+    if disposition not in DISPOSITIONS:
+        raise ValueError(f"unknown disposition {disposition!r} (one of: {', '.join(DISPOSITIONS)})")
+    row = await conn.fetchrow(
+        """UPDATE dials SET disposition = $2, disposition_by = $3, callback_at = $4 WHERE id = $1
+           RETURNING number, product, campaign_id, contact_id""",
+        dial_id,
+        disposition,
+        by,
+        callback_at,
+    )
+    if row is None:
+        raise LookupError(f"no dial {dial_id}")
+    if disposition == "refusal":
+        await conn.execute(
+            """INSERT INTO contact_products (number, product, refusals) VALUES ($1, $2, 1)
+               ON CONFLICT (number, product) DO UPDATE SET refusals = contact_products.refusals + 1""",
+            row["number"],
+            row["product"],
+        )
+    elif disposition == "never_call":
+        await dnc.add(conn, row["number"], "refused_all", at=at, by=by, reason=f"dial {dial_id}")
+    if disposition in ("sale", "wrong_number", "never_call"):
+        await conn.execute(
+            "UPDATE campaign_contacts SET status = 'done' WHERE campaign_id = $1 AND contact_id = $2",
+            row["campaign_id"],
+            row["contact_id"],
+        )
+    elif disposition == "callback" and callback_at is not None:
+        await conn.execute(
+            "UPDATE campaign_contacts SET next_attempt_at = $3 WHERE campaign_id = $1 AND contact_id = $2",
+            row["campaign_id"],
+            row["contact_id"],
+            callback_at,
+        )
