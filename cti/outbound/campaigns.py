@@ -30,10 +30,18 @@ async def create(
         raise ValueError(f"unknown mode {mode!r} (one of: {', '.join(MODES)})")
     async with conn.transaction():
         cid = await conn.fetchval(
-            """INSERT INTO campaigns (name, product, queue, did, mode, max_attempts, retry_backoff_s, updated_by)
+            """INSERT INTO campaigns (name, product, queue, did, mode, max_attempts, retry_backoff_s,
+                                      updated_by)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id""",
-            name, product, queue, did, mode, max_attempts, retry_backoff_s, by,
-        )  # fmt: skip
+            name,
+            product,
+            queue,
+            did,
+            mode,
+            max_attempts,
+            retry_backoff_s,
+            by,
+        )
         await set_windows(conn, cid, windows)
     return int(cid)
 

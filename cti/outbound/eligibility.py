@@ -134,22 +134,40 @@ async def claim(
             """INSERT INTO dials (id, campaign_id, contact_id, number, product, segment, agent, did,
                                   rule_set_id, claimed_by, channel_id, dialed_at)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)""",
-            dial_id, campaign_id, contact_id, number, row["product"], row["segment"], agent, did,
-            rule_set, process, channel_id, now,
-        )  # fmt: skip
+            dial_id,
+            campaign_id,
+            contact_id,
+            number,
+            row["product"],
+            row["segment"],
+            agent,
+            did,
+            rule_set,
+            process,
+            channel_id,
+            now,
+        )
         got = await conn.fetchval(
             """INSERT INTO dial_claims (number, agent, dial_id, campaign_id, claimed_by, claimed_at)
                VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING dial_id""",
-            number, agent, dial_id, campaign_id, process, now,
-        )  # fmt: skip
+            number,
+            agent,
+            dial_id,
+            campaign_id,
+            process,
+            now,
+        )
         if got is None:
             raise _Taken()  # rolls the dial row back
         await conn.execute(
             """UPDATE campaign_contacts SET attempts = attempts + 1,
                       next_attempt_at = $3::timestamptz + make_interval(secs => $4::double precision)
                WHERE campaign_id = $1 AND contact_id = $2""",
-            campaign_id, contact_id, now, row["retry_backoff_s"],
-        )  # fmt: skip
+            campaign_id,
+            contact_id,
+            now,
+            row["retry_backoff_s"],
+        )
         if rules.count_at == "dial":
             await count_call(conn, number, row["product"], now, rules)
         return Claim(dial_id, number, did, channel_id, agent)

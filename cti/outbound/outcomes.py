@@ -36,7 +36,8 @@ def outcome_from_originate(frame: Mapping[str, Any], hangup_cause: str | None = 
 async def record_answer(conn: asyncpg.Connection, dial_id: int, at: datetime, rules: RuleSet) -> None:
     async with conn.transaction():
         row = await conn.fetchrow(
-            "UPDATE dials SET answered_at = $2 WHERE id = $1 AND answered_at IS NULL RETURNING number, product, dialed_at",
+            """UPDATE dials SET answered_at = $2 WHERE id = $1 AND answered_at IS NULL
+               RETURNING number, product, dialed_at""",
             dial_id,
             at,
         )

@@ -16,8 +16,16 @@ NUM = "+8613812345678"
 
 async def _dial(db: asyncpg.Connection, campaign: int, contact: int, at: datetime, rules, agent=None):
     rs = await rule_set_id(db, rules)
-    c = await try_claim(db, campaign_id=campaign, contact_id=contact, now=at, rules=rules, rule_set=rs,
-                        process="p1", agent=agent)  # fmt: skip
+    c = await try_claim(
+        db,
+        campaign_id=campaign,
+        contact_id=contact,
+        now=at,
+        rules=rules,
+        rule_set=rs,
+        process="p1",
+        agent=agent,
+    )
     if c is not None:
         await outcomes.record_end(db, c.dial_id, "no_answer", at + timedelta(seconds=30))
     return c
@@ -105,8 +113,15 @@ async def test_count_when_answered_policy_ignores_unanswered_dials(db, make_camp
         assert await _dial(db, k, contact, T0 + timedelta(days=d), rules)
     rs = await rule_set_id(db, rules)
     for d in (3, 4):
-        c = await try_claim(db, campaign_id=k, contact_id=contact, now=T0 + timedelta(days=d), rules=rules,
-                            rule_set=rs, process="p1")  # fmt: skip
+        c = await try_claim(
+            db,
+            campaign_id=k,
+            contact_id=contact,
+            now=T0 + timedelta(days=d),
+            rules=rules,
+            rule_set=rs,
+            process="p1",
+        )
         assert c is not None
         await outcomes.record_answer(db, c.dial_id, T0 + timedelta(days=d, seconds=5), rules)
         await outcomes.record_end(db, c.dial_id, "answered", T0 + timedelta(days=d, seconds=60))

@@ -64,7 +64,7 @@ async def test_two_campaigns_in_two_processes_racing_for_one_contact_dial_it_onc
                     rules=rules,
                     rule_set=rs,
                     process=f"p{i}",
-                )  # fmt: skip
+                )
                 for i, c in enumerate(conns)
             )
         )
@@ -96,7 +96,7 @@ async def test_one_agent_is_claimed_by_one_dial_only(db_url, make_campaign, db):
                     rule_set=rs,
                     process="p",
                     agent="agent1",
-                )  # fmt: skip
+                )
                 for c, cid in zip(conns, (c1, c2), strict=True)
             )
         )
@@ -109,8 +109,9 @@ async def test_one_agent_is_claimed_by_one_dial_only(db_url, make_campaign, db):
     await outcomes.record_end(db, won[0].dial_id, "answered", T0 + timedelta(minutes=3))
     loser = c2 if won[0].number == "+8613811111111" else c1
     later = T0 + timedelta(minutes=4)
-    assert await try_claim(db, campaign_id=k, contact_id=loser, now=later, rules=rules, rule_set=rs, process="p",
-                           agent="agent1")  # fmt: skip
+    assert await try_claim(
+        db, campaign_id=k, contact_id=loser, now=later, rules=rules, rule_set=rs, process="p", agent="agent1"
+    )
 
 
 async def test_call_window_boundary_for_a_segment_in_asia_shanghai(db, make_campaign):
@@ -142,8 +143,15 @@ async def test_paused_campaign_lists_nothing_and_attempt_limit_holds(db, make_ca
     contact = await add_contact(db, "+8613812345678", [k])
     rs = await rule_set_id(db, rules)
     for d in (0, 1):
-        c = await try_claim(db, campaign_id=k, contact_id=contact, now=T0 + timedelta(days=d), rules=rules,
-                            rule_set=rs, process="p")  # fmt: skip
+        c = await try_claim(
+            db,
+            campaign_id=k,
+            contact_id=contact,
+            now=T0 + timedelta(days=d),
+            rules=rules,
+            rule_set=rs,
+            process="p",
+        )
         assert c is not None
         await outcomes.record_end(db, c.dial_id, "no_answer", T0 + timedelta(days=d, seconds=30))
     assert await next_eligible(db, k, T0 + timedelta(days=2), rules) == []
