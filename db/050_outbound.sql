@@ -71,8 +71,9 @@ CREATE TABLE contact_imports (
     rows_bad    integer NOT NULL DEFAULT 0,
     imported_at timestamptz NOT NULL DEFAULT now(),
     imported_by text NOT NULL,
-    UNIQUE (list_id, sha256)
+    complete    boolean NOT NULL DEFAULT false   -- a file stopped midway (bad encoding) may be retried
 );
+CREATE UNIQUE INDEX contact_imports_once_idx ON contact_imports (list_id, sha256) WHERE complete;
 
 CREATE TABLE contact_import_errors (
     import_id bigint  NOT NULL REFERENCES contact_imports (id),

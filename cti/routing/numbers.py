@@ -41,3 +41,27 @@ def classify_number(raw: str | None) -> CallerNumber:
     if _DIALABLE.match(compact):
         return CallerNumber(NumberKind.VALID, compact)
     return CallerNumber(NumberKind.INVALID, None)
+
+
+class NotAPhoneNumber(ValueError):
+    """A contact-list cell that is not a number we may dial; the message says why (masked)."""
+
+
+def normalise_dialable(raw: str, region: str = "CN") -> str:
+    """A number as people write it in a contact list (13812345678, 010-62345678, +86 138 1234 5678,
+    0086...) -> E.164 (+8613812345678), checked against the numbering plan by `phonenumbers`.
+    Imported here, not at the top: the degraded script imports this module with the stdlib only."""
+    import phonenumbers
+
+    s = raw.strip()
+    if classify_number(s).kind is not NumberKind.VALID and not re.fullmatch(r"[\s\-()+0-9]{3,30}", s):
+        raise NotAPhoneNumber(f"{mask_number(s) or 'empty'} is not a phone number")
+    if s.startswith("00"):
+        s = "+" + s[2:]
+    try:
+        parsed = phonenumbers.parse(s, region)
+    except phonenumbers.NumberParseException:
+        raise NotAPhoneNumber(f"{mask_number(s)} is not a phone number") from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise NotAPhoneNumber(f"{mask_number(s)} is not a valid number in the numbering plan")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
