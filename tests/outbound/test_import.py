@@ -15,7 +15,7 @@ from cti.outbound.imports import ImportFileError, import_file, parse_mapping
 ROWS = "姓名,手机号码,客户类型\n张三,13812345678,boss\n李四,010-62345678,\n王五,+86 139 0000 1111,worker\n"
 
 
-async def _members(db) -> list[str]:  # noqa: ANN001
+async def _members(db) -> list[str]:
     rows = await db.fetch(
         "SELECT c.number FROM list_members m JOIN contacts c ON c.id = m.contact_id ORDER BY 1"
     )
@@ -69,7 +69,7 @@ async def test_missing_number_column_is_refused_before_anything_is_written(db, t
     f.write_text("姓名,地址\n张三,北京\n", encoding="utf-8")
     with pytest.raises(ImportFileError, match="no phone number column"):
         await import_file(db, f, list_name="x", by="sup1")
-    with pytest.raises(ImportFileError, match="'电话' .* is not in the header"):
+    with pytest.raises(ImportFileError, match=r"'电话' .* is not in the header"):
         await import_file(db, f, list_name="x", by="sup1", mapping=parse_mapping("number=电话"))
     assert await db.fetchval("SELECT count(*) FROM contact_lists") == 0
 
