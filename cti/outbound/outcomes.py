@@ -1,36 +1,15 @@
-"""Dial outcomes: what Asterisk said about the customer leg, and what the agent said afterwards.
-
-Customer-first Originate (PJSIP/<number>@pstn, then the agent): OriginateResponse Success/Reason 4
-means the customer answered; Failure/Reason 3 no answer; Failure/Reason 0 busy, unreachable or
-other (captures 06c and 18: 486 Busy and an unreachable trunk both give Reason 0), told apart by
-the customer leg's Hangup cause (17 busy, 34/38/42 congestion, anything else failed)."""
+"""Dial outcomes stored: the customer answered, the call ended (and how), and what the agent said
+afterwards. Which AMI frames mean what is decided in cti.outbound.dialer."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 
 from cti.outbound import dnc
 from cti.outbound.eligibility import count_call
 from cti.outbound.rules import RuleSet
-
-_CONGESTION_CAUSES = {"34", "38", "42"}
-
-
-def outcome_from_originate(frame: Mapping[str, Any], hangup_cause: str | None = None) -> str:
-    """OriginateResponse (+ the customer leg's Hangup Cause, when seen) -> dials.outcome."""
-    if frame.get("Response") == "Success" and frame.get("Reason") == "4":
-        return "answered"
-    if frame.get("Reason") == "3":
-        return "no_answer"
-    if hangup_cause == "17":
-        return "busy"
-    if hangup_cause in _CONGESTION_CAUSES:
-        return "congestion"
-    return "failed"
 
 
 async def record_answer(conn: asyncpg.Connection, dial_id: int, at: datetime, rules: RuleSet) -> None:

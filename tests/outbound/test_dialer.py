@@ -1,0 +1,151 @@
+"""The dialer loop against the real database with an injected Originate: progressive claims one
+agent per dial, nothing is dialed while inbound callers wait or in peak mode (and dialing resumes on
+the next tick), outcomes from AMI frames shaped as in captures 06c and 18."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cti.clock import ManualClock
+from cti.outbound.dialer import Dialer, OutboundOriginate
+from cti.outbound.eligibility import rule_set_id
+from tests.outbound.conftest import add_contact, rules_for
+
+T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
+
+
+@dataclass
+class Floor:
+    free: list[str] = field(default_factory=lambda: ["agent1", "agent2", "agent3"])
+    busy: int = 0
+    waiting: int = 0
+    peak: bool = False
+
+    def free_agents(self) -> list[str]:
+        return list(self.free)
+
+    def busy_agents(self) -> int:
+        return self.busy
+
+    def inbound_waiting(self) -> int:
+        return self.waiting
+
+    def in_peak(self) -> bool:
+        return self.peak
+
+
+async def _dialer(pool, db, make_campaign, mode: str = "progressive"):
+    rules = rules_for()
+    k = await make_campaign()
+    for i in range(5):
+        await add_contact(db, f"+86138000000{i:02d}", [k])
+    sent: list[OutboundOriginate] = []
+
+    async def originate(req: OutboundOriginate) -> dict[str, Any]:
+        sent.append(req)
+        return {
+            "Response": "Success",
+            "ActionID": f"ami-{len(sent)}",
+            "Message": "Originate successfully queued",
+        }
+
+    floor = Floor()
+    d = Dialer(pool, k, mode, "sales", rules, await rule_set_id(db, rules), ManualClock(T0), originate, floor)
+    return d, floor, sent
+
+
+async def test_progressive_dials_one_per_free_agent_each_agent_claimed(pool, db, make_campaign):
+    d, _floor, sent = await _dialer(pool, db, make_campaign)
+    r = await d.step()
+    assert r.dials == 3
+    assert sorted(s.agent for s in sent) == ["agent1", "agent2", "agent3"]
+    h = sent[0].headers()
+    assert h["Channel"] == "PJSIP/13800000000@trunk" and h["Context"] == "cti-outbound"
+    assert h["CallerID"] == "4008001234" and h["ChannelId"] == f"cti-ob-{sent[0].dial_id}"
+    assert "CTI_MASKED=138****0000" in h["Variable"] and "CTI_PREFERRED=agent1" in h["Variable"]
+    # the agents are held: a second step dials nobody
+    assert (await d.step()).dials == 0
+    assert await db.fetchval("SELECT count(*) FROM dial_claims WHERE agent IS NOT NULL") == 3
+
+
+async def test_no_dial_while_inbound_waits_or_in_peak_then_resumes(pool, db, make_campaign):
+    d, floor, sent = await _dialer(pool, db, make_campaign, mode="predictive")
+    floor.waiting = 1
+    assert (await d.step()).gate == "inbound callers waiting"
+    floor.waiting, floor.peak = 0, True
+    assert (await d.step()).gate == "peak mode"
+    assert sent == [] and await db.fetchval("SELECT count(*) FROM dials") == 0
+    floor.peak = False
+    assert (await d.step()).dials > 0  # resumed by itself
+
+
+async def test_outcomes_from_ami_frames_release_the_claim(pool, db, make_campaign):
+    d, _floor, sent = await _dialer(pool, db, make_campaign)
+    await d.step()
+    a, b, c = sent
+    # 06c: no answer -> OriginateResponse Failure Reason 3, Uniqueid <unknown>, matched by ActionID
+    await d.handle_ami(
+        {
+            "Event": "OriginateResponse",
+            "ActionID": "ami-1",
+            "Response": "Failure",
+            "Reason": "3",
+            "Uniqueid": "<unknown>",
+            "Channel": f"PJSIP/{a.number}@trunk",
+        }
+    )
+    # 06c: 486 Busy -> Hangup Cause 17 on the customer leg first (Uniqueid = our ChannelId)
+    await d.handle_ami({"Event": "Hangup", "Uniqueid": b.channel_id, "Cause": "17"})
+    await d.handle_ami(
+        {
+            "Event": "OriginateResponse",
+            "ActionID": "ami-2",
+            "Response": "Failure",
+            "Reason": "0",
+            "Uniqueid": "<unknown>",
+        }
+    )
+    # answered (Reason 4), agent connected within 2 s, then hangup
+    await d.handle_ami(
+        {
+            "Event": "OriginateResponse",
+            "ActionID": "ami-3",
+            "Response": "Success",
+            "Reason": "4",
+            "Uniqueid": c.channel_id,
+        }
+    )
+    d.clock.advance(1)  # type: ignore[attr-defined]
+    await d.handle_ami({"Event": "AgentConnect", "Uniqueid": "x", "Linkedid": c.channel_id})
+    d.clock.advance(60)  # type: ignore[attr-defined]
+    await d.handle_ami({"Event": "Hangup", "Uniqueid": c.channel_id, "Cause": "16"})
+    rows = await db.fetch("SELECT id, outcome, talk_s FROM dials ORDER BY id")
+    assert [(r["outcome"], r["talk_s"]) for r in rows] == [
+        ("no_answer", None),
+        ("busy", None),
+        ("answered", 60),
+    ]
+    assert await db.fetchval("SELECT count(*) FROM dial_claims") == 0
+
+
+async def test_answered_without_agent_within_two_seconds_is_abandoned(pool, db, make_campaign):
+    d, _floor, sent = await _dialer(pool, db, make_campaign, mode="predictive")
+    await d.step()
+    first = sent[0]
+    await d.handle_ami(
+        {
+            "Event": "OriginateResponse",
+            "ActionID": "ami-1",
+            "Response": "Success",
+            "Reason": "4",
+            "Uniqueid": first.channel_id,
+        }
+    )
+    d.clock.advance(3)  # type: ignore[attr-defined]
+    await d.handle_ami({"Event": "AgentConnect", "Linkedid": first.channel_id})
+    d.clock.advance(5)  # type: ignore[attr-defined]
+    await d.handle_ami({"Event": "Hangup", "Uniqueid": first.channel_id, "Cause": "16"})
+    assert await db.fetchval("SELECT outcome FROM dials WHERE id = $1", first.dial_id) == "abandoned"
+    assert d.window.rate((T0 + timedelta(seconds=10)).timestamp()) == (1.0, 1)
