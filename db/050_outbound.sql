@@ -97,7 +97,7 @@ CREATE TABLE campaign_contacts (
     status          text    NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'done')),
     PRIMARY KEY (campaign_id, contact_id)
 );
-CREATE INDEX campaign_contacts_due_idx ON campaign_contacts (campaign_id, next_attempt_at)
+CREATE INDEX campaign_contacts_due_idx ON campaign_contacts (campaign_id, next_attempt_at, contact_id)
     WHERE status = 'open';
 
 -- R-DNC by category. Never deleted: removal sets removed_at, so the audit sees the list as it stood.

@@ -25,7 +25,7 @@ import structlog
 from cti.clock import Clock
 from cti.masking import mask_number
 from cti.outbound import outcomes
-from cti.outbound.eligibility import Claim, next_eligible, try_claim
+from cti.outbound.eligibility import Claim, next_eligible, park_ineligible, try_claim
 from cti.outbound.pacing import (
     AbandonWindow,
     Adapt,
@@ -139,7 +139,11 @@ class Dialer:
     abandon_max: float = 0.03
     trunk: str = "trunk"
     process: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
-    overdial: float = 0.8
+    overdial: float = 1.0
+    adapt_every_s: float = 30.0  # the over-dial factor moves at most this often (on new evidence)
+    park_every_s: float = 600.0  # skipped contacts moved off the head of the due order this often
+    _adapted_at: float = float("-inf")
+    _parked_at: float = float("-inf")
     live: dict[int, _Live] = field(default_factory=dict)
     by_action: dict[str, int] = field(default_factory=dict)
     rates: RateTracker = field(default_factory=RateTracker)
@@ -165,17 +169,23 @@ class Dialer:
         if gate is not None or self.mode == "preview":
             return StepResult(0, gate)
         now = self.clock.now()
+        ts = now.timestamp()
         if self.mode == "progressive":
             want = progressive_dials(floor)
         else:
-            rate, answered = self.window.rate(now.timestamp())
-            self.overdial = adapt_overdial(self.overdial, rate, answered, Adapt(self.abandon_max))
+            if ts - self._adapted_at >= self.adapt_every_s:
+                rate, answered = self.window.rate(ts)
+                self.overdial = adapt_overdial(self.overdial, rate, answered, Adapt(self.abandon_max))
+                self._adapted_at = ts
             want = predictive_dials(floor, self.rates.rates(), self.overdial)
         if want <= 0:
             return StepResult(0, None, 0)
         free = [a for a in self.floor.free_agents() if not self._holds(a)]
         sent = 0
         async with self.pool.acquire() as conn:
+            if ts - self._parked_at >= self.park_every_s:
+                await park_ineligible(conn, self.campaign_id, now, self.rules)
+                self._parked_at = ts
             candidates = await next_eligible(conn, self.campaign_id, now, self.rules, limit=want * 2 + 5)
             for cand in candidates:
                 if sent >= want:

@@ -44,47 +44,52 @@ def progressive_dials(floor: Floor) -> int:
 @dataclass(frozen=True)
 class Rates:
     answer_rate: float  # answered / dialed, recent
-    mean_ring_s: float  # dial to answer (or give-up), recent
+    mean_answer_s: float  # dial to answer, of the answered dials, recent
     mean_handle_s: float  # talk + wrap-up, recent
 
 
 def agents_soon(floor: Floor, rates: Rates) -> float:
-    """Busy agents expected to come free while a dial started now is still ringing."""
+    """Busy agents expected to come free before a dial started now is answered (if it is)."""
     if rates.mean_handle_s <= 0:
         return 0.0
-    return floor.busy_agents * min(1.0, rates.mean_ring_s / rates.mean_handle_s)
+    return floor.busy_agents * min(1.0, rates.mean_answer_s / rates.mean_handle_s)
 
 
-def predictive_dials(floor: Floor, rates: Rates, overdial: float) -> int:
-    """Dials to start so that the answers expected soon roughly match the agents free by then."""
+def predictive_dials(floor: Floor, rates: Rates, overdial: float, z: float = 1.0) -> int:
+    """Dials to start so that the answers expected from everything in flight fit the agents free
+    now or soon, with a margin: the largest n in flight with n·p + z·sqrt(n·p·(1-p)) <= agents.
+    Dialing free/p at once would, half the time, bring more answers than agents (abandons)."""
     if inbound_gate(floor):
         return 0
-    # agents about to finish only count once the controller trusts its figures (overdial >= 1)
-    available = floor.free_agents + (agents_soon(floor, rates) if overdial >= 1.0 else 0.0)
-    if available <= 0:
+    agents = (floor.free_agents + agents_soon(floor, rates)) * overdial
+    if agents <= 0:
         return 0
-    p = max(rates.answer_rate, 0.05)
-    want_in_flight = math.floor(available * overdial / p)
-    return max(0, want_in_flight - floor.in_flight)
+    p = min(max(rates.answer_rate, 0.05), 1.0)
+    b = z * math.sqrt(p * (1 - p))
+    x = (-b + math.sqrt(b * b + 4 * p * agents)) / (2 * p)
+    return max(0, math.floor(x * x) - floor.in_flight)
 
 
 @dataclass(frozen=True)
 class Adapt:
     target: float  # abandon ceiling, e.g. 0.03
-    lo: float = 0.3
+    lo: float = 0.5
+    back_off_at: float = 0.6  # share of the ceiling where the factor starts coming down
+    creep_below: float = 0.4  # share of the ceiling under which it goes up
     hi: float = 3.0
-    down: float = 0.85  # multiplied in when abandons approach the ceiling
-    up: float = 1.02  # when well under it
+    down: float = 0.9  # multiplied in when abandons approach the ceiling
+    up: float = 1.03  # when well under it
+    min_answered: int = 20  # fewer answers in the window: too little to judge, hold
 
 
 def adapt_overdial(current: float, abandon_rate: float, answered: int, cfg: Adapt) -> float:
     """Next over-dial factor. Backs off hard when the rate nears the ceiling, creeps up when far
     below it, and holds while the window has too few answers to judge."""
-    if abandon_rate >= 0.6 * cfg.target:
-        return max(cfg.lo, current * cfg.down)
-    if answered < 30:
+    if answered < cfg.min_answered:
         return current
-    if abandon_rate < 0.3 * cfg.target:
+    if abandon_rate >= cfg.back_off_at * cfg.target:
+        return max(cfg.lo, current * cfg.down)
+    if abandon_rate < cfg.creep_below * cfg.target:
         return min(cfg.hi, current * cfg.up)
     return current
 
@@ -117,19 +122,20 @@ class AbandonWindow:
 class RateTracker:
     """Recent answer rate, ring and handle times (exponentially weighted)."""
 
-    answer_rate: float = 0.3
-    mean_ring_s: float = 20.0
+    answer_rate: float = 1.0  # unknown at start: assume every dial answers (dial as progressive)
+    mean_answer_s: float = 10.0
     mean_handle_s: float = 150.0
     alpha: float = 0.02
 
     def dial_result(self, answered: bool, ring_s: float) -> None:
         a = self.alpha
         self.answer_rate = (1 - a) * self.answer_rate + a * (1.0 if answered else 0.0)
-        self.mean_ring_s = (1 - a) * self.mean_ring_s + a * ring_s
+        if answered:
+            self.mean_answer_s = (1 - 2 * a) * self.mean_answer_s + 2 * a * ring_s
 
     def handled(self, handle_s: float) -> None:
         a = self.alpha * 2
         self.mean_handle_s = (1 - a) * self.mean_handle_s + a * handle_s
 
     def rates(self) -> Rates:
-        return Rates(self.answer_rate, self.mean_ring_s, self.mean_handle_s)
+        return Rates(self.answer_rate, self.mean_answer_s, self.mean_handle_s)

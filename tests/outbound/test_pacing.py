@@ -13,7 +13,7 @@ from cti.outbound.pacing import (
     progressive_dials,
 )
 
-RATES = Rates(answer_rate=0.25, mean_ring_s=20, mean_handle_s=140)
+RATES = Rates(answer_rate=0.25, mean_answer_s=20, mean_handle_s=140)
 
 
 def floor(**kw: object) -> Floor:
@@ -40,12 +40,14 @@ def test_progressive_is_one_dial_per_free_agent():
     assert progressive_dials(floor(free_agents=0)) == 0
 
 
-def test_predictive_dials_ahead_by_answer_rate_and_counts_agents_about_to_finish():
-    conservative = predictive_dials(floor(), RATES, overdial=0.8)
-    assert conservative == 16  # 5 free x 0.8 / 0.25
-    ahead = predictive_dials(floor(), RATES, overdial=1.0)
-    assert ahead > 20  # 5 free + 25 x 20/140 about to finish, / 0.25
-    assert predictive_dials(floor(in_flight=ahead), RATES, overdial=1.0) == 0
+def test_predictive_dials_ahead_by_answer_rate_with_a_margin_and_counts_agents_about_to_finish():
+    alone = predictive_dials(floor(busy_agents=0), RATES, overdial=1.0)
+    assert 5 < alone < 20  # more than one per free agent, fewer than 5 / 0.25 (the margin)
+    expected_answers = alone * RATES.answer_rate
+    assert expected_answers < 5
+    assert predictive_dials(floor(), RATES, overdial=1.0) > alone  # 25 x 20/140 agents about to finish
+    assert predictive_dials(floor(), RATES, overdial=1.5) > predictive_dials(floor(), RATES, overdial=1.0)
+    assert predictive_dials(floor(busy_agents=0, in_flight=alone), RATES, overdial=1.0) == 0
     assert predictive_dials(floor(free_agents=0, busy_agents=0), RATES, overdial=1.0) == 0
 
 
@@ -54,7 +56,8 @@ def test_overdial_backs_off_near_the_ceiling_and_creeps_up_when_far_below():
     assert adapt_overdial(1.5, 0.025, 200, cfg) < 1.5
     assert adapt_overdial(1.5, 0.0, 200, cfg) > 1.5
     assert adapt_overdial(1.5, 0.0, 5, cfg) == 1.5  # too few answers to judge
-    assert adapt_overdial(1.5, 0.012, 200, cfg) == 1.5
+    assert adapt_overdial(1.5, 0.2, 5, cfg) == 1.5  # one early abandon in five is not a trend
+    assert adapt_overdial(1.5, 0.018, 200, cfg) == 1.5  # between the two bands: hold
     x = 2.0
     for _ in range(100):
         x = adapt_overdial(x, 0.05, 200, cfg)
