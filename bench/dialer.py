@@ -273,7 +273,7 @@ class Floor:
         self.at(self.now() + secs, done)
 
     def connect(self, a: Agent, dial_id: int) -> None:
-        self.pending.append(("connected", dial_id, None))
+        self.pending.append(("connected", dial_id, a.name))
         self.talk(a, self.rnd.lognormvariate(4.7, 0.5), dial_id)  # ~120 s
 
     def inbound_arrives(self) -> None:
@@ -379,7 +379,7 @@ async def run_day(
             if kind == "answered":
                 await dialer.answered(dial_id)
             elif kind == "connected":
-                await dialer.connected(dial_id)
+                await dialer.connected(dial_id, arg)
             elif kind == "hangup":
                 await dialer.handle_ami({"Event": "Hangup", "Uniqueid": f"cti-ob-{dial_id}", "Cause": arg})
                 _release(floor, dialer, dial_id)

@@ -26,6 +26,10 @@ COMMANDS: dict[str, str] = {
     "roster": "cti.commands.roster:roster",
     "orders": "cti.commands.orders:orders",
     "reports": "cti.commands.reports:reports",
+    "campaigns": "cti.commands.campaigns:campaigns",
+    "contacts": "cti.commands.contacts:contacts",
+    "dnc": "cti.commands.dnc:dnc",
+    "compliance": "cti.commands.compliance:compliance",
 }
 
 

@@ -116,6 +116,7 @@ class OutboundPolicy(_Strict):
     abandon_connect_s: float = Field(gt=0)
     abandon_window_s: float = Field(gt=0)
     assignment_recall_months: int = Field(ge=1, le=10)
+    effective_talk_s: int = Field(ge=0)
 
 
 class HandlingTargets(_Strict):

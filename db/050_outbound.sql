@@ -131,7 +131,8 @@ CREATE TABLE dials (
     number       text   NOT NULL,
     product      text   NOT NULL,
     segment      text   NOT NULL,
-    agent        text,                                 -- claimed agent (progressive/preview), or who took it
+    agent        text,                                 -- agent claimed with the dial (progressive/preview)
+    connected_agent text,                              -- agent the customer was connected to
     did          text   NOT NULL,                      -- presented caller ID (R-OUT-CID)
     rule_set_id  bigint NOT NULL REFERENCES outbound_rule_sets (id),
     claimed_by   text   NOT NULL,                      -- CTI process

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime
 from typing import Any, TypeVar
 
 import asyncpg
@@ -44,3 +45,18 @@ def with_conn(settings: Settings, fn: Callable[[asyncpg.Connection], Awaitable[T
                 await conn.close()
 
     return run(go())
+
+
+class BadInput(click.ClickException):
+    """Bad input from the user: one line, exit status 2 (like a usage error), no traceback."""
+
+    exit_code = 2
+
+
+def parse_when(value: str, settings: Settings) -> datetime:
+    """`2026-06-01` or `2026-06-01T09:30` (site time zone unless an offset is given)."""
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        raise BadInput(f"{value!r} is not a date or time (use 2026-06-01 or 2026-06-01T09:30)") from None
+    return dt if dt.tzinfo else dt.replace(tzinfo=settings.tz)

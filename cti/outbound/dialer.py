@@ -114,6 +114,7 @@ class _Live:
     agent: str | None
     answered_at: datetime | None = None
     connected_at: datetime | None = None
+    connected_agent: str | None = None
 
 
 @dataclass
@@ -252,10 +253,11 @@ class Dialer:
         async with self.pool.acquire() as conn:
             await outcomes.record_answer(conn, dial_id, now, self.rules)
 
-    async def connected(self, dial_id: int) -> None:
+    async def connected(self, dial_id: int, agent: str | None = None) -> None:
         d = self.live.get(dial_id)
         if d is not None and d.connected_at is None:
             d.connected_at = self.clock.now()
+            d.connected_agent = agent or d.agent
 
     async def ended(self, dial_id: int, outcome: str | None = None) -> None:
         d = self.live.pop(dial_id, None)
@@ -275,7 +277,15 @@ class Dialer:
             outcome = outcome or "failed"
         talk = int((now - d.connected_at).total_seconds()) if d.connected_at else None
         async with self.pool.acquire() as conn:
-            await outcomes.record_end(conn, dial_id, outcome, now, connected_at=d.connected_at, talk_s=talk)
+            await outcomes.record_end(
+                conn,
+                dial_id,
+                outcome,
+                now,
+                connected_at=d.connected_at,
+                talk_s=talk,
+                connected_agent=d.connected_agent,
+            )
 
     async def handle_ami(self, frame: Mapping[str, Any]) -> None:
         """OriginateResponse, AgentConnect and Hangup of our customer legs (ChannelId cti-ob-N)."""
@@ -291,7 +301,8 @@ class Dialer:
         elif ev == "AgentConnect":
             dial_id = _dial_of(frame.get("Linkedid")) or _dial_of(frame.get("Uniqueid"))
             if dial_id is not None:
-                await self.connected(dial_id)
+                member = str(frame.get("MemberName") or frame.get("Interface") or "")
+                await self.connected(dial_id, member.removeprefix("PJSIP/") or None)
         elif ev == "Hangup":
             dial_id = _dial_of(frame.get("Uniqueid"))
             if dial_id is not None and dial_id in self.live:

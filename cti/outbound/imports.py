@@ -64,6 +64,7 @@ class ImportReport:
     bad: list[BadRow] = field(default_factory=list)
     bad_count: int = 0
     already_imported_at: str | None = None
+    import_id: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -331,6 +332,7 @@ async def import_file(
         sha,
         by,
     )
+    report.import_id = import_id
     await conn.execute(_STAGE)
     batch: list[tuple[int, str, str | None, str]] = []
     errors: list[tuple[int, int, str]] = []

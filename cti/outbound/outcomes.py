@@ -32,17 +32,20 @@ async def record_end(
     *,
     connected_at: datetime | None = None,
     talk_s: int | None = None,
+    connected_agent: str | None = None,
 ) -> None:
     """The call is over: store its outcome and release the number and the agent."""
     async with conn.transaction():
         await conn.execute(
             """UPDATE dials SET outcome = $2, ended_at = $3, connected_at = COALESCE($4, connected_at),
-                      talk_s = COALESCE($5, talk_s) WHERE id = $1""",
+                      talk_s = COALESCE($5, talk_s),
+                      connected_agent = COALESCE($6, connected_agent, agent) WHERE id = $1""",
             dial_id,
             outcome,
             at,
             connected_at,
             talk_s,
+            connected_agent if connected_at is not None else None,
         )
         await conn.execute("DELETE FROM dial_claims WHERE dial_id = $1", dial_id)
 
