@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-import phonenumbers
 import structlog
 
 from cti.clock import Clock
@@ -37,6 +36,7 @@ from cti.outbound.pacing import (
     progressive_dials,
 )
 from cti.outbound.rules import RuleSet
+from cti.routing.numbers import trunk_form
 
 log = structlog.get_logger(__name__)
 
@@ -61,11 +61,11 @@ class OutboundOriginate:
             f"CTI_DIAL_ID={self.dial_id}",
             f"CTI_QUEUE={self.queue}",
             f"CTI_PREFERRED={self.agent or ''}",
-            f"CTI_MASKED={mask_number(dial_string(self.number))}",
+            f"CTI_MASKED={mask_number(trunk_form(self.number))}",
             f"CTI_CONNECT_TIMEOUT={self.connect_s:g}",
         ]
         return {
-            "Channel": f"PJSIP/{dial_string(self.number)}@{self.trunk}",
+            "Channel": f"PJSIP/{trunk_form(self.number)}@{self.trunk}",
             "Context": CONTEXT,
             "Exten": "s",
             "Priority": "1",
@@ -75,15 +75,6 @@ class OutboundOriginate:
             "Async": "true",
             "ChannelId": self.channel_id,
         }
-
-
-def dial_string(e164: str) -> str:
-    """What the carrier trunk is sent: national form for China (13812345678, 01062345678), 00 + the
-    international number otherwise."""
-    if e164.startswith("+86"):
-        fmt = phonenumbers.format_number(phonenumbers.parse(e164), phonenumbers.PhoneNumberFormat.NATIONAL)
-        return "".join(ch for ch in fmt if ch.isdigit())
-    return "00" + e164.lstrip("+")
 
 
 class FloorView(Protocol):

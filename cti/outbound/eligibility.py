@@ -16,6 +16,7 @@ import asyncpg
 import orjson
 
 from cti.outbound.rules import RuleSet, quiet_until
+from cti.routing.numbers import trunk_form
 
 # $1 campaign id, $2 now, $3 site tz, $4 refusals that end a product, $5 same-product gap (days).
 # The call windows are reduced first to two small arrays (segments with their own windows, segments
@@ -165,15 +166,6 @@ class Claim:
     agent: str | None
 
 
-async def presented_did(conn: asyncpg.Connection, number: str, campaign_did: str) -> str:
-    """R-OUT-CID: the DID the customer last called us on, else the campaign's."""
-    row = await conn.fetchrow(
-        "SELECT did FROM callbacks WHERE number = $1 AND did IS NOT NULL ORDER BY last_call_at DESC LIMIT 1",
-        number,
-    )
-    return row["did"] if row else campaign_did
-
-
 async def claim(
     conn: asyncpg.Connection,
     *,
@@ -189,69 +181,69 @@ async def claim(
     eligible any more, or another dial holds the number or the agent. The dial row is committed
     before the caller sends the Originate, so a dial is never sent unlogged."""
     async with conn.transaction():
-        number = await conn.fetchval("SELECT number FROM contacts WHERE id = $1", contact_id)
+        # the lock first, in its own statement: the re-check after it takes a fresh snapshot, so it
+        # sees a DNC entry committed by whoever held the lock before us
+        number = await conn.fetchval(_LOCK_SQL, contact_id)
         if number is None:
             return None
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", number_lock_key(number))
         row = await conn.fetchrow(_ONE_ELIGIBLE_SQL, *_args(campaign_id, now, rules), contact_id)
         if row is None:
             return None
-        did = await presented_did(conn, number, row["did"])
-        dial_id = await conn.fetchval("SELECT nextval('dials_id_seq')")
-        channel_id = f"cti-ob-{dial_id}"
-        await conn.execute(
-            """INSERT INTO dials (id, campaign_id, contact_id, number, product, segment, agent, did,
-                                  rule_set_id, claimed_by, channel_id, dialed_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)""",
-            dial_id,
+        written = await conn.fetchrow(
+            _WRITE_SQL,
             campaign_id,
             contact_id,
             number,
             row["product"],
             row["segment"],
             agent,
-            did,
+            row["did"],
             rule_set,
             process,
-            channel_id,
             now,
+            float(row["retry_backoff_s"]),
+            trunk_form(number),
         )
-        got = await conn.fetchval(
-            """INSERT INTO dial_claims (number, agent, dial_id, campaign_id, claimed_by, claimed_at)
-               VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING dial_id""",
-            number,
-            agent,
-            dial_id,
-            campaign_id,
-            process,
-            now,
-        )
-        if got is None:
-            raise _Taken()  # rolls the dial row back
-        await conn.execute(
-            """UPDATE campaign_contacts SET attempts = attempts + 1,
-                      next_attempt_at = $3::timestamptz + make_interval(secs => $4::double precision)
-               WHERE campaign_id = $1 AND contact_id = $2""",
-            campaign_id,
-            contact_id,
-            now,
-            row["retry_backoff_s"],
-        )
+        if written is None:
+            return None  # the number or the agent is held by another dial (nothing was written)
         if rules.count_at == "dial":
             await count_call(conn, number, row["product"], now, rules)
-        return Claim(dial_id, number, did, channel_id, agent)
+        return Claim(written["id"], number, written["did"], written["channel_id"], agent)
 
 
-class _Taken(Exception):
-    pass
+# number_lock_key(number), computed in SQL: the same lock text cti.outbound.dnc takes
+_LOCK_SQL = """SELECT number, pg_advisory_xact_lock(hashtext('outbound-number:' || number))
+               FROM contacts WHERE id = $1"""
+
+# The claim row first (primary key on the number, unique agent); the dial row and the campaign's
+# attempt count only if the claim went in. One statement: one round trip inside the lock.
+_WRITE_SQL = """
+WITH s AS (
+    SELECT nextval('dials_id_seq') AS id,
+           coalesce((SELECT cb.did FROM callbacks cb WHERE cb.number IN ($3, $12) AND cb.did IS NOT NULL
+                     ORDER BY cb.last_call_at DESC LIMIT 1), $7) AS did   -- R-OUT-CID
+), c AS (
+    INSERT INTO dial_claims (number, agent, dial_id, campaign_id, claimed_by, claimed_at)
+    SELECT $3, $6, s.id, $1, $9, $10 FROM s
+    ON CONFLICT DO NOTHING RETURNING dial_id
+), d AS (
+    INSERT INTO dials (id, campaign_id, contact_id, number, product, segment, agent, did, rule_set_id,
+                       claimed_by, channel_id, dialed_at)
+    SELECT s.id, $1, $2, $3, $4, $5, $6, s.did, $8, $9, 'cti-ob-' || s.id, $10
+    FROM s JOIN c ON c.dial_id = s.id
+    RETURNING id, did, channel_id
+), u AS (
+    UPDATE campaign_contacts SET attempts = attempts + 1,
+           next_attempt_at = $10::timestamptz + make_interval(secs => $11::double precision)
+    WHERE campaign_id = $1 AND contact_id = $2 AND EXISTS (SELECT 1 FROM d)
+)
+SELECT id, did, channel_id FROM d
+"""
 
 
 async def try_claim(conn: asyncpg.Connection, **kw: object) -> Claim | None:
-    """`claim`, with "someone else holds the number/agent" folded into None."""
-    try:
-        return await claim(conn, **kw)  # type: ignore[arg-type]
-    except _Taken:
-        return None
+    """`claim` (kept as the dialer's name for it)."""
+    return await claim(conn, **kw)  # type: ignore[arg-type]
 
 
 async def count_call(
@@ -271,13 +263,12 @@ async def count_call(
         )
     ]
     await conn.execute(
-        "UPDATE contacts SET quiet_until = $2 WHERE number = $1", number, quiet_until(times, rules)
-    )
-    await conn.execute(
-        """INSERT INTO contact_products (number, product, last_dial_at) VALUES ($1, $2, $3)
+        """WITH q AS (UPDATE contacts SET quiet_until = $4 WHERE number = $1)
+           INSERT INTO contact_products (number, product, last_dial_at) VALUES ($1, $2, $3)
            ON CONFLICT (number, product) DO UPDATE
            SET last_dial_at = GREATEST(contact_products.last_dial_at, EXCLUDED.last_dial_at)""",
         number,
         product,
         at,
+        quiet_until(times, rules),
     )

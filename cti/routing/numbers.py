@@ -65,3 +65,14 @@ def normalise_dialable(raw: str, region: str = "CN") -> str:
     if not phonenumbers.is_valid_number(parsed):
         raise NotAPhoneNumber(f"{mask_number(s)} is not a valid number in the numbering plan")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def trunk_form(e164: str) -> str:
+    """What a Chinese carrier trunk is sent and what inbound CALLERID(num) usually holds: national
+    digits for China (13812345678, 01062345678), 00 + the international number otherwise."""
+    import phonenumbers
+
+    if e164.startswith("+86"):
+        fmt = phonenumbers.format_number(phonenumbers.parse(e164), phonenumbers.PhoneNumberFormat.NATIONAL)
+        return "".join(ch for ch in fmt if ch.isdigit())
+    return "00" + e164.lstrip("+")

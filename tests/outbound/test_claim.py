@@ -164,3 +164,20 @@ async def test_paused_campaign_lists_nothing_and_attempt_limit_holds(db, make_ca
         ("CampaignChanged", "running"),
         ("CampaignChanged", "paused"),
     ]
+
+
+async def test_follow_up_presents_the_did_the_customer_called_else_the_campaigns(db, make_campaign):
+    rules = rules_for()
+    k = await make_campaign()
+    caller = await add_contact(db, "+8613811111111", [k])
+    stranger = await add_contact(db, "+8613822222222", [k])
+    await db.execute(
+        """INSERT INTO callbacks (number, did, kind, first_call_at, last_call_at, next_attempt_at, status)
+           VALUES ('13811111111', '4008009999', 'peak', $1, $1, $1, 'done')""",  # as CALLERID(num) had it
+        T0 - timedelta(days=3),
+    )
+    rs = await rule_set_id(db, rules)
+    a = await try_claim(db, campaign_id=k, contact_id=caller, now=T0, rules=rules, rule_set=rs, process="p")
+    b = await try_claim(db, campaign_id=k, contact_id=stranger, now=T0, rules=rules, rule_set=rs, process="p")
+    assert (a.did, b.did) == ("4008009999", "4008001234")
+    assert await db.fetchval("SELECT did FROM dials WHERE id = $1", a.dial_id) == "4008009999"
