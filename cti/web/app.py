@@ -239,11 +239,12 @@ def make_app(services: Services) -> web.Application:
     app.router.add_post("/api/reveal", api_reveal)
     app.router.add_get("/ws", websocket)
     app.router.add_get("/healthz", healthz)
-    from cti.web import reports  # imports this module: registered here, not at import time
+    from cti.web import outbound, reports  # they import this module: registered here, not at import time
 
     reports.setup(app)
     desk.setup(app)  # the agent panel (issue 12)
     wallboard.setup(app)  # the supervisor's wallboard (issue 12)
+    outbound.setup(app)
     app.on_startup.append(_start_pusher)
     app.on_cleanup.append(_stop_pusher)
     return app

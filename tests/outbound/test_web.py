@@ -1,0 +1,153 @@
+"""The outbound HTTP API as the panel and a supervisor use it: roles, events, dispositions by the
+agent who took the call, DNC at once on "never call", assignments recalled, exports logged."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from cti.clock import ManualClock
+from cti.outbound import assignments, campaigns
+from cti.outbound.eligibility import rule_set_id, try_claim
+from cti.state.live import LiveState
+from cti.web.app import Services, make_app
+from cti.web.auth import add_user
+from tests.outbound.conftest import add_contact, rules_for
+
+T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def api(db_url: str) -> AsyncIterator[tuple[TestClient, asyncpg.Pool, ManualClock]]:
+    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=4)
+    async with pool.acquire() as conn:
+        await add_user(conn, "wang", "supervisor-pw", "supervisor")
+        await conn.execute(
+            "INSERT INTO agents (id, name, interface) VALUES ('agent1', '坐席一', 'PJSIP/agent1')"
+        )
+        await add_user(conn, "agent1", "agent1-pw-x", "agent", agent_id="agent1")
+    clock = ManualClock(T0)
+    client = TestClient(TestServer(make_app(Services(pool=pool, live=LiveState(), clock=clock))))
+    await client.start_server()
+    yield client, pool, clock
+    await client.close()
+    await pool.close()
+
+
+async def _login(client: TestClient, user: str, pw: str) -> None:
+    r = await client.post("/login", data={"username": user, "password": pw}, allow_redirects=False)
+    assert r.status in (302, 303)
+
+
+async def test_supervisor_manages_campaigns_agent_may_not(api):
+    client, pool, _ = api
+    r = await client.get("/api/outbound/campaigns")
+    assert r.status == 401
+    await _login(client, "agent1", "agent1-pw-x")
+    r = await client.post("/api/outbound/campaigns", json={"name": "x"})
+    assert r.status == 403
+    client.session.cookie_jar.clear()
+    await _login(client, "wang", "supervisor-pw")
+    body = {
+        "name": "宽带",
+        "product": "broadband",
+        "queue": "sales",
+        "did": "4008001234",
+        "mode": "predictive",
+        "windows": [{"segment": "boss", "start": "10:00", "end": "11:30"}],
+    }
+    r = await client.post("/api/outbound/campaigns", json=body)
+    assert r.status == 201
+    cid = (await r.json())["id"]
+    r = await client.post("/api/outbound/campaigns", json={**body, "mode": "shotgun", "name": "y"})
+    assert r.status == 400 and "unknown mode" in (await r.json())["error"]
+    r = await client.post(f"/api/outbound/campaigns/{cid}/status", json={"status": "running"})
+    assert r.status == 200
+    r = await client.post("/api/outbound/campaigns/999/status", json={"status": "running"})
+    assert r.status == 404
+    async with pool.acquire() as conn:
+        types = [r["type"] for r in await conn.fetch("SELECT type FROM events ORDER BY seq")]
+    assert types == ["CampaignCreated", "CampaignChanged"]
+    r = await client.post("/api/outbound/dnc", json={"number": "13812345678", "category": "complaint"})
+    assert (await r.json()) == {"number": "+86138****5678", "added": True}
+    r = await client.post("/api/outbound/dnc", json={"number": "13812345678", "category": "angry"})
+    assert r.status == 400
+
+
+async def test_agent_disposes_own_call_and_never_call_lands_on_dnc_at_once(api):
+    client, pool, _ = api
+    async with pool.acquire() as db:
+        k = await campaigns.create(
+            db, name="c", product="broadband", queue="sales", did="4008001234", mode="progressive", by="t"
+        )
+        await campaigns.set_status(db, k, "running", by="t")
+        contact = await add_contact(db, "+8613812345678", [k])
+        other = await add_contact(db, "+8613899998888", [k])
+        rules = rules_for()
+        rs = await rule_set_id(db, rules)
+        at = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)  # noon local, inside the default window
+        mine = await try_claim(
+            db,
+            campaign_id=k,
+            contact_id=contact,
+            now=at,
+            rules=rules,
+            rule_set=rs,
+            process="t",
+            agent="agent1",
+        )
+        theirs = await try_claim(
+            db, campaign_id=k, contact_id=other, now=at, rules=rules, rule_set=rs, process="t", agent="agent2"
+        )
+    await _login(client, "agent1", "agent1-pw-x")
+    r = await client.post(f"/api/outbound/dials/{theirs.dial_id}/disposition", json={"disposition": "sale"})
+    assert r.status == 403
+    r = await client.post(
+        f"/api/outbound/dials/{mine.dial_id}/disposition", json={"disposition": "never_call"}
+    )
+    assert r.status == 200
+    async with pool.acquire() as db:
+        assert await db.fetchval("SELECT category FROM dnc WHERE number = '+8613812345678'") == "refused_all"
+        assert await db.fetchval("SELECT disposition_by FROM dials WHERE id = $1", mine.dial_id) == "agent1"
+
+
+async def test_exports_are_a_supervisor_right_and_every_attempt_is_logged(api):
+    client, pool, clock = api
+    async with pool.acquire() as db:
+        lid = await db.fetchval(
+            "INSERT INTO contact_lists (name, created_by) VALUES ('spring', 't') RETURNING id"
+        )
+        cid = await add_contact(db, "+8613812345678", [])
+        await db.execute("INSERT INTO list_members VALUES ($1, $2)", lid, cid)
+    await _login(client, "agent1", "agent1-pw-x")
+    r = await client.get("/api/outbound/export?list=spring")
+    assert r.status == 403
+    client.session.cookie_jar.clear()
+    await _login(client, "wang", "supervisor-pw")
+    r = await client.get("/api/outbound/export?list=spring")
+    text = await r.text()
+    assert r.status == 200 and "+86138****5678" in text and "13812345678" not in text
+    async with pool.acquire() as db:
+        log = [
+            tuple(r) for r in await db.fetch("SELECT username, allowed, rows FROM data_exports ORDER BY id")
+        ]
+    assert log == [("agent1", False, 0), ("wang", True, 1)]
+    # R-DATA: an assignment is recalled after 10 months (300 days) at the latest
+    r = await client.post("/api/outbound/assignments", json={"contact_ids": [cid], "agent": "agent1"})
+    assert (await r.json()) == {"assigned": 1}
+    async with pool.acquire() as db:
+        assert await assignments.recall_due(db, clock.now() + timedelta(days=299)) == 0
+        assert await assignments.recall_due(db, clock.now() + timedelta(days=300)) == 1
+
+
+async def test_funnel_requires_a_valid_grouping(api):
+    client, _, _ = api
+    await _login(client, "wang", "supervisor-pw")
+    r = await client.get("/api/outbound/funnel?by=week&since=2026-03-01")
+    assert r.status == 400
+    r = await client.get("/api/outbound/funnel?by=day&since=2026-03-01&format=csv")
+    assert r.status == 200 and (await r.text()).startswith("分组,座席数")
