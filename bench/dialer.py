@@ -30,7 +30,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
@@ -77,9 +77,9 @@ async def build_history(
 ) -> int:
     """Past calls by cap group, COPYed in batches; the cap summary computed per contact."""
     rnd = random.Random(11)
-    contacts = await conn.fetch("SELECT id, number, segment FROM contacts ORDER BY id")
+    n_contacts = await conn.fetchval("SELECT count(*) FROM contacts")
     day = timedelta(days=1)
-    per_contact = budget / max(1, len(contacts))
+    per_contact = budget / max(1, n_contacts)
     rows: list[tuple[Any, ...]] = []
     summary: list[tuple[str, datetime | None]] = []
     products: list[tuple[str, str, datetime | None, int]] = []
@@ -120,7 +120,20 @@ async def build_history(
             await conn.copy_records_to_table("contact_products", records=products)
         rows, summary, products = [], [], []
 
-    for c in contacts:
+    async def chunks() -> AsyncIterator[asyncpg.Record]:
+        # contacts in id ranges, so 1M contacts are never all in memory at once
+        last = 0
+        while True:
+            part = await conn.fetch(
+                "SELECT id, number, segment FROM contacts WHERE id > $1 ORDER BY id LIMIT 20000", last
+            )
+            if not part:
+                return
+            for r in part:
+                yield r
+            last = part[-1]["id"]
+
+    async for c in chunks():
         g = rnd.random()
         times: list[tuple[datetime, str, str | None]] = []
         if g < 0.20:  # one call left this month for broadband? no: same product 20-29 days ago
