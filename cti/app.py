@@ -36,6 +36,7 @@ from cti.config import Settings
 from cti.desk.wiring import DeskService, desk_service
 from cti.facts.updater import FactsUpdater
 from cti.masking import mask_number
+from cti.outbound.runner import OutboundRunner
 from cti.peak.guard import PeakPauseGuard
 from cti.peak.live_adapter import QueueView
 from cti.peak.monitor import PeakMonitor
@@ -83,6 +84,7 @@ class CtiServer:
     agi: FastAgiServer | None = None
     peak: PeakMonitor | None = None
     dispatcher: Dispatcher | None = None
+    outbound: OutboundRunner | None = None
     missed: MissedCallWatcher | None = None
     agents: AgentService | None = None  # R-LOGIN: the feature codes, `cti agents`, the web panel
     desk: DeskService | None = None  # the agent panel and the wallboard (issue 12)
@@ -144,6 +146,17 @@ class CtiServer:
             waiting_inbound=view.waiting_inbound, inbound_answered=view.inbound_answered,
             default_did=self.default_did, timezone=s.timezone, extra_variables=self._callback_variables,
         )  # fmt: skip
+        # outbound campaigns (R-PACE): the pacing loop runs in the process holding its lock
+        self.outbound = OutboundRunner(
+            self.pool,
+            self.dsn,
+            self.live,
+            self.policy,
+            s.timezone,
+            clock,
+            ami_originate(self.ami),  # type: ignore[arg-type]  # it only calls req.headers()
+            in_peak=lambda: peak.in_peak,
+        )
         guard = PeakPauseGuard(self.pool, policy=self.policy, clock=clock, events=self.store,
                                in_peak=peak.was_in_peak, ami_action=ami_action(self.ami),
                                peak_cause=peak.cause_at,
@@ -162,6 +175,7 @@ class CtiServer:
         recordings = RecordingTracker(self.pool)  # started/ended/duration of each recording row
         for handler in (
             self.dispatcher.handle_ami,
+            self.outbound.handle_ami,
             guard.handle_ami,
             missed.handle_ami,
             recordings.handle_ami,
@@ -185,6 +199,7 @@ class CtiServer:
         self._tasks += [
             asyncio.create_task(self.peak.run(), name="peak-monitor"),
             asyncio.create_task(self.dispatcher.run(), name="callback-dispatcher"),
+            asyncio.create_task(self.outbound.run(), name="outbound-pacer"),
             asyncio.create_task(self._sweep_cdr(), name="cdr-sweep"),
         ]
         assert self._facts is not None

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from cti.callbacks.originate import OriginateNotSent
 from cti.clock import Clock
 from cti.masking import mask_number
 from cti.outbound import outcomes
@@ -224,6 +225,9 @@ class Dialer:
         self.live[claim.dial_id] = _Live(self.clock.now(), claim.agent)
         try:
             reply = await self.originate(req)
+        except OriginateNotSent:  # never left this process: release the number and the agent
+            await self.ended(claim.dial_id, "originate_error")
+            return
         except Exception as e:  # sent or not: unknown; the claim row holds the number until resolved
             log.warning("outbound_originate_unknown", channel_id=claim.channel_id, error=type(e).__name__)
             return

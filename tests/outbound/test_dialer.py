@@ -149,3 +149,54 @@ async def test_answered_without_agent_within_two_seconds_is_abandoned(pool, db, 
     await d.handle_ami({"Event": "Hangup", "Uniqueid": first.channel_id, "Cause": "16"})
     assert await db.fetchval("SELECT outcome FROM dials WHERE id = $1", first.dial_id) == "abandoned"
     assert d.window.rate((T0 + timedelta(seconds=10)).timestamp()) == (1.0, 1)
+
+
+async def test_originate_that_never_left_releases_the_number_and_agent(pool, db, make_campaign):
+    from cti.callbacks.originate import OriginateNotSent
+
+    d, _floor, _sent = await _dialer(pool, db, make_campaign)
+
+    async def not_connected(req: OutboundOriginate) -> dict[str, Any]:
+        raise OriginateNotSent("AMI not connected")
+
+    d.originate = not_connected
+    assert (await d.step()).dials == 3
+    assert await db.fetchval("SELECT count(*) FROM dial_claims") == 0
+    assert {r["outcome"] for r in await db.fetch("SELECT outcome FROM dials")} == {"originate_error"}
+
+
+def test_live_floor_does_not_count_our_own_predictive_customers_as_inbound():
+    from cti.outbound.runner import LiveFloor
+    from cti.state.live import LiveState
+
+    live = LiveState()
+    for uid, q in (("1763928000.1", "sales"), ("cti-ob-7", "sales")):
+        live.apply(
+            {
+                "Event": "Newchannel",
+                "Channel": f"PJSIP/x-{uid}",
+                "ChannelState": "4",
+                "Uniqueid": uid,
+                "Linkedid": uid,
+                "CallerIDNum": "13812345678",
+                "Exten": "s",
+                "Context": "x",
+            },
+            1.0,
+        )
+        live.apply(
+            {
+                "Event": "QueueCallerJoin",
+                "Channel": f"PJSIP/x-{uid}",
+                "Uniqueid": uid,
+                "Linkedid": uid,
+                "Queue": q,
+                "Position": "1",
+                "Count": "1",
+                "CallerIDNum": "13812345678",
+            },
+            1.0,
+        )
+    floor = LiveFloor(live, "sales", lambda: False)
+    assert len(live.state.callers) == 2
+    assert floor.inbound_waiting() == 1
