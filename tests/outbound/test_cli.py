@@ -133,3 +133,21 @@ async def test_supervisor_flow(db_url, db, tmp_path: Path):
     assert r.output.splitlines()[0].startswith("分组,座席数,座席平均外呼量,外呼量,接通率")
     events = await db.fetchval("SELECT count(*) FROM events WHERE type LIKE 'Campaign%'")
     assert events == 2  # created, started
+
+
+async def test_dnc_import_file_adds_good_numbers_and_names_bad_rows(db_url, db, tmp_path: Path):
+    runner = CliRunner()
+    env = {"CTI_DATABASE_URL": db_url}
+    f = tmp_path / "公用电话.csv"
+    f.write_bytes("电话\n010-62345678\n13812345678\n垃圾\n13812345678\n".encode("gbk"))
+    r = await asyncio.to_thread(
+        runner.invoke,
+        main,
+        ["dnc", "import", str(f), "--category", "public_phone"],
+        env=env,
+        catch_exceptions=False,
+    )
+    assert r.exit_code == 0, r.output
+    assert "2 numbers added to the public_phone list, 1 bad rows" in r.output and "row 4:" in r.output
+    rows = await db.fetch("SELECT number FROM dnc WHERE category = 'public_phone' ORDER BY 1")
+    assert [x["number"] for x in rows] == ["+861062345678", "+8613812345678"]
