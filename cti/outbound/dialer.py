@@ -133,6 +133,7 @@ class Dialer:
     trunk: str = "trunk"
     process: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     overdial: float = 1.0
+    silent_after_s: float = 120.0  # ring time (30 s) + generous slack for a late OriginateResponse
     adapt_every_s: float = 30.0  # the over-dial factor moves at most this often (on new evidence)
     park_every_s: float = 600.0  # skipped contacts moved off the head of the due order this often
     _adapted_at: float = float("-inf")
@@ -157,6 +158,7 @@ class Dialer:
     async def step(self) -> StepResult:
         """One pacing decision. The gate is checked first and again before each Originate, so an
         inbound caller who starts waiting mid-step stops the rest of the step."""
+        await self._expire_silent()
         floor = self.snapshot()
         gate = inbound_gate(floor)
         if gate is not None or self.mode == "preview":
@@ -207,6 +209,16 @@ class Dialer:
                 await self._send(conn, claim)
                 sent += 1
         return StepResult(sent, None, want)
+
+    async def _expire_silent(self) -> None:
+        """A dial with no answer and no result long after its ring time (AMI lost mid-call, a
+        frame never seen) is closed as failed, so its number and agent are not held for ever."""
+        now = self.clock.now()
+        limit = self.silent_after_s
+        for dial_id, d in list(self.live.items()):
+            if d.answered_at is None and (now - d.sent_at).total_seconds() > limit:
+                log.warning("outbound_dial_silent", dial_id=dial_id)
+                await self.ended(dial_id, "failed")
 
     def _holds(self, agent: str) -> bool:
         return any(d.agent == agent for d in self.live.values())

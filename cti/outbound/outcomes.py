@@ -98,3 +98,20 @@ async def record_disposition(
             row["contact_id"],
             callback_at,
         )
+
+
+async def release_orphans(conn: asyncpg.Connection, process: str, now: datetime, older_than_s: float) -> int:
+    """Claims left by another process (crashed or restarted) whose dial never ended: closed as
+    failed after `older_than_s`, so their numbers and agents are free again. Live calls of a process
+    that still runs are not touched (its own Dialer ends them)."""
+    rows = await conn.fetch(
+        """SELECT x.dial_id FROM dial_claims x JOIN dials d ON d.id = x.dial_id
+           WHERE x.claimed_by <> $1 AND d.ended_at IS NULL
+             AND x.claimed_at < $2::timestamptz - make_interval(secs => $3::double precision)""",
+        process,
+        now,
+        older_than_s,
+    )
+    for r in rows:
+        await record_end(conn, r["dial_id"], "failed", now)
+    return len(rows)

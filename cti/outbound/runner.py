@@ -8,6 +8,8 @@ would each dial ahead for the same free agents (twice the abandons)."""
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +18,7 @@ import asyncpg
 import structlog
 
 from cti.clock import Clock
+from cti.outbound import outcomes
 from cti.outbound.campaigns import windows_of
 from cti.outbound.dialer import Dialer, OutboundOriginate
 from cti.outbound.eligibility import rule_set_id
@@ -26,6 +29,10 @@ from cti.state.live import LiveState
 log = structlog.get_logger(__name__)
 
 PACER_LOCK_KEY = 0x6374692D6F75746B  # "cti-outk": fixed forever
+
+
+def _process() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass
@@ -68,6 +75,7 @@ class OutboundRunner:
     tick_s: float = 1.0
     refresh_s: float = 10.0
     dialers: dict[int, Dialer] = field(default_factory=dict)
+    orphan_after_s: float = 4 * 3600.0  # longer than any outbound call
 
     async def handle_ami(self, frame: Mapping[str, Any]) -> None:
         for d in list(self.dialers.values()):
@@ -107,6 +115,12 @@ class OutboundRunner:
             # waits while another process paces; its session ending (crash included) hands it over
             await lock.execute("SELECT pg_advisory_lock($1)", PACER_LOCK_KEY)
             log.info("outbound_pacer_leader")
+            async with self.pool.acquire() as conn:  # what a dead pacer left: no one will end it now
+                freed = await outcomes.release_orphans(
+                    conn, _process(), self.clock.now(), self.orphan_after_s
+                )
+            if freed:
+                log.warning("outbound_orphan_claims_released", count=freed)
             last_refresh = float("-inf")
             while True:
                 now = self.clock.time()

@@ -200,3 +200,26 @@ def test_live_floor_does_not_count_our_own_predictive_customers_as_inbound():
     floor = LiveFloor(live, "sales", lambda: False)
     assert len(live.state.callers) == 2
     assert floor.inbound_waiting() == 1
+
+
+async def test_a_dial_that_never_hears_back_is_closed_and_an_orphan_claim_is_released(
+    pool, db, make_campaign
+):
+    from cti.outbound.outcomes import release_orphans
+
+    d, floor, _sent = await _dialer(pool, db, make_campaign)
+    await d.step()
+    assert await db.fetchval("SELECT count(*) FROM dial_claims") == 3
+    d.clock.advance(121)  # type: ignore[attr-defined]
+    floor.free = []  # nobody free: the step only expires
+    await d.step()
+    assert await db.fetchval("SELECT count(*) FROM dial_claims") == 0
+    assert {r["outcome"] for r in await db.fetch("SELECT outcome FROM dials")} == {"failed"}
+    # a claim left by a process that died: released by the next pacer after the bound, not before
+    floor.free = ["agent1"]
+    await d.step()
+    d.live.clear()  # the process "dies": nobody will end that dial
+    later = d.clock.now()  # type: ignore[attr-defined]
+    assert await release_orphans(db, "new-leader", later + timedelta(hours=1), 4 * 3600) == 0
+    assert await release_orphans(db, "new-leader", later + timedelta(hours=5), 4 * 3600) == 1
+    assert await db.fetchval("SELECT count(*) FROM dial_claims") == 0
