@@ -87,9 +87,13 @@ class OutboundRunner:
         async with self.pool.acquire() as conn:
             rows = await conn.fetch("SELECT id, mode, queue FROM campaigns WHERE status = 'running'")
             for r in rows:
-                if r["id"] in self.dialers:
-                    continue
+                # windows may have changed: the rule set a dial records must be the one it was checked by
                 rules = RuleSet.from_policy(self.policy, self.timezone, await windows_of(conn, r["id"]))
+                d = self.dialers.get(r["id"])
+                if d is not None:
+                    if d.rules != rules:
+                        d.rules, d.rule_set_id = rules, await rule_set_id(conn, rules)
+                    continue
                 o = self.policy.outbound
                 self.dialers[r["id"]] = Dialer(
                     self.pool,

@@ -223,3 +223,38 @@ async def test_a_dial_that_never_hears_back_is_closed_and_an_orphan_claim_is_rel
     assert await release_orphans(db, "new-leader", later + timedelta(hours=1), 4 * 3600) == 0
     assert await release_orphans(db, "new-leader", later + timedelta(hours=5), 4 * 3600) == 1
     assert await db.fetchval("SELECT count(*) FROM dial_claims") == 0
+
+
+async def test_runner_follows_campaigns_and_their_windows(pool, db, db_url, make_campaign):
+    from datetime import time
+
+    from cti.outbound import campaigns
+    from cti.outbound.rules import Window
+    from cti.outbound.runner import OutboundRunner
+    from cti.policy import load_policy
+    from cti.state.live import LiveState
+
+    k = await make_campaign()
+
+    async def originate(req: OutboundOriginate) -> dict[str, Any]:
+        return {"Response": "Success"}
+
+    runner = OutboundRunner(
+        pool,
+        db_url,
+        LiveState(),
+        load_policy(),
+        "Asia/Shanghai",
+        ManualClock(T0),
+        originate,
+        in_peak=lambda: False,
+    )
+    await runner.refresh()
+    first = runner.dialers[k].rule_set_id
+    await campaigns.set_windows(db, k, (Window("default", time(10), time(12)),))
+    await runner.refresh()
+    assert runner.dialers[k].rule_set_id != first
+    assert runner.dialers[k].rules.windows == (Window("default", time(10), time(12)),)
+    await campaigns.set_status(db, k, "paused", by="t")
+    await runner.refresh()
+    assert k not in runner.dialers
