@@ -220,6 +220,7 @@ class CtiServer:
         app = make_app(Services(
             pool=pool, live=self.live, clock=clock, peak_status=svc.status, set_peak=svc.set_switch,
             callback_stats=stats, tz=s.tz, desk=self.desk,
+            outbound_preview_dial=self.outbound.preview_dial if self.outbound else None,
         ))  # fmt: skip
         self.web_runner = web.AppRunner(app)
         await self.web_runner.setup()

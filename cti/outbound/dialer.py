@@ -220,6 +220,27 @@ class Dialer:
                 log.warning("outbound_dial_silent", dial_id=dial_id)
                 await self.ended(dial_id, "failed")
 
+    async def dial_one(self, contact_id: int, agent: str) -> dict[str, Any] | None:
+        """One dial chosen by the agent (preview): the same gate, the same claim. None: not dialed
+        (inbound callers wait, peak mode, the contact is no longer eligible, or the agent is busy)."""
+        if inbound_gate(self.snapshot()) is not None:
+            return None
+        async with self.pool.acquire() as conn:
+            claim = await try_claim(
+                conn,
+                campaign_id=self.campaign_id,
+                contact_id=contact_id,
+                now=self.clock.now(),
+                rules=self.rules,
+                rule_set=self.rule_set_id,
+                process=self.process,
+                agent=agent,
+            )
+            if claim is None:
+                return None
+            await self._send(conn, claim)
+        return {"dial_id": claim.dial_id, "number": mask_number(trunk_form(claim.number))}
+
     def _holds(self, agent: str) -> bool:
         return any(d.agent == agent for d in self.live.values())
 

@@ -113,6 +113,15 @@ class OutboundRunner:
         for cid in [c for c, d in self.dialers.items() if c not in running and not d.live]:
             del self.dialers[cid]
 
+    async def preview_dial(self, campaign_id: int, contact_id: int, agent: str) -> dict[str, Any] | None:
+        """Preview mode: the agent saw the masked record and pressed dial. Claimed like any dial."""
+        if campaign_id not in self.dialers:
+            await self.refresh()
+        d = self.dialers.get(campaign_id)
+        if d is None or d.mode != "preview":
+            raise LookupError(f"campaign {campaign_id} is not a running preview campaign")
+        return await d.dial_one(contact_id, agent)
+
     async def run(self) -> None:
         lock = await asyncpg.connect(self.dsn)
         try:

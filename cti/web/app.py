@@ -36,6 +36,8 @@ class Services:
     peak_status: Callable[[], Awaitable[dict[str, Any]]] | None = None
     set_peak: Callable[[str, str], Awaitable[dict[str, Any]]] | None = None
     callback_stats: Callable[[], Awaitable[dict[str, Any]]] | None = None
+    # preview dialing (campaign id, contact id, agent) -> {"dial_id", "number"} or None if not claimed
+    outbound_preview_dial: Callable[[int, int, str], Awaitable[dict[str, Any] | None]] | None = None
     push_interval_s: float = 0.5
     tz: ZoneInfo = field(default_factory=lambda: ZoneInfo(Settings.model_fields["timezone"].default))
     desk: Any = None  # cti.desk.service.DeskService: the agent panel and the wallboard

@@ -8,20 +8,20 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import datetime, time
+from datetime import datetime, time, tzinfo
 from typing import Any
 
 import asyncpg
 import structlog
 from aiohttp import web
 
-from cti.config import load_settings
 from cti.masking import mask_number
 from cti.outbound import assignments, campaigns, dnc, outcomes
+from cti.outbound.eligibility import next_eligible
 from cti.outbound.funnel import GROUPINGS, funnel, to_csv, to_json
-from cti.outbound.rules import Window
+from cti.outbound.rules import RuleSet, Window
 from cti.policy import load_policy
-from cti.routing.numbers import NotAPhoneNumber, normalise_dialable
+from cti.routing.numbers import NotAPhoneNumber, normalise_dialable, trunk_form
 from cti.web import auth
 from cti.web.app import SERVICES, USER
 
@@ -50,14 +50,12 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def _when(value: Any, field: str) -> datetime:
+def _when(value: Any, field: str, tz: tzinfo) -> datetime:
     try:
         dt = datetime.fromisoformat(str(value))
     except ValueError:
         raise _err(web.HTTPBadRequest, f"{field} is not an ISO date/time") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=load_settings().tz)
-    return dt
+    return dt if dt.tzinfo else dt.replace(tzinfo=tz)
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -153,7 +151,7 @@ async def disposition(request: web.Request) -> web.Response:
             raise _err(web.HTTPNotFound, f"no dial {dial_id}")
         if not user.may(MANAGE) and user.agent_id not in (row["agent"], row["connected_agent"]):
             raise _err(web.HTTPForbidden, "not your call / 不是您的通话")
-        cb = _when(b["callback_at"], "callback_at") if b.get("callback_at") else None
+        cb = _when(b["callback_at"], "callback_at", svc.tz) if b.get("callback_at") else None
         try:
             await outcomes.record_disposition(
                 conn, dial_id, str(b.get("disposition")), svc.clock.now(), by=user.username, callback_at=cb
@@ -191,12 +189,10 @@ async def funnel_report(request: web.Request) -> web.Response:
     if by not in GROUPINGS:
         raise _err(web.HTTPBadRequest, f"by must be one of {', '.join(GROUPINGS)}")
     svc = request.app[SERVICES]
-    since = _when(q.get("since", ""), "since")
-    until = _when(q["until"], "until") if q.get("until") else svc.clock.now()
+    since = _when(q.get("since", ""), "since", svc.tz)
+    until = _when(q["until"], "until", svc.tz) if q.get("until") else svc.clock.now()
     async with svc.pool.acquire() as conn:
-        rows = await funnel(
-            conn, by, since, until, load_settings().timezone, load_policy().outbound.effective_talk_s
-        )
+        rows = await funnel(conn, by, since, until, svc.tz.key, load_policy().outbound.effective_talk_s)
     if q.get("format") == "csv":
         return web.Response(text=to_csv(rows), content_type="text/csv", charset="utf-8")
     return _json(to_json(rows))
@@ -248,6 +244,50 @@ async def export_list(request: web.Request) -> web.Response:
     return web.Response(text=buf.getvalue(), content_type="text/csv", charset="utf-8")
 
 
+async def preview_next(request: web.Request) -> web.Response:
+    """Preview mode: the next eligible contact for this agent to look at, number masked (R-MASK)."""
+    user: auth.User = request[USER]
+    svc = request.app[SERVICES]
+    cid = int(request.match_info["id"])
+    async with svc.pool.acquire() as conn:
+        rules = RuleSet.from_policy(load_policy(), svc.tz.key, await campaigns.windows_of(conn, cid))
+        found = await next_eligible(conn, cid, svc.clock.now(), rules, limit=1)
+        if not found:
+            return _json({"contact": None})
+        name = await conn.fetchval("SELECT name FROM contacts WHERE id = $1", found[0].contact_id)
+    log.info("preview_shown", campaign=cid, by=user.username)
+    c = found[0]
+    return _json(
+        {
+            "contact": {
+                "id": c.contact_id,
+                "number": mask_number(trunk_form(c.number)),
+                "name": name,
+                "segment": c.segment,
+            }
+        }
+    )
+
+
+async def preview_dial(request: web.Request) -> web.Response:
+    user: auth.User = request[USER]
+    svc = request.app[SERVICES]
+    agent = user.agent_id
+    if agent is None:
+        raise _err(web.HTTPForbidden, "only an agent with a phone can dial / 仅坐席可拨打")
+    if svc.outbound_preview_dial is None:
+        raise _err(web.HTTPServiceUnavailable, "the dialer is not running in this process")
+    try:
+        got = await svc.outbound_preview_dial(
+            int(request.match_info["id"]), int(request.match_info["cid"]), agent
+        )
+    except LookupError as e:
+        raise _err(web.HTTPNotFound, str(e)) from None
+    if got is None:
+        raise _err(web.HTTPConflict, "not dialed: taken, no longer eligible, or inbound first / 未拨出")
+    return _json(got)
+
+
 def setup(app: web.Application) -> None:
     r = app.router
     r.add_get("/api/outbound/campaigns", list_campaigns)
@@ -258,3 +298,5 @@ def setup(app: web.Application) -> None:
     r.add_post("/api/outbound/assignments", assign)
     r.add_get("/api/outbound/funnel", funnel_report)
     r.add_get("/api/outbound/export", export_list)
+    r.add_get("/api/outbound/campaigns/{id:\\d+}/preview", preview_next)
+    r.add_post("/api/outbound/campaigns/{id:\\d+}/preview/{cid:\\d+}/dial", preview_dial)

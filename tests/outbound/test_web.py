@@ -151,3 +151,54 @@ async def test_funnel_requires_a_valid_grouping(api):
     assert r.status == 400
     r = await client.get("/api/outbound/funnel?by=day&since=2026-03-01&format=csv")
     assert r.status == 200 and (await r.text()).startswith("分组,座席数")
+
+
+async def test_preview_agent_sees_the_masked_record_then_dials_once(db_url: str):
+    from cti.outbound.runner import OutboundRunner
+    from cti.policy import load_policy
+
+    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=4)
+    sent = []
+
+    async def originate(req):
+        sent.append(req)
+        return {"Response": "Success", "ActionID": "ami-1"}
+
+    clock = ManualClock(datetime(2026, 3, 2, 4, 0, tzinfo=UTC))  # noon in Asia/Shanghai
+    live = LiveState()
+    runner = OutboundRunner(
+        pool, db_url, live, load_policy(), "Asia/Shanghai", clock, originate, in_peak=lambda: False
+    )
+    async with pool.acquire() as db:
+        await add_user(db, "wang", "supervisor-pw", "supervisor")
+        await db.execute(
+            "INSERT INTO agents (id, name, interface) VALUES ('agent1', '坐席一', 'PJSIP/agent1')"
+        )
+        await add_user(db, "agent1", "agent1-pw-x", "agent", agent_id="agent1")
+        k = await campaigns.create(
+            db, name="回访", product="followup", queue="sales", did="4008001234", mode="preview", by="t"
+        )
+        await campaigns.set_status(db, k, "running", by="t")
+        await db.execute("INSERT INTO contacts (number, name) VALUES ('+8613812345678', '张三')")
+        await db.execute("INSERT INTO campaign_contacts (campaign_id, contact_id) VALUES ($1, 1)", k)
+    svc = Services(pool=pool, live=live, clock=clock, outbound_preview_dial=runner.preview_dial)
+    client = TestClient(TestServer(make_app(svc)))
+    await client.start_server()
+    try:
+        await _login(client, "agent1", "agent1-pw-x")
+        r = await client.get(f"/api/outbound/campaigns/{k}/preview")
+        assert (await r.json()) == {
+            "contact": {"id": 1, "number": "138****5678", "name": "张三", "segment": "default"}
+        }
+        r = await client.post(f"/api/outbound/campaigns/{k}/preview/1/dial")
+        assert r.status == 200 and (await r.json())["number"] == "138****5678"
+        assert [s.agent for s in sent] == ["agent1"]
+        r = await client.post(f"/api/outbound/campaigns/{k}/preview/1/dial")
+        assert r.status == 409  # the number is held by the first dial
+        client.session.cookie_jar.clear()
+        await _login(client, "wang", "supervisor-pw")
+        r = await client.post(f"/api/outbound/campaigns/{k}/preview/1/dial")
+        assert r.status == 403
+    finally:
+        await client.close()
+        await pool.close()
