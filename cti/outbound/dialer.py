@@ -316,7 +316,8 @@ class Dialer:
             )
 
     async def handle_ami(self, frame: Mapping[str, Any]) -> None:
-        """OriginateResponse, AgentConnect and Hangup of our customer legs (ChannelId cti-ob-N)."""
+        """OriginateResponse, AgentConnect (queue), DialEnd (claimed agent) and Hangup of our
+        customer legs (ChannelId cti-ob-N)."""
         ev = frame.get("Event")
         if ev == "OriginateResponse":
             dial_id = _dial_of(frame.get("Uniqueid")) or self.by_action.pop(str(frame.get("ActionID")), None)
@@ -331,6 +332,13 @@ class Dialer:
             if dial_id is not None:
                 member = str(frame.get("MemberName") or frame.get("Interface") or "")
                 await self.connected(dial_id, member.removeprefix("PJSIP/") or None)
+        elif ev == "DialEnd" and frame.get("DialStatus") == "ANSWER":
+            # progressive/preview: cti-outbound Dial()s the claimed agent directly (no queue, so no
+            # AgentConnect); DialEnd ANSWER on our channel, DestChannel PJSIP/agent3-00000001 (capture 12)
+            dial_id = _dial_of(frame.get("Uniqueid"))
+            if dial_id is not None:
+                dest = str(frame.get("DestChannel") or "").removeprefix("PJSIP/")
+                await self.connected(dial_id, dest.rsplit("-", 1)[0] or None)
         elif ev == "Hangup":
             dial_id = _dial_of(frame.get("Uniqueid"))
             if dial_id is not None and dial_id in self.live:

@@ -258,3 +258,32 @@ async def test_runner_follows_campaigns_and_their_windows(pool, db, db_url, make
     await campaigns.set_status(db, k, "paused", by="t")
     await runner.refresh()
     assert k not in runner.dialers
+
+
+async def test_progressive_call_connected_by_dial_to_the_claimed_agent(pool, db, make_campaign):
+    d, _floor, sent = await _dialer(pool, db, make_campaign)
+    await d.step()
+    c = sent[0]
+    await d.handle_ami(
+        {
+            "Event": "OriginateResponse",
+            "ActionID": "ami-1",
+            "Response": "Success",
+            "Reason": "4",
+            "Uniqueid": c.channel_id,
+        }
+    )
+    d.clock.advance(1)  # type: ignore[attr-defined]
+    # capture 12's shape: DialEnd on the caller's channel, DestChannel the agent's
+    await d.handle_ami(
+        {
+            "Event": "DialEnd",
+            "Uniqueid": c.channel_id,
+            "DestChannel": f"PJSIP/{c.agent}-00000001",
+            "DialStatus": "ANSWER",
+        }
+    )
+    d.clock.advance(40)  # type: ignore[attr-defined]
+    await d.handle_ami({"Event": "Hangup", "Uniqueid": c.channel_id, "Cause": "16"})
+    row = await db.fetchrow("SELECT outcome, connected_agent, talk_s FROM dials WHERE id = $1", c.dial_id)
+    assert tuple(row) == ("answered", c.agent, 40)
