@@ -12,7 +12,7 @@ EXPORT_ROLES = frozenset({"supervisor", "manager", "admin"})
 
 
 def recall_at(assigned_at: datetime, months: int) -> datetime:
-    # 30-day months, as the caps count them (decision 0500): 10 months = 300 days, never more
+    # 30-day months, as the caps count them (decision 0800): 10 months = 300 days, never more
     return assigned_at + timedelta(days=30 * months)
 
 

@@ -1,5 +1,5 @@
 """R-CAPS / R-DNC: the one eligibility predicate, used twice — to list the next contacts for the
-dialer, and again inside the claim transaction just before each Originate (decision 0500).
+dialer, and again inside the claim transaction just before each Originate (decision 0800).
 
 The predicate is one SQL text. `next_eligible` runs it for a page of contacts; `claim` runs it for
 one contact under a per-number advisory lock (the same lock `cti.outbound.dnc` takes to add a
