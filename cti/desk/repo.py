@@ -6,6 +6,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from cti.outbound import dnc as outbound_dnc
+from cti.routing.numbers import NotAPhoneNumber, normalise_dialable
+
 
 async def agents(conn: Any) -> list[dict[str, Any]]:
     rows = await conn.fetch("SELECT id, name, group_name, interface FROM agents WHERE active")
@@ -67,11 +70,18 @@ async def insert_disposition(conn: Any, **row: Any) -> int:
 async def add_dnc(
     conn: Any, number: str, category: str, reason: str, linkedid: str, by: str, at: datetime
 ) -> None:
+    """The agent's request (who, on which call) and, at once, the outbound list the dialer's
+    eligibility and pre-dial claim read (cti.outbound.dnc, under its per-number lock)."""
     await conn.execute(
         """INSERT INTO dnc_requests (number, category, reason, linkedid, added_by, added_at)
            VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (number, category) DO NOTHING""",
         number, category, reason, linkedid, by, at,
     )  # fmt: skip
+    try:
+        e164 = normalise_dialable(number)
+    except NotAPhoneNumber:
+        return  # a number we could never dial needs no outbound entry; the request row stays
+    await outbound_dnc.add(conn, e164, category, at=at, by=by, reason=reason or f"disposition on {linkedid}")
 
 
 async def my_callbacks(conn: Any, agent: str, limit: int = 20) -> list[dict[str, Any]]:
