@@ -244,6 +244,9 @@ def make_app(services: Services) -> web.Application:
     reports.setup(app)
     desk.setup(app)  # the agent panel (issue 12)
     wallboard.setup(app)  # the supervisor's wallboard (issue 12)
+    from cti.web import quality
+
+    quality.setup(app)
     app.on_startup.append(_start_pusher)
     app.on_cleanup.append(_stop_pusher)
     return app
