@@ -100,6 +100,22 @@ async def api_my_scores(request: web.Request) -> web.Response:
         return _json({"agent": agent, "scores": await repo.scores_of(conn, agent)})
 
 
+async def api_alarms(request: web.Request) -> web.Response:
+    """Very dissatisfied customers of the period (survey_alarm), each with the call's recording id
+    so the supervisor can play it at once (and add the call to the sample)."""
+    _need(request, REVIEW_ROLES)
+    svc = request.app[SERVICES]
+    async with svc.pool.acquire() as conn:
+        qa = (await load_policy_from_db(conn)).qa
+        start, since, until = repo.period_bounds(_day(request), qa.period, svc.tz)
+        rows = await conn.fetch(
+            """SELECT linkedid, agent, queue, call_kind, score, recording_id, at FROM survey_results
+               WHERE alarm AND at >= $1 AND at < $2 ORDER BY at DESC""",
+            since, until,
+        )  # fmt: skip
+    return _json({"period_start": start, "alarms": [dict(r) for r in rows]})
+
+
 async def api_draw(request: web.Request) -> web.Response:
     user = _need(request, REVIEW_ROLES)
     svc = request.app[SERVICES]
@@ -253,6 +269,7 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/api/quality/samples", api_samples)
     app.router.add_post("/api/quality/samples", api_add_sample)
     app.router.add_post("/api/quality/draw", api_draw)
+    app.router.add_get("/api/quality/alarms", api_alarms)
     app.router.add_post("/api/quality/samples/{id}/score", api_score)
     app.router.add_get("/api/quality/scores", api_my_scores)
     app.router.add_get("/api/quality/forms", api_forms)

@@ -245,3 +245,22 @@ async def test_quality_report_beside_fines_and_rewards_csv_and_xlsx(client) -> N
         "quality-month-agent-2026-11-27.csv",
         "quality-week-team-2026-11-27.xlsx",
     ]
+
+
+async def test_very_dissatisfied_customers_reach_the_supervisor_with_the_recording(client) -> None:  # type: ignore[no-untyped-def]
+    c, pool = client
+    rec_id = await pool.fetchval("SELECT id FROM recordings WHERE linkedid = '17953100.0'")
+    await pool.execute(
+        """INSERT INTO survey_results (linkedid, agent, queue, call_kind, scale, keyed, score, outcome, alarm,
+                                       recording_id, at)
+           VALUES ('17953100.0', 'agent1', 'sales', 'inbound', 'five', '1', 1, 'rated', true, $1, $2),
+                  ('17953101.0', 'agent1', 'sales', 'inbound', 'five', '4', 4, 'rated', false, NULL, $2)""",
+        rec_id, T0,
+    )  # fmt: skip
+    await login(c, "agent1", "agent1-pw-x")
+    assert (await c.get("/quality")).status == 200  # the page: an agent's own scores
+    assert (await c.get("/api/quality/alarms")).status == 403
+    await login(c, "wang", "supervisor-pw")
+    alarms = (await (await c.get("/api/quality/alarms")).json())["alarms"]
+    assert [(a["agent"], a["score"], a["recording_id"]) for a in alarms] == [("agent1", 1, rec_id)]
+    assert (await c.get(f"/recordings/{alarms[0]['recording_id']}/audio")).status == 200
