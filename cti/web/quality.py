@@ -14,6 +14,7 @@ import json
 import os
 import tempfile
 from datetime import date
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -240,6 +241,34 @@ async def api_report(request: web.Request) -> web.Response:
     return _json({"period": bucket, "by": by, "rows": await _report_rows(request, bucket, by)})
 
 
+def render_report(rows: list[dict[str, Any]], bucket: str, by: str, day: date) -> str:
+    cells = "".join(
+        "<tr>" + "".join(f"<td>{escape(str(v))}</td>" for v in report.as_cells(r)) + "</tr>" for r in rows
+    )
+    head = "".join(f"<th>{escape(c)}</th>" for c in report.COLUMNS)
+    q = f"period={bucket}&by={by}&day={day}"
+    links = " ".join(
+        f'<a href="?period={p}&by={b}&day={day}">{label}</a>'
+        for p, b, label in (("week", "agent", "周/坐席"), ("week", "team", "周/组"),
+                            ("month", "agent", "月/坐席"), ("month", "team", "月/组"))
+    )  # fmt: skip
+    return f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
+<title>质检与满意度 Quality report</title>
+<style>body{{font-family:sans-serif;margin:1em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;
+padding:2px 8px;text-align:right}}</style></head><body>
+<h1>质检与满意度 Quality — {escape(str(day))}</h1>
+<p>{links} · <a href="/reports/quality.csv?{q}">CSV</a> <a href="/reports/quality.xlsx?{q}">XLSX</a>
+· <a href="/quality">抽查 Review</a></p>
+<table><tr>{head}</tr>{cells}</table></body></html>"""
+
+
+async def report_page(request: web.Request) -> web.Response:
+    _need(request, REVIEW_ROLES)
+    bucket, by = _period_args(request)
+    rows = await _report_rows(request, bucket, by)
+    return web.Response(text=render_report(rows, bucket, by, _day(request)), content_type="text/html")
+
+
 async def report_download(request: web.Request) -> web.StreamResponse:
     user = _need(request, REVIEW_ROLES)
     svc = request.app[SERVICES]
@@ -276,4 +305,5 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/api/quality/forms", api_save_form)
     app.router.add_get("/recordings/{id}/audio", audio)
     app.router.add_get("/api/reports/quality", api_report)
+    app.router.add_get("/reports/quality", report_page)
     app.router.add_get("/reports/quality.{fmt:csv|xlsx}", report_download)

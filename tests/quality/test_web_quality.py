@@ -229,6 +229,8 @@ async def test_quality_report_beside_fines_and_rewards_csv_and_xlsx(client) -> N
         2000,
     )
     assert (rows["agent2"]["surveys"], rows["agent2"]["rewards_fen"]) == (0, 1000)
+    page = await (await c.get("/reports/quality?period=week&by=agent")).text()
+    assert "<td>agent1</td><td>2</td><td>3.5</td>" in page and "20.00" in page
     team = {r["key"]: r for r in (await (await c.get("/api/reports/quality?by=team")).json())["rows"]}
     assert team["A组"]["fines_fen"] == 2000 and team["A组"]["rewards_fen"] == 1000
 
