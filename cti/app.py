@@ -42,11 +42,13 @@ from cti.peak.live_adapter import QueueView
 from cti.peak.monitor import PeakMonitor
 from cti.peak.service import PeakService
 from cti.policy import Policy
+from cti.recording_files import fixed_dir
 from cti.reports.schedule import ReportScheduler
 from cti.routing.inbound import DEFAULT_QUEUE
 from cti.routing.live_adapter import live_snapshot_source
 from cti.state.live import LiveState
 from cti.store.events import EventStore
+from cti.web import quality as quality_web
 from cti.web.app import Services, make_app
 
 log = structlog.get_logger(__name__)
@@ -222,6 +224,7 @@ class CtiServer:
             callback_stats=stats, tz=s.tz, desk=self.desk,
             outbound_preview_dial=self.outbound.preview_dial if self.outbound else None,
         ))  # fmt: skip
+        app[quality_web.RECORDINGS_DIR] = Path(fixed_dir(s.recording.path_pattern))  # playback root
         self.web_runner = web.AppRunner(app)
         await self.web_runner.setup()
         site = web.TCPSite(self.web_runner, s.web.host, s.web.port)

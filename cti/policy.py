@@ -152,6 +152,29 @@ class Attendance(_Strict):
     logout_grace_min: float = Field(default=30, gt=0)  # still logged in this long after shift end: R-STATUS
 
 
+class SurveyPolicy(_Strict):
+    """Issue 17: the customer's rating after the agent left the call (seed 001 §51)."""
+
+    queues: tuple[str, ...] = ("sales",)  # queues whose callers are surveyed; () none
+    callbacks: bool = True  # survey a callback's customer when the agent leaves first
+    scale: str = Field(default="five", pattern="^(five|three)$")  # keys 1-5, or 1 满意 2 一般 3 不满意
+    key_timeout_ms: int = Field(default=6000, ge=1000)
+    attempts: int = Field(default=2, ge=1, le=5)  # an invalid key is asked again this many times in all
+    alarm_at_or_below: int = Field(default=1, ge=1, le=5)  # a score this low alerts the supervisor
+
+
+class QaPolicy(_Strict):
+    """Issue 17: recordings sampled for review per period (seed 002 录音抽查)."""
+
+    period: str = Field(default="week", pattern="^(week|month)$")
+    calls_per_agent: int = Field(default=5, ge=0)
+    min_callbacks: int = Field(default=1, ge=0)  # at least this many callbacks, where the agent made some
+    min_outbound: int = Field(default=1, ge=0)  # at least this many outbound calls, where there were some
+    low_score_below: float = Field(default=80, ge=0, le=100)  # last period's mean QA score below this ...
+    complaint_at_or_below: int = Field(default=2, ge=1, le=5)  # ... or a survey score this low ...
+    extra_calls: int = Field(default=3, ge=0)  # ... draws this many more calls
+
+
 class Policy(_Strict):
     ring: RingPolicy
     service_hours: ServiceHours
@@ -169,6 +192,8 @@ class Policy(_Strict):
     attendance: Attendance = Attendance()
     # DID -> which ad / channel it belongs to, for the agent's screen pop ("CCTV-1 晚间 广告")
     did_labels: dict[str, str] = Field(default_factory=dict)
+    survey: SurveyPolicy = SurveyPolicy()
+    qa: QaPolicy = QaPolicy()
 
 
 def shipped_policy_text() -> str:

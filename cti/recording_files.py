@@ -28,10 +28,10 @@ def name_file_base(pattern: str, now_local: datetime, linkedid: str, uniqueid: s
     exists before the first call (Asterisk installs it; compose mounts the recordings volume
     there). The date is in the linkedid (epoch seconds). Decision 0305."""
     p = PurePosixPath(recording_path(pattern, now_local, linkedid, uniqueid))
-    return str(PurePosixPath(_fixed_dir(pattern)) / (p.stem + "-name"))
+    return str(PurePosixPath(fixed_dir(pattern)) / (p.stem + "-name"))
 
 
-def _fixed_dir(pattern: str) -> str:
+def fixed_dir(pattern: str) -> str:
     """`/a/b/%Y/%m/{linkedid}.wav` -> `/a/b`: the directories before the first field."""
     fixed: list[str] = []
     for part in PurePosixPath(pattern).parent.parts:

@@ -37,11 +37,12 @@ class Registry:
 
 
 def default_registry() -> Registry:
-    from cti.agi.handlers import agent_feature, callback_offer, night, route
+    from cti.agi.handlers import agent_feature, callback_offer, night, route, survey
 
     reg = Registry()
     reg.register("route", route.handle)
     reg.register("night", night.handle, timeout_s=night.TIMEOUT_S)
     reg.register("callback_offer", callback_offer.handle, timeout_s=callback_offer.TIMEOUT_S)
     reg.register("agent_feature", agent_feature.handle)
+    reg.register("survey", survey.handle, timeout_s=survey.TIMEOUT_S)
     return reg

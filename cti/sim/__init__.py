@@ -91,6 +91,15 @@ Known differences from the captures (asterisk-captures/, kept on purpose or not 
   not restart.
 - Dialplan Hangup() on the inbound channel sends SoftHangupRequest 16 + Hangup 16, as Local;1 did in 06b
   (no capture shows it on a trunk channel). Challenge (MD5) login is not offered; plain Login only.
+- The survey (issue 17, decision 0900): the project's Queue() has `c` and the preferred agent's Dial()
+  `g`, so a caller the agent left goes on to [cti-survey] (QUEUESTATUS=CONTINUE, AGI survey with
+  agi_arg_1..3, Hangup); without them (InboundFlow.QUEUE_CONTINUE / DIAL_CONTINUE false) the caller
+  is hung up as in capture 04. No capture shows the `c` path: the events keep 04's order up to the
+  agent's Hangup and leave out the caller's; the Newexten lines between Queue and AGI are abridged;
+  cdr_pgsql rows of a surveyed call are not modelled (Asterisk starts a new CDR for dialplan run
+  after a bridge). agi_arg_N lines follow res_agi.c's setup_env (no captured script had arguments).
+  Callbacks: `[callback-did]`'s Dial `F(cti-survey^callback^1)` is not modelled: a simulated agent
+  never hangs up a callback first (an AMI Hangup of the agent leg ends it as the customer's would).
 """
 
 from cti.sim.scenario import Scenario, ScenarioError, load_scenario

@@ -78,6 +78,9 @@ def env_block(call: InboundFlow, url: str, script: str) -> bytes:
         ("agi_accountcode", ""),
         ("agi_threadid", str(140042663818944 + (zlib.crc32(ch.uniqueid.encode()) & 0xFFFF) * 64)),
     ]
+    # AGI(url,arg1,...): res_agi.c's setup_env sends agi_arg_1.. after agi_threadid (not captured:
+    # no captured script had arguments)
+    lines += [(f"agi_arg_{i}", a) for i, a in enumerate(getattr(call, "agi_args", ()), 1)]
     return ("".join(f"{k}: {v}\n" for k, v in lines) + "\n").encode("utf-8")
 
 
@@ -285,6 +288,8 @@ async def run_session(
     session = AgiSession(core, call, script, rng)
     sighup_sent = False
     quit_after = call.spec.ivr_hangup_after
+    if call.spec.ivr_hangup_script not in (None, script):
+        quit_after = None
     try:
         writer.write(env_block(call, url, script))
         await writer.drain()

@@ -22,7 +22,14 @@ from cti.sim.sched import Timer
 class InboundFlow:
     """[from-trunk]: NoOp, Answer, Set(__CTI_DNIS), Set(CDR(cti_did)), AGI(route), NoOp(AGISTATUS),
     then the route chosen by CTI_ROUTE (queue with optional preferred agent, night, callback_offer,
-    hangup), Queue(sales,,,,60), NoOp(QUEUESTATUS), Hangup."""
+    hangup), Queue(sales,,,,60), NoOp(QUEUESTATUS), Hangup; a caller the agent left goes on to
+    [cti-survey] (AGI survey, Hangup)."""
+
+    # The project's dialplan ([cti-queue]) runs Queue() with `c` and the preferred agent's Dial() with
+    # `g`, so a caller the agent left continues in the dialplan (decision 0900); without them Asterisk
+    # hangs the caller up (capture 04). tests/agi/test_survey_sim.py checks the dialplan says so.
+    QUEUE_CONTINUE = True
+    DIAL_CONTINUE = True
 
     def __init__(
         self,
@@ -59,6 +66,8 @@ class InboundFlow:
         self.agi_script = "route"
         self.preferred: dict[str, Any] | None = None  # the preferred Dial, for the CDR (cti/sim/cdr.py)
         self.dialplan_hangup = False
+        self.agi_args: tuple[str, ...] = ()
+        self.surveyed = False  # the agent left and the caller went on to [cti-survey]
 
     # dialplan helpers
     def _app(self, app: str, data: str) -> None:
@@ -95,9 +104,10 @@ class InboundFlow:
         self._app("Set", f"CDR(cti_did)={s.did}")
         self._agi("route")
 
-    def _agi(self, script: str) -> None:
-        self._app("AGI", f"{self.e.agi_url}/{script}")
+    def _agi(self, script: str, *args: str) -> None:
+        self._app("AGI", ",".join([f"{self.e.agi_url}/{script}", *args]))
         self.agi_script = script
+        self.agi_args = args
         self.request_agi(self, script)
 
     def agi_finished(self, status: str, hungup: bool = False) -> None:
@@ -290,9 +300,13 @@ class InboundFlow:
         self._talk_over(caller, ag)
 
     def agent_bye(self) -> None:
-        """The agent hangs up first (capture 04: AgentComplete Reason agent, caller hung up)."""
+        """The agent hangs up first (capture 04: AgentComplete Reason agent, caller hung up): so
+        without Queue's `c` / Dial's `g`; with them the caller continues (`_agent_left`)."""
         e, ag, br = self.e, self.agent_ch, self.bridge
         if self.done or ag is None or br is None:
+            return
+        if self.QUEUE_CONTINUE if self.member is not None else self.DIAL_CONTINUE:
+            self._agent_left(ag, br)
             return
         self._finish()
         caller = self.caller
@@ -304,6 +318,42 @@ class InboundFlow:
         e.emit("SoftHangupRequest", "call", [*caller.snapshot(), ("Cause", "16")], caller.name)
         e.bridge_destroy(br)
         self._talk_over(ag, caller)
+
+    def _agent_left(self, ag: Channel, br: Bridge) -> None:
+        """The agent hung up first and the caller stays: no capture. What Asterisk does is read from
+        app_queue.c (`stop:` a handled call with `c` returns 0, QUEUESTATUS=CONTINUE) and app_dial.c
+        (`g`: next priority, DIALSTATUS stays ANSWER); the common part keeps capture 04's order
+        (HangupRequest agent, BridgeLeave agent, BridgeLeave caller, BridgeDestroy, AgentComplete,
+        Hangup agent), without the caller's SoftHangupRequest and Hangup. Then [cti-queue] sends the
+        caller to [cti-survey]: AGI(survey,<agent>,inbound,<queue>), Hangup()."""
+        e, caller = self.e, self.caller
+        for t in self.timers:
+            t.cancel()
+        self.timers.clear()
+        e.emit("HangupRequest", "call", ag.snapshot(), ag.name)
+        e.bridge_leave(ag)
+        e.bridge_leave(caller)
+        e.bridge_destroy(br)
+        self.bridge = None
+        self._agent_complete("agent")
+        self._set_times()
+        e.hangup(ag, 16)
+        self.app_queue.member_call_done(self.member, e.endpoints[ag.endpoint], self.queue)
+        queue = self.queue.name if self.queue is not None else caller.vars.get("CTI_QUEUE", "") or "sales"
+        if self.member is not None:
+            agent = self.member.name
+            e.varset(caller, "QUEUESTATUS", "CONTINUE")
+            self._app("NoOp", "QUEUESTATUS=CONTINUE")
+            self._app("GotoIf", "1?survey")
+        else:
+            agent = self.preferred["agent"] if self.preferred else ag.endpoint
+            self._app("GotoIf", "1?survey")
+        self._app("Set", f"CTI_SURVEY_AGENT={agent}")
+        e.varset(caller, "CTI_SURVEY_AGENT", agent)
+        self._app("Goto", "cti-survey,inbound,1")
+        caller.context, caller.exten, self.prio = "cti-survey", "inbound", 1
+        self.surveyed = True
+        self._agi("survey", agent, "inbound", queue)
 
     def _talk_over(self, first: Channel, second: Channel) -> None:
         """Both channels go (the one that hung up first), then the member wraps up."""
@@ -382,7 +432,7 @@ class InboundFlow:
             if channel.leg is not None and not channel.leg.done:
                 e.time_out_leg(channel.leg)  # the phone stopped ringing without an answer
             return
-        if self.agent_ch is not None:
+        if self.agent_ch is not None and self.bridge is not None:
             self.caller_bye()
             return
         self._finish()
@@ -411,6 +461,7 @@ class InboundFlow:
                 "masked": self.caller.vars.get("CTI_MASKED", "") if self.caller else "",
                 "queue": self.queue.name if self.queue else None, "preferred": self.preferred,
                 "dialplan_hangup": self.dialplan_hangup, "agi_url": self.e.agi_url,
+                "surveyed": self.surveyed,
             }  # fmt: skip
             self.e.ledger.append(record)
             if self.e.on_call_record is not None:

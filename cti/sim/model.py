@@ -60,6 +60,7 @@ class CallSpec:
     hangup_first: str | None = None  # 'caller' | 'agent' | None (agent profile decides)
     message_s: float = 5.0
     ivr_hangup_after: int | None = None  # the caller hangs up after this many FastAGI commands
+    ivr_hangup_script: str | None = None  # ... of this script only (`survey`); None: of any script
 
 
 class LegOwner(Protocol):

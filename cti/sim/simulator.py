@@ -366,7 +366,7 @@ class Simulator:
         at: float | None = None,
     ) -> CallSpec:
         """Inject one inbound call now (or `at` seconds from now). behaviour keys: patience, dtmf,
-        talk_time, hangup_first ('caller'|'agent'), message_s."""
+        talk_time, hangup_first ('caller'|'agent'), message_s, ivr_hangup_after, ivr_hangup_script."""
         b = dict(behaviour or {})
         prof = self.scenario.caller
         spec = CallSpec(
@@ -378,6 +378,7 @@ class Simulator:
             talk_time=b.pop("talk_time", None),
             hangup_first=b.pop("hangup_first", None),
             ivr_hangup_after=b.pop("ivr_hangup_after", None),
+            ivr_hangup_script=b.pop("ivr_hangup_script", None),
             message_s=float(b.pop("message_s", prof.message_s)),
         )
         if b:

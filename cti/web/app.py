@@ -247,6 +247,9 @@ def make_app(services: Services) -> web.Application:
     desk.setup(app)  # the agent panel (issue 12)
     wallboard.setup(app)  # the supervisor's wallboard (issue 12)
     outbound.setup(app)
+    from cti.web import quality
+
+    quality.setup(app)
     app.on_startup.append(_start_pusher)
     app.on_cleanup.append(_stop_pusher)
     return app

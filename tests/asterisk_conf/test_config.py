@@ -243,7 +243,8 @@ def _dialplan_uses() -> tuple[set[str], set[str]]:
     text = "\n".join(line.split(";", 1)[0] for line in DIALPLAN.read_text(encoding="utf-8").splitlines())
     apps = set(re.findall(r"=>\s*(?:[^,\n]+,)?(?:n|\d+)(?:\([\w-]+\))?,(\w+)\(", text))
     apps |= set(re.findall(r"[?:](\w+)\(", text)) - {"CALLERID", "CONNECTEDLINE", "CHANNEL"}
-    if re.search(r"Dial\([^)]*,[^,)]*\b[bU]\(|Queue\([^)]*(?:,[^,)]*){5},[\w-]+\)", text):
+    # b()/U() may follow other option letters (`gb(...)`): letters only between the comma and b/U
+    if re.search(r"Dial\([^)]*,[A-Za-z]*[bU]\(|Queue\([^)]*(?:,[^,)]*){5},[\w-]+\)", text):
         apps.add("Gosub")  # Dial b()/U() and Queue's gosub argument run subroutines
     funcs = set(re.findall(r"\$\{(\w+)\(", text)) | set(re.findall(r"Set\((\w+)\(", text))
     # and the functions our AGI scripts read and set (GET VARIABLE "CHANNEL(linkedid)" ...)

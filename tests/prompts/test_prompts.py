@@ -13,10 +13,12 @@ import wave
 from pathlib import Path
 
 from cti.agents.prompts import all_prompts
+from cti.agi.handlers import survey
 from cti.agi.handlers.ivr import PROMPTS
 from cti.degraded import route_agi
 from cti.prompts import manifest, missing, report
 from cti.prompts.build import INDEX, build, source_key
+from cti.quality import survey as survey_scales
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "sounds" / "zh"
@@ -32,6 +34,7 @@ def test_every_prompt_a_handler_or_the_degraded_script_plays_is_in_the_manifest(
     played |= set(route_agi.PROMPTS.values())
     played |= set(all_prompts())  # agents' feature codes
     played |= {f"digits/{d}" for d in "0123456789"}  # SAY DIGITS of a phone number
+    played |= set(survey_scales.PROMPT.values()) | {survey.INVALID, survey.THANKS}
     dialplan = (ROOT / "dialplan" / "extensions.conf").read_text(encoding="utf-8")
     for app in re.findall(r"\b(?:Playback|Background|Read|SayDigits)\(([^),]+)", dialplan):
         played.add(app)
