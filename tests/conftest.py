@@ -8,6 +8,37 @@ import pytest
 
 from cti.db.scratch import ScratchServer, with_database
 
+# Markers, applied by what a test uses (pyproject registers them): `pytest -m pure` is the fast run.
+_PG_FIXTURES = frozenset({"pg_server", "db_url", "db", "pool"})
+_SIM_MODULES = ("cti.sim", "tests.sim")
+
+
+def _uses_simulator(module: object) -> bool:
+    """The test module imports the simulator (or its test helpers) at top level."""
+    for value in vars(module).values():
+        name = getattr(value, "__module__", None) or getattr(value, "__name__", "")
+        if isinstance(name, str) and name.startswith(_SIM_MODULES):
+            return True
+    return False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    sim_cache: dict[object, bool] = {}
+    for item in items:
+        path = item.path.as_posix()
+        kinds = set()
+        if "/tests/e2e/" in path:
+            kinds.add("end_to_end")
+        module = getattr(item, "module", None)
+        if "/tests/sim/" in path or (
+            module is not None and sim_cache.setdefault(module, _uses_simulator(module))
+        ):
+            kinds.add("simulator")
+        if _PG_FIXTURES & set(getattr(item, "fixturenames", ())):
+            kinds.add("postgres")
+        for kind in kinds or {"pure"}:
+            item.add_marker(getattr(pytest.mark, kind))
+
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[ScratchServer]:

@@ -20,13 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cti.agi.protocol import parse_args
-
-CAPTURES = Path("/work/shared/asterisk-captures")
+from tests.captures import capture_dir
 
 
 def capture_env(scenario: str = "01-inbound-answered") -> list[str]:
     """The agi_ lines Asterisk sent in a capture, verbatim."""
-    raw = (CAPTURES / scenario / "agi.from-asterisk.raw").read_bytes().decode("utf-8")
+    raw = (capture_dir(scenario) / "agi.from-asterisk.raw").read_bytes().decode("utf-8")
     head, _, _ = raw.partition("\n\n")
     return head.split("\n")
 

@@ -10,7 +10,7 @@ import pytest
 from cti.agi.connection import AgiConnection
 from cti.agi.protocol import AgiCommandError, AgiHangup, AgiProtocolError, Environment
 from cti.agi.session import AgiSession, read_environment
-from tests.agi.fake_asterisk import CAPTURES
+from tests.captures import CAPTURES
 
 
 class FakeTransport:

@@ -15,7 +15,8 @@ from cti.agi.protocol import (
     parse_args,
     quote,
 )
-from tests.agi.fake_asterisk import CAPTURES, capture_env
+from tests.agi.fake_asterisk import capture_env
+from tests.captures import CAPTURES
 
 
 def _replies(lines: list[str], command: str = "X") -> list[object]:

@@ -9,7 +9,8 @@ from cti.agi.registry import Registry
 from cti.agi.session import AgiSession
 from cti.config import Settings
 from tests.agi.conftest import make_ctx
-from tests.agi.fake_asterisk import CAPTURES, FakeChannel, env_lines, run_call
+from tests.agi.fake_asterisk import FakeChannel, env_lines, run_call
+from tests.captures import CAPTURES
 
 
 def _capture(scenario: str) -> tuple[list[str], list[str], list[list[str]]]:

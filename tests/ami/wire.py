@@ -8,9 +8,10 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-SHARED = Path("/work/shared")
-CAPTURES = SHARED / "asterisk-captures"
-FIXTURES = SHARED / "ami-fixtures" / "cacofonisk"
+from tests.captures import CAPTURES
+from tests.captures import AMI_FIXTURES as _ALL_FIXTURES
+
+FIXTURES = _ALL_FIXTURES / "cacofonisk"
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 
 

@@ -11,8 +11,8 @@ from cti.callbacks.missed import MissedCallWatcher
 from cti.clock import ManualClock
 from cti.policy import load_policy
 from cti.sim.cdr import COLUMNS
-from tests.peak.fakes import ListSink
-from tests.sim.helpers import CAPTURES
+from tests.captures import CAPTURES
+from tests.fakes import ListSink
 
 POLICY = load_policy()
 T0 = datetime(2026, 11, 29, 3, 30, tzinfo=UTC)

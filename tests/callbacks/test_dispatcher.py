@@ -18,7 +18,8 @@ from cti.callbacks.originate import OriginateNotSent, OriginateRequest
 from cti.callbacks.repo import create_or_join
 from cti.clock import ManualClock
 from cti.policy import load_policy
-from tests.peak.fakes import ListSink
+from tests.captures import ami_text_frames
+from tests.fakes import ListSink
 
 POLICY = load_policy()
 CB = POLICY.callbacks
@@ -548,13 +549,8 @@ async def test_extra_variables_follow_the_contract_ones(db, pool):
 def capture_18_frames(req: OriginateRequest, action_id: str) -> list[dict[str, str]]:
     """Capture 18's frames for the callback channel (OriginateResponse Success/4, VarSet
     DIALSTATUS=CHANUNAVAIL, Hangup Cause 3) with this attempt's ChannelId and ActionID."""
-    from tests.peak.test_guard import CAPTURES
-
-    text = next(CAPTURES.glob("18-*/ami.txt")).read_text("utf-8")
     out = []
-    for block in text.split("\n\n"):
-        lines = [ln for ln in block.splitlines() if ln and not ln.startswith("#")]
-        f = dict(ln.split(": ", 1) if ": " in ln else (ln.rstrip(":"), "") for ln in lines)
+    for f in ami_text_frames("18-"):
         if f.get("Uniqueid") != "cti-cb-18-1" or f.get("Event") not in (
             "OriginateResponse",
             "VarSet",

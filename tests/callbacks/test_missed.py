@@ -9,7 +9,7 @@ from cti.callbacks.missed import InboundCall, MissedCallWatcher, missed_call_dec
 from cti.callbacks.repo import create_or_join
 from cti.clock import ManualClock
 from cti.policy import load_policy
-from tests.peak.fakes import ListSink
+from tests.fakes import ListSink
 
 POLICY = load_policy()
 T0 = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -17,8 +16,8 @@ from cti.callbacks.outcomes import (
     plan_after,
 )
 from cti.policy import load_policy
+from tests.captures import ami_text_frames
 
-CAPTURES = Path("/work/shared/asterisk-captures")
 CB = load_policy().callbacks
 T0 = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
 
@@ -26,16 +25,7 @@ T0 = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
 def frames(scenario: str, rename: tuple[str, str] | None = None) -> list[dict[str, str]]:
     """Received frames of a capture's ami.txt (comment lines dropped). The captures used ChannelIds
     like cti-cb-0004; `rename` maps one to our cti-cb-<id>-<attempt> form, nothing else changes."""
-    text = next(CAPTURES.glob(f"{scenario}*/ami.txt")).read_text("utf-8")
-    if rename:
-        text = text.replace(*rename)
-    out = []
-    for block in text.split("\n\n"):
-        lines = [ln for ln in block.splitlines() if ln and not ln.startswith("#")]
-        f = dict(ln.split(": ", 1) if ": " in ln else (ln.rstrip(":"), "") for ln in lines)
-        if "Event" in f:
-            out.append(f)
-    return out
+    return ami_text_frames(scenario, rename=rename)
 
 
 def test_channel_ids_round_trip():

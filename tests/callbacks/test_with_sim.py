@@ -17,7 +17,7 @@ from cti.clock import ManualClock
 from cti.policy import load_policy
 from cti.sim.scenario import Scenario
 from cti.sim.simulator import Simulator
-from tests.peak.fakes import ListSink
+from tests.fakes import ListSink
 
 POLICY = load_policy()
 DID = "4008001234"

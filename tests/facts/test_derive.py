@@ -4,26 +4,20 @@
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
-from cti.ami.codec import Decoder, Message
+from cti.ami.codec import Message
 from cti.ami.events import event_ts
 from cti.facts.derive import Facts, derive
 from cti.policy import load_policy
+from tests.captures import capture_events, capture_names
 
-CAPTURES = Path("/work/shared/asterisk-captures")
 RING = load_policy().ring
 
 
 def stream(name: str) -> list[tuple[float, str, Message]]:
-    raw = next(CAPTURES.glob(f"{name}*/ami.raw")).read_bytes()
-    out = []
-    for m in Decoder().feed(raw)[1:]:
-        if isinstance(m, Message) and m.is_event and "Timestamp" in m:
-            out.append((event_ts(m), m.name, m))
-    return out
+    return [(event_ts(m), m.name, m) for m in capture_events(name)]
 
 
 def facts_of(name: str) -> Facts:
@@ -218,9 +212,7 @@ def test_facts_do_not_depend_on_cross_channel_order(name: str) -> None:
     assert len(orders) > 10  # the shuffle really produced different arrival orders
 
 
-@pytest.mark.parametrize(
-    "name", sorted(p.name for p in CAPTURES.iterdir() if p.is_dir() and p.name[0].isdigit())
-)
+@pytest.mark.parametrize("name", capture_names())
 def test_every_capture_derives_closed_calls_and_rings(name: str) -> None:
     f = facts_of(name)
     assert all(c.ended_at is not None and c.ended_at >= c.started_at for c in f.calls.values())

@@ -1,18 +1,5 @@
-"""Test doubles shared by the peak and callback tests."""
+"""Moved to tests/fakes.py (one fakes module for all tests); kept so older imports still work."""
 
-from __future__ import annotations
+from tests.fakes import ListSink
 
-from cti.store.events import Event
-
-
-class ListSink:
-    """Collects appended events (the EventStore interface: `async append(event)`)."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    async def append(self, event: Event) -> None:
-        self.events.append(event)
-
-    def of_type(self, type_: str) -> list[Event]:
-        return [e for e in self.events if e.type == type_]
+__all__ = ["ListSink"]

@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 from cti.clock import ManualClock
 from cti.peak.guard import PeakPauseGuard, guard_decision, refuse_pause
 from cti.policy import load_policy
-from tests.peak.fakes import ListSink
+from tests.captures import ami_text_frames
+from tests.fakes import ListSink
 
-CAPTURES = Path("/work/shared/asterisk-captures")
 POLICY = load_policy()
 T0 = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
 
 
 def capture_frames(scenario: str, event: str) -> list[dict[str, str]]:
-    text = next(CAPTURES.glob(f"{scenario}*/ami.txt")).read_text("utf-8")
-    out = []
-    for block in text.split("\n\n"):
-        lines = [ln for ln in block.splitlines() if ln and not ln.startswith("#")]
-        f = dict(ln.split(": ", 1) if ": " in ln else (ln.rstrip(":"), "") for ln in lines)
-        if f.get("Event") == event:
-            out.append(f)
-    return out
+    return ami_text_frames(scenario, event=event)
 
 
 LUNCH = next(f for f in capture_frames("07", "QueueMemberPause") if f.get("PausedReason") == "lunch")

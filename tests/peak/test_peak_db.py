@@ -16,7 +16,7 @@ from cti.peak.guard import PeakPauseGuard
 from cti.peak.machine import LiveFigures
 from cti.peak.monitor import PeakMonitor
 from cti.policy import load_policy
-from tests.peak.fakes import ListSink
+from tests.fakes import ListSink
 
 POLICY = load_policy()
 P = POLICY.peak

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import pytest
 
@@ -11,13 +10,7 @@ from cti.ami.codec import Decoder, Message
 from cti.ami.events import event_ts
 from cti.state.live import LiveState
 from cti.state.reducer import from_snapshot
-
-CAPTURES = Path("/work/shared/asterisk-captures")
-
-
-def capture_events(name: str) -> list[Message]:
-    raw = next(CAPTURES.glob(f"{name}*/ami.raw")).read_bytes()
-    return [m for m in Decoder().feed(raw)[1:] if isinstance(m, Message) and m.is_event and "Timestamp" in m]
+from tests.captures import ami_raw, capture_events, capture_names
 
 
 def run(events: list[Message], live: LiveState | None = None) -> LiveState:
@@ -120,7 +113,7 @@ def test_final_state_does_not_depend_on_cross_channel_order(name: str) -> None:
 
 
 def test_snapshot_from_capture_07_lists() -> None:
-    raw = (CAPTURES / "07-actions" / "ami.raw").read_bytes()
+    raw = ami_raw("07-actions")
     msgs = [m for m in Decoder().feed(raw)[1:] if isinstance(m, Message)]
     q1 = [m for m in msgs if m.get("ActionID") == "ami-004" and m.is_event]  # caller still waiting
     chans = [m for m in msgs if m.get("ActionID") == "ami-006" and m.name == "CoreShowChannel"]
@@ -157,9 +150,7 @@ def test_late_agent_complete_of_an_older_call_keeps_the_current_one() -> None:
     assert live.agent_status("agent1")[0].in_call
 
 
-@pytest.mark.parametrize(
-    "name", sorted(p.name for p in CAPTURES.iterdir() if p.is_dir() and p.name[0].isdigit())
-)
+@pytest.mark.parametrize("name", capture_names())
 def test_every_capture_ends_with_nothing_left_over(name: str) -> None:
     live = run(capture_events(name))
     s = live.summary()
