@@ -31,6 +31,7 @@ from cti.callbacks.ami_adapter import ami_action, ami_originate
 from cti.callbacks.cdr_sweep import sweep_cdr
 from cti.callbacks.dispatcher import Dispatcher
 from cti.callbacks.missed import MissedCallWatcher
+from cti.callbacks.outcomes import channel_id_for
 from cti.clock import Clock, SystemClock
 from cti.config import Settings
 from cti.desk.wiring import DeskService, desk_service
@@ -233,7 +234,7 @@ class CtiServer:
 
     def _callback_variables(self, callback_id: int, attempt: int, number: str) -> dict[str, str]:
         """The agent sees the masked number (R-MASK); the call is recorded like every other (R-REC)."""
-        channel_id = f"cti-cb-{callback_id}-{attempt}"
+        channel_id = channel_id_for(callback_id, attempt)
         local = self.clock.now().astimezone(self.settings.tz)
         path = recording_path(self.settings.recording.path_pattern, local, channel_id, channel_id)
         return {"CTI_MASKED": mask_number(number), "CTI_RECORD": path}

@@ -1,18 +1,8 @@
-"""Test doubles shared by the peak and callback tests."""
+"""Test doubles shared by every test directory (one module, so a double is written once)."""
 
 from __future__ import annotations
 
-from cti.store.events import Event
+from cti.store.sink import MemoryEvents
 
-
-class ListSink:
-    """Collects appended events (the EventStore interface: `async append(event)`)."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    async def append(self, event: Event) -> None:
-        self.events.append(event)
-
-    def of_type(self, type_: str) -> list[Event]:
-        return [e for e in self.events if e.type == type_]
+# Collects appended events (the EventStore interface: `async append(event)`); `of_type(name)`.
+ListSink = MemoryEvents

@@ -13,7 +13,6 @@ then `PJSIPQualify` `Endpoint: agent1`, because a contact that just registered i
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -31,9 +30,11 @@ from cti.agents.decide import (
     decide_pause,
     decide_unpause,
 )
+from cti.awaitables import maybe_await
 from cti.clock import Clock
 from cti.policy import Policy
 from cti.store.events import Event
+from cti.store.sink import EventSink, append_or_log
 
 if TYPE_CHECKING:
     from cti.state.live import LiveState
@@ -54,10 +55,6 @@ def _ok(reply: Mapping[str, Any] | None, *benign: str) -> tuple[bool, str]:
     return any(b in msg for b in benign), msg
 
 
-async def _maybe_await(v: Any) -> Any:
-    return await v if inspect.isawaitable(v) else v
-
-
 class AgentService:
     def __init__(
         self,
@@ -65,7 +62,7 @@ class AgentService:
         *,
         policy: Policy,
         clock: Clock,
-        events: Any,  # EventStore-like: async append(Event)
+        events: EventSink,
         ami_action: AmiAction,
         in_peak: Callable[[], bool | Awaitable[bool]] = lambda: False,
         tz: ZoneInfo = ZoneInfo("Asia/Shanghai"),
@@ -122,7 +119,7 @@ class AgentService:
     async def logout(self, agent_id: str, *, via: str = "api") -> Decision:
         _check_via(via)
         now = self._clock.now()
-        in_peak = bool(await _maybe_await(self._in_peak()))
+        in_peak = bool(await maybe_await(self._in_peak()))
         async with self._pool.acquire() as conn, conn.transaction():
             agent = await repo.get_agent(conn, agent_id)
             session = await repo.open_session(conn, agent_id)
@@ -142,7 +139,7 @@ class AgentService:
     async def pause(self, agent_id: str, reason: str | None, *, via: str = "api") -> Decision:
         _check_via(via)
         now = self._clock.now()
-        in_peak = bool(await _maybe_await(self._in_peak()))
+        in_peak = bool(await maybe_await(self._in_peak()))
         async with self._pool.acquire() as conn, conn.transaction():
             agent = await repo.get_agent(conn, agent_id)
             if agent is not None:
@@ -298,10 +295,8 @@ class AgentService:
         await self._append(Event(ts=now, source="cti", type=f"agent_{d.op}", payload=payload, agent=agent_id))
 
     async def _append(self, ev: Event) -> None:
-        try:
-            await self._events.append(ev)
-        except Exception:  # the decision stands in agent_logins; the log says what was lost
-            log.exception("agent_event_failed", type=ev.type)
+        # the decision stands in agent_logins; the log says what was lost
+        await append_or_log(self._events, ev, "agent_event_failed")
 
 
 def _never_raises(action: AmiAction) -> AmiAction:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 
@@ -21,6 +21,7 @@ from cti.policy import Policy, load_policy
 from cti.routing.inbound import AgentEntry, Directory
 from cti.routing.snapshot import RoutingSnapshot, SnapshotSource, no_live_state
 from cti.store.events import Event
+from cti.store.sink import EventSink, MemoryEvents, append_or_log
 
 log = structlog.get_logger(__name__)
 
@@ -46,23 +47,6 @@ async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 8) -> Any:
 
 async def _keep_session(_conn: Any) -> None:
     return None
-
-
-class EventSink(Protocol):
-    async def append(self, ev: Event) -> None: ...
-
-
-class MemoryEvents:
-    """An EventSink that keeps events in a list (tests, `cti agi` without a database)."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    async def append(self, ev: Event) -> None:
-        self.events.append(ev)
-
-    def of_type(self, type_: str) -> list[Event]:
-        return [e for e in self.events if e.type == type_]
 
 
 class DirectoryCache:
@@ -162,7 +146,4 @@ class AgiContext:
             agent=agent,
             queue=queue,
         )
-        try:
-            await self.events.append(ev)
-        except Exception as e:
-            log.error("event not stored", event_type=type_, uniqueid=uniqueid, error=str(e))
+        await append_or_log(self.events, ev, "event not stored", uniqueid=uniqueid)

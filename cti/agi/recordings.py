@@ -30,6 +30,8 @@ from typing import Any
 
 import structlog
 
+from cti.ami.headers import event_ts, first
+
 log = structlog.get_logger(__name__)
 
 # one statement per batch (columns as arrays): executemany would bind and execute once per row
@@ -136,16 +138,8 @@ class _Call:
     caller_gone: bool = False
 
 
-def _s(frame: Mapping[str, Any], key: str) -> str:
-    v = frame.get(key)
-    return v if isinstance(v, str) else (v[0] if v else "")
-
-
-def _ts(frame: Mapping[str, Any]) -> float | None:
-    try:
-        return float(_s(frame, "Timestamp"))
-    except ValueError:
-        return None
+_s = first  # the first value of a header, "" when absent
+_ts = event_ts
 
 
 def _dt(t: float) -> datetime:

@@ -9,24 +9,10 @@ from typing import Any
 
 import orjson
 
+from cti.ami.headers import event_ts, first
 from cti.store.events import Event
 
-
-def _first(v: Any) -> str | None:
-    if v is None or v == "":
-        return None
-    return v if isinstance(v, str) else v[0]
-
-
-def event_ts(msg: Mapping[str, Any]) -> float | None:
-    """Asterisk's `Timestamp: <epoch>.<µs>` (timestampevents=yes), or None when absent/garbled."""
-    t = msg.get("Timestamp")
-    if t is None:
-        return None
-    try:
-        return float(t if isinstance(t, str) else t[0])
-    except ValueError:
-        return None
+__all__ = ["KeyMaker", "digest", "event_ts", "to_event"]  # event_ts lives in cti.ami.headers
 
 
 def digest(msg: Mapping[str, Any]) -> str:
@@ -65,15 +51,14 @@ class KeyMaker:
 
 
 def to_event(msg: Mapping[str, Any], ts: float, key: str) -> Event:
-    g = msg.get
     return Event(
         datetime.fromtimestamp(ts, UTC),
         "ami",
-        _first(g("Event")) or "Response",
+        first(msg, "Event") or "Response",
         msg,
         key,
-        _first(g("Uniqueid")),
-        _first(g("Linkedid")),
-        _first(g("MemberName")),
-        _first(g("Queue")),
+        first(msg, "Uniqueid") or None,
+        first(msg, "Linkedid") or None,
+        first(msg, "MemberName") or None,
+        first(msg, "Queue") or None,
     )

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from cti.callbacks.missed import InboundCall, MissedCallWatcher, missed_call_decision
+from cti.callbacks.missed import MissedCallWatcher, WatchedCall, missed_call_decision
 from cti.callbacks.offer import callable_number
 
 # Inbound caller legs (a trunk channel, their own linkedid), ended at least `settle` ago so the live
@@ -73,7 +73,7 @@ async def sweep_cdr(
     rows = await conn.fetch(_UNANSWERED, since, trunk_channel_patterns(trunk_endpoints), settled_before)  # type: ignore[attr-defined]
     for r in rows:
         did = _did(r["cti_did"], r["dst"])
-        call = InboundCall(r["linkedid"], r["started"].timestamp(), callable_number(r["src"]), did)
+        call = WatchedCall(r["linkedid"], r["started"].timestamp(), callable_number(r["src"]), did)
         ended = r["ended"].timestamp()
         d = missed_call_decision(call, ended, min_wait_s=watcher.policy.peak.abandon_callback_after_s)
         await watcher.apply(call, ended, d)

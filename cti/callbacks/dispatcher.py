@@ -18,7 +18,6 @@ attempt whose customer leg really got a channel clears the alarm (state up) and 
 
 from __future__ import annotations
 
-import inspect
 import os
 import socket
 from collections.abc import Awaitable, Callable, Mapping, Set
@@ -29,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
+from cti.awaitables import maybe_await
 from cti.callbacks.originate import OriginateNotSent, OriginateRequest
 from cti.callbacks.outcomes import (
     AGENT_SIDE,
@@ -47,6 +47,7 @@ from cti.clock import Clock
 from cti.masking import mask_number
 from cti.policy import Policy
 from cti.store.events import Event
+from cti.store.sink import EventSink, append_or_log
 
 log = structlog.get_logger(__name__)
 
@@ -54,10 +55,6 @@ FreeAgent = Callable[[Set[str]], "str | Awaitable[str | None] | None"]
 Originate = Callable[[OriginateRequest], Awaitable[Mapping[str, Any] | None]]
 Count = Callable[[], "int | Awaitable[int]"]
 ChannelAlive = Callable[[str], Awaitable[bool]]
-
-
-async def _maybe_await(v: Any) -> Any:
-    return await v if inspect.isawaitable(v) else v
 
 
 @dataclass(frozen=True)
@@ -104,7 +101,7 @@ class Dispatcher:
         *,
         policy: Policy,
         clock: Clock,
-        events: Any,  # EventStore-like: async append(Event)
+        events: EventSink,
         free_agent: FreeAgent,
         originate: Originate,
         waiting_inbound: Count,
@@ -172,10 +169,8 @@ class Dispatcher:
             linkedid=payload.get("channel_id"),
             agent=agent,
         )
-        try:
-            await self._events.append(ev)
-        except Exception:  # the database row is the truth; a lost event must not stop dispatch
-            log.exception("callback_event_append_failed", type=type_)
+        # the database row is the truth; a lost event must not stop dispatch
+        await append_or_log(self._events, ev, "callback_event_append_failed")
 
     # ---- dispatch ---------------------------------------------------------------------------
     async def _busy_agents(self, conn: Any) -> set[str]:
@@ -193,11 +188,11 @@ class Dispatcher:
             return DispatchResult("trunk_down")
         async with self._pool.acquire() as conn:
             busy = await self._busy_agents(conn)
-        agent = await _maybe_await(self._free_agent(frozenset(busy)))
+        agent = await maybe_await(self._free_agent(frozenset(busy)))
         if agent is None or agent in busy:
             return DispatchResult("no_agent")
-        waiting = await _maybe_await(self._waiting_inbound())
-        answered = await _maybe_await(self._inbound_answered()) if self._inbound_answered else None
+        waiting = await maybe_await(self._waiting_inbound())
+        answered = await maybe_await(self._inbound_answered()) if self._inbound_answered else None
         if answered is not None and (self._answered_mark is None or answered < self._answered_mark):
             self._answered_mark = answered  # first look, or live state restarted its count
         since = None if answered is None else answered - (self._answered_mark or 0)

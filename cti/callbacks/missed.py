@@ -26,6 +26,7 @@ from cti.masking import mask_number
 from cti.policy import Policy
 from cti.state.model import State
 from cti.store.events import Event
+from cti.store.sink import EventSink, append_or_log
 
 log = structlog.get_logger(__name__)
 
@@ -33,7 +34,7 @@ Reason = Literal["callback", "withheld", "too_short", "answered"]
 
 
 @dataclass(slots=True)
-class InboundCall:
+class WatchedCall:
     uniqueid: str
     started: float  # epoch seconds
     number: str | None  # callable number, or None when withheld / not dialable
@@ -58,7 +59,7 @@ def is_inbound_caller(frame: Mapping[str, Any]) -> bool:
     )
 
 
-def missed_call_decision(call: InboundCall, ended: float, *, min_wait_s: float) -> MissedDecision:
+def missed_call_decision(call: WatchedCall, ended: float, *, min_wait_s: float) -> MissedDecision:
     waited = max(0.0, ended - call.started)
     if call.answered:
         return MissedDecision(False, "answered", waited)
@@ -87,21 +88,21 @@ def _ts(frame: Mapping[str, Any], clock: Clock) -> float:
 
 class MissedCallWatcher:
     def __init__(
-        self, pool: Any, *, policy: Policy, clock: Clock, events: Any, max_tracked: int = 100_000
+        self, pool: Any, *, policy: Policy, clock: Clock, events: EventSink, max_tracked: int = 100_000
     ) -> None:
         self._pool = pool
         self.policy = policy
         self._clock = clock
         self._events = events
         self._max = max_tracked
-        self.calls: dict[str, InboundCall] = {}
+        self.calls: dict[str, WatchedCall] = {}
 
     async def handle_ami(self, frame: Mapping[str, Any]) -> MissedDecision | None:
         ev = frame.get("Event")
         uid = frame.get("Uniqueid")
         if ev == "Newchannel":
             if is_inbound_caller(frame) and len(self.calls) < self._max:
-                self.calls[str(uid)] = InboundCall(
+                self.calls[str(uid)] = WatchedCall(
                     str(uid), _ts(frame, self._clock), callable_number(frame.get("CallerIDNum")),
                     str(frame.get("Exten") or "") or None,
                 )  # fmt: skip
@@ -151,12 +152,12 @@ class MissedCallWatcher:
                 continue
             known = state.calls.get(uid)
             answered = ch.bridge is not None or bool(known and known.answered_by)
-            self.calls[uid] = InboundCall(
+            self.calls[uid] = WatchedCall(
                 uid, ch.created, callable_number(ch.caller_num), None, answered=answered
             )
         return decided
 
-    async def apply(self, call: InboundCall, ended: float, d: MissedDecision) -> None:
+    async def apply(self, call: WatchedCall, ended: float, d: MissedDecision) -> None:
         start, end = datetime.fromtimestamp(call.started, UTC), datetime.fromtimestamp(ended, UTC)
         reason: str = d.reason
         callback_id: int | None = None
@@ -184,18 +185,7 @@ class MissedCallWatcher:
                 )  # fmt: skip
         payload = {"reason": reason, "callback_id": callback_id, "waited_s": round(d.waited_s, 3),
                    "number": mask_number(call.number), "did": call.did, "queue": call.queue}  # fmt: skip
-        try:
-            await self._events.append(
-                Event(
-                    ts=end,
-                    source="cti",
-                    type="missed_call",
-                    payload=payload,
-                    key=f"missed_call:{call.uniqueid}",
-                    uniqueid=call.uniqueid,
-                    linkedid=call.uniqueid,
-                    queue=call.queue,
-                )
-            )
-        except Exception:
-            log.exception("missed_call_event_failed", linkedid=call.uniqueid)
+        ev = Event(ts=end, source="cti", type="missed_call", payload=payload,
+                   key=f"missed_call:{call.uniqueid}", uniqueid=call.uniqueid, linkedid=call.uniqueid,
+                   queue=call.queue)  # fmt: skip
+        await append_or_log(self._events, ev, "missed_call_event_failed", linkedid=call.uniqueid)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from cti.ami.headers import first_or_none
 from cti.policy import CallbackPolicy
 
 AttemptOutcome = Literal[
@@ -87,20 +88,14 @@ class Observation:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-def _s(v: Any) -> str | None:
-    if v is None:
-        return None
-    return v if isinstance(v, str) else (v[0] if v else None)
-
-
 def observe(frame: Mapping[str, Any]) -> Observation | None:
     """The frame's meaning for a callback attempt, or None when it is about something else."""
-    ev = _s(frame.get("Event"))
-    uniqueid = _s(frame.get("Uniqueid"))
+    ev = first_or_none(frame, "Event")
+    uniqueid = first_or_none(frame, "Uniqueid")
     if ev == "OriginateResponse":
-        action_id = _s(frame.get("ActionID"))
-        reason = _s(frame.get("Reason"))
-        if _s(frame.get("Response")) == "Success":
+        action_id = first_or_none(frame, "ActionID")
+        reason = first_or_none(frame, "Reason")
+        if first_or_none(frame, "Response") == "Success":
             if parse_channel_id(uniqueid) is None:
                 return None
             return Observation("agent_answered", channel_id=uniqueid, action_id=action_id, reason=reason)
@@ -108,28 +103,28 @@ def observe(frame: Mapping[str, Any]) -> Observation | None:
             "originate_failed",
             channel_id=uniqueid if parse_channel_id(uniqueid) else None,
             action_id=action_id,
-            interface=_s(frame.get("Channel")),
-            exten=_s(frame.get("Exten")),
+            interface=first_or_none(frame, "Channel"),
+            exten=first_or_none(frame, "Exten"),
             reason=reason,
         )
     if ev == "DialEnd":
-        status = _s(frame.get("DialStatus"))
+        status = first_or_none(frame, "DialStatus")
         if parse_channel_id(uniqueid) is not None and frame.get("DestChannel") is not None:
             return Observation("customer_result", channel_id=uniqueid, dial_status=status)
-        dest = _s(frame.get("DestUniqueid"))
+        dest = first_or_none(frame, "DestUniqueid")
         if parse_channel_id(dest) is not None and frame.get("Channel") is None:
             # the Originate ringing the agent leg itself
             return Observation("agent_dial_status", channel_id=dest, dial_status=status)
         return None
     if (
         ev == "VarSet"
-        and _s(frame.get("Variable")) == "DIALSTATUS"
-        and _s(frame.get("Value")) == "CHANUNAVAIL"
+        and first_or_none(frame, "Variable") == "DIALSTATUS"
+        and first_or_none(frame, "Value") == "CHANUNAVAIL"
         and parse_channel_id(uniqueid) is not None
     ):
         return Observation("customer_result", channel_id=uniqueid, dial_status="CHANUNAVAIL")
     if ev == "Hangup" and parse_channel_id(uniqueid) is not None:
-        return Observation("hangup", channel_id=uniqueid, detail={"cause": _s(frame.get("Cause"))})
+        return Observation("hangup", channel_id=uniqueid, detail={"cause": first_or_none(frame, "Cause")})
     return None
 
 

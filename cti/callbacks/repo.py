@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from cti.routing.numbers import DIALABLE, compact_number
+
 CallbackKind = Literal["peak", "night", "abandon", "manual"]
-_VALID_NUMBER = re.compile(r"^\+?[0-9]{3,20}$")
 
 
 class InvalidCallbackNumber(ValueError):
@@ -26,8 +26,8 @@ def normalise_number(raw: str | None) -> str:
     """Digits (and a leading +) only; raise InvalidCallbackNumber for anything uncallable."""
     if raw is None:
         raise InvalidCallbackNumber("no number (withheld)")
-    s = re.sub(r"[\s\-()]", "", raw.strip())
-    if not _VALID_NUMBER.match(s):
+    s = compact_number(raw)
+    if not DIALABLE.match(s):
         raise InvalidCallbackNumber("number is withheld or not a dialable number")
     return s
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from cti.ami.headers import first
 from cti.masking import mask_number
 
 
@@ -126,9 +127,7 @@ class Facts:
     ring_no_answer: list[RingNoAnswer] = field(default_factory=list)
 
 
-def _s(p: Mapping[str, Any], k: str) -> str:
-    v = p.get(k, "")
-    return v if isinstance(v, str) else (v[0] if v else "")
+_s = first  # the first value of a header, "" when absent
 
 
 def _i(p: Mapping[str, Any], k: str) -> int | None:

@@ -13,17 +13,19 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 import structlog
 
+from cti.ami.headers import event_time, first_or_none
+from cti.awaitables import maybe_await
 from cti.clock import Clock
 from cti.policy import Policy
 from cti.store.events import Event
+from cti.store.sink import EventSink, append_or_log
 
 log = structlog.get_logger(__name__)
 
@@ -51,41 +53,28 @@ class GuardDecision:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _s(v: Any) -> str | None:
-    if v is None:
-        return None
-    return v if isinstance(v, str) else (v[0] if v else None)
-
-
-def _ts(frame: Mapping[str, Any], fallback: datetime) -> datetime:
-    try:
-        return datetime.fromtimestamp(float(_s(frame.get("Timestamp")) or ""), UTC)
-    except ValueError:
-        return fallback
-
-
 def guard_decision(
     frame: Mapping[str, Any], *, in_peak: bool, now: datetime, exempt_reasons: frozenset[str] = frozenset()
 ) -> GuardDecision:
-    ev = _s(frame.get("Event"))
+    ev = first_or_none(frame, "Event")
     if ev not in ("QueueMemberPause", "QueueMemberRemoved"):
         return GuardDecision("ignore", "not_a_pause")
     if not in_peak:
         return GuardDecision("ignore", "not_peak")
-    interface, queue = _s(frame.get("Interface")), _s(frame.get("Queue"))
-    agent = _s(frame.get("MemberName")) or interface
+    interface, queue = first_or_none(frame, "Interface"), first_or_none(frame, "Queue")
+    agent = first_or_none(frame, "MemberName") or interface
     if not interface or not queue:
         return GuardDecision("ignore", "incomplete_frame")
-    reason = _s(frame.get("PausedReason")) or None
+    reason = first_or_none(frame, "PausedReason") or None
     common: dict[str, Any] = {
         "agent": agent,
         "interface": interface,
         "queue": queue,
         "paused_reason": reason,
-        "occurred_at": _ts(frame, now),
+        "occurred_at": event_time(frame, now),
     }
     if ev == "QueueMemberPause":
-        if _s(frame.get("Paused")) != "1":
+        if first_or_none(frame, "Paused") != "1":
             return GuardDecision("ignore", "unpause")
         if reason == AUTO_PAUSE:
             return GuardDecision("ignore", "auto_pause")
@@ -93,19 +82,15 @@ def guard_decision(
             return GuardDecision("ignore", "exempt_reason")
         undo = ("QueuePause", {"Queue": queue, "Interface": interface, "Paused": "false"})
         return GuardDecision("undo_pause", "paused_in_peak", undo=undo, **common)
-    if _s(frame.get("Membership")) == "static":
+    if first_or_none(frame, "Membership") == "static":
         return GuardDecision("ignore", "static_member")
-    headers = {"Queue": queue, "Interface": interface, "Penalty": _s(frame.get("Penalty")) or "0"}
+    headers = {"Queue": queue, "Interface": interface, "Penalty": first_or_none(frame, "Penalty") or "0"}
     if agent:
         headers["MemberName"] = agent
-    state_interface = _s(frame.get("StateInterface"))
+    state_interface = first_or_none(frame, "StateInterface")
     if state_interface:
         headers["StateInterface"] = state_interface
     return GuardDecision("undo_logoff", "logged_off_in_peak", undo=("QueueAdd", headers), **common)
-
-
-async def _maybe_await(v: Any) -> Any:
-    return await v if inspect.isawaitable(v) else v
 
 
 class PeakPauseGuard:
@@ -115,7 +100,7 @@ class PeakPauseGuard:
         *,
         policy: Policy,
         clock: Clock,
-        events: Any,  # EventStore-like: async append(Event)
+        events: EventSink,
         in_peak: Callable[[datetime], bool | Awaitable[bool]],
         ami_action: AmiAction,
         peak_cause: Callable[[datetime], str | None] = lambda at: None,
@@ -131,15 +116,15 @@ class PeakPauseGuard:
         self._exempt = exempt_reasons
 
     async def handle_ami(self, frame: Mapping[str, Any]) -> GuardDecision:
-        ev = _s(frame.get("Event"))
+        ev = first_or_none(frame, "Event")
         if ev not in ("QueueMemberPause", "QueueMemberRemoved"):
             return GuardDecision("ignore", "not_a_pause")
         now = self._clock.now()
         # judged when the pause happened (the frame's Timestamp), not when we read it: a frame read
         # late, after peak ended or began, must not be fined or forgiven (PeakMonitor.was_in_peak)
-        at = _ts(frame, now)
+        at = event_time(frame, now)
         d = guard_decision(
-            frame, in_peak=bool(await _maybe_await(self._in_peak(at))), now=now, exempt_reasons=self._exempt
+            frame, in_peak=bool(await maybe_await(self._in_peak(at))), now=now, exempt_reasons=self._exempt
         )
         if d.action == "ignore" or d.undo is None:
             return d
@@ -166,8 +151,8 @@ class PeakPauseGuard:
         status, error = "undone", None
         try:
             reply = await self._ami_action(*d.undo)
-            if reply is not None and _s(reply.get("Response")) == "Error":
-                status, error = "failed", _s(reply.get("Message")) or "AMI error"
+            if reply is not None and first_or_none(reply, "Response") == "Error":
+                status, error = "failed", first_or_none(reply, "Message") or "AMI error"
         except Exception as e:
             status, error = "failed", str(e)
         async with self._pool.acquire() as conn:
@@ -188,19 +173,8 @@ class PeakPauseGuard:
             "fine_rule": "peak_pause",
             "fine_agent": str(fine),
         }
-        try:
-            await self._events.append(
-                Event(
-                    ts=now,
-                    source="cti",
-                    type="peak_violation",
-                    payload=payload,
-                    key=f"peak_violation:{vid}",
-                    agent=d.agent,
-                    queue=d.queue,
-                )
-            )
-        except Exception:
-            log.exception("peak_violation_event_failed", violation_id=vid)
+        ev = Event(ts=now, source="cti", type="peak_violation", payload=payload,
+                   key=f"peak_violation:{vid}", agent=d.agent, queue=d.queue)  # fmt: skip
+        await append_or_log(self._events, ev, "peak_violation_event_failed", violation_id=vid)
         log.warning("peak_violation", agent=d.agent, kind=kind, undo=status)
         return d

@@ -7,33 +7,26 @@ Only one process needs to run it; every other reader uses `repo.load_state()` or
 from __future__ import annotations
 
 import bisect
-import inspect
 from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 
+from cti.awaitables import maybe_await
 from cti.clock import Clock
 from cti.peak import repo
 from cti.peak.machine import LiveFigures, PeakState, Transition, step
 from cti.policy import PeakPolicy
 from cti.store.events import Event
+from cti.store.sink import EventSink
 
 log = structlog.get_logger(__name__)
 
 
-class EventSink(Protocol):
-    async def append(self, event: Event) -> None: ...
-
-
 FiguresSource = Callable[[], LiveFigures | Awaitable[LiveFigures]]
 ChangeListener = Callable[[Transition], Awaitable[None] | None]
-
-
-async def _maybe_await(v: Any) -> Any:
-    return await v if inspect.isawaitable(v) else v
 
 
 def peak_event(tr: Transition, *, switch_by: str | None = None) -> Event:
@@ -113,7 +106,7 @@ class PeakMonitor:
             await self.start()
         now = self._clock.now()
         try:
-            self._last_figures = await _maybe_await(self._figures())
+            self._last_figures = await maybe_await(self._figures())
         except Exception as e:  # live state unavailable: decide on schedule/switch and the last figures
             log.warning("peak_figures_unavailable", error=str(e))
         async with self._pool.acquire() as conn:
@@ -137,7 +130,7 @@ class PeakMonitor:
             await self._events.append(peak_event(tr, switch_by=switch_by))
             log.info("peak_mode", in_peak=new.in_peak, cause=new.cause, previous=before.cause)
             if self._on_change is not None:
-                await _maybe_await(self._on_change(tr))
+                await maybe_await(self._on_change(tr))
         return tr
 
     async def run(self) -> None:

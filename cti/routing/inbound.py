@@ -8,7 +8,6 @@ then sets the channel variables the dialplan reads.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -16,13 +15,12 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from cti.policy import Policy
-from cti.routing.numbers import UNKNOWN_DISPLAY, CallerNumber, NumberKind, classify_number
+from cti.routing.numbers import AGENT_ID, UNKNOWN_DISPLAY, CallerNumber, NumberKind, classify_number
 from cti.routing.snapshot import Availability, RoutingSnapshot
 
 __all__ = ["UNKNOWN_DISPLAY", "CallerNumber", "NumberKind", "classify_number"]  # re-exported
 
 DEFAULT_QUEUE = "sales"  # the contract's default queue; the dialplan's [globals] names the same
-_AGENT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
 class Route(StrEnum):
@@ -102,7 +100,7 @@ class Directory:
 
 # --- the decision --------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
-class InboundCall:
+class CallToRoute:
     number: CallerNumber
     did: str | None = None  # the number the caller dialed (CTI_DNIS)
     requested_agent: str | None = None  # chosen in the IVR (CTI_REQUESTED_AGENT)
@@ -144,7 +142,7 @@ _RINGABLE = frozenset({Availability.AVAILABLE, Availability.UNKNOWN})
 
 
 def decide_route(
-    call: InboundCall,
+    call: CallToRoute,
     directory: Directory,
     snapshot: RoutingSnapshot,
     policy: Policy,
@@ -172,9 +170,9 @@ def decide_route(
 
     skipped: list[tuple[str, str]] = []
     for agent, why in candidates:
-        entry = directory.agents.get(agent) if _AGENT_ID.match(agent) else None
+        entry = directory.agents.get(agent) if AGENT_ID.match(agent) else None
         if entry is None or not entry.active:
-            skipped.append((agent if _AGENT_ID.match(agent) else "?", "unknown_agent"))
+            skipped.append((agent if AGENT_ID.match(agent) else "?", "unknown_agent"))
             continue
         state = snapshot.availability(agent)
         if state not in _RINGABLE:

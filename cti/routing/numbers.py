@@ -13,7 +13,15 @@ UNKNOWN_DISPLAY = "unknown"  # what the agent's phone shows for a withheld or un
 
 # What Asterisk and carriers put in CALLERID(num) when there is no number.
 _WITHHELD = frozenset({"", "unknown", "anonymous", "restricted", "private", "unavailable", "withheld"})
-_DIALABLE = re.compile(r"^\+?[0-9]{3,20}$")
+# A number we can look up or call back: digits, a leading + allowed, once spaces/dashes/brackets are gone.
+DIALABLE = re.compile(r"^\+?[0-9]{3,20}$")
+# An agent id as it may appear in a channel variable, an AMI header or a URL (also PJSIP endpoint names).
+AGENT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def compact_number(raw: str) -> str:
+    """A number without the spaces, dashes and brackets people and carriers put in it."""
+    return re.sub(r"[\s\-()]", "", raw.strip())
 
 
 class NumberKind(StrEnum):
@@ -37,8 +45,8 @@ def classify_number(raw: str | None) -> CallerNumber:
     s = (raw or "").strip()
     if s.strip("<>").lower() in _WITHHELD:
         return CallerNumber(NumberKind.WITHHELD, None)
-    compact = re.sub(r"[\s\-()]", "", s)
-    if _DIALABLE.match(compact):
+    compact = compact_number(s)
+    if DIALABLE.match(compact):
         return CallerNumber(NumberKind.VALID, compact)
     return CallerNumber(NumberKind.INVALID, None)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from cti.ami.headers import first
 from cti.state.model import (
     NOT_INUSE,
     RINGING,
@@ -32,9 +33,7 @@ from cti.state.model import (
 Ev = Mapping[str, Any]
 
 
-def _s(ev: Ev, key: str, default: str = "") -> str:
-    v = ev.get(key, default)
-    return v if isinstance(v, str) else v[0]
+_s = first  # the first value of a header
 
 
 def _int(ev: Ev, key: str, default: int = 0) -> int:

@@ -17,7 +17,6 @@ import asyncpg
 import pytest
 
 from cti.agents.service import AgentService
-from cti.agi.context import MemoryEvents
 from cti.ami.client import AMIClient
 from cti.ami.listener import AMIListener
 from cti.callbacks.ami_adapter import ami_action
@@ -26,6 +25,7 @@ from cti.policy import load_policy
 from cti.sim import Simulator
 from cti.sim.scenario import QueueConfig, Scenario
 from cti.state.live import LiveState
+from cti.store.sink import MemoryEvents
 from tests.sim.helpers import FastAgiServer
 
 NOW = datetime(2026, 11, 29, 2, 30, tzinfo=UTC)

@@ -9,11 +9,12 @@ import asyncpg
 import pytest
 import uvloop
 
-from cti.agi.context import AgiContext, MemoryEvents
+from cti.agi.context import AgiContext
 from cti.agi.registry import Registry
 from cti.agi.server import FastAgiServer
 from cti.clock import ManualClock
 from cti.config import Settings
+from cti.store.sink import MemoryEvents
 
 # 10:00 in Shanghai: inside service hours (06:00-22:00)
 DAY = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)

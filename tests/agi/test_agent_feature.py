@@ -7,9 +7,9 @@ from typing import Any
 
 from cti.agents.prompts import PROMPTS, prompt_for
 from cti.agents.service import AgentService
-from cti.agi.context import MemoryEvents
 from cti.clock import ManualClock
 from cti.policy import load_policy
+from cti.store.sink import MemoryEvents
 from tests.agi.conftest import DAY, make_ctx
 from tests.agi.fake_asterisk import FakeChannel, env_lines, run_call
 

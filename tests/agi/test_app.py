@@ -11,13 +11,13 @@ import asyncpg
 import pytest
 
 from cti.agi.app import start_agi
-from cti.agi.context import MemoryEvents
 from cti.agi.degraded_import import import_degraded_callbacks
 from cti.clock import ManualClock
 from cti.config import Settings
 from cti.degraded import route_agi
 from cti.policy import load_policy
 from cti.store.events import EventStore
+from cti.store.sink import MemoryEvents
 from cti.store.spool import Spool
 from tests.agi.fake_asterisk import FakeChannel, env_lines, run_call
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from cti.callbacks.missed import InboundCall, MissedCallWatcher, missed_call_decision
+from cti.callbacks.missed import MissedCallWatcher, WatchedCall, missed_call_decision
 from cti.callbacks.repo import create_or_join
 from cti.clock import ManualClock
 from cti.policy import load_policy
@@ -38,10 +38,10 @@ async def feed(w: MissedCallWatcher, fs: list[dict]) -> None:
 
 
 def test_decision():
-    call = InboundCall("u", 100.0, "13812345678", "4008001234")
+    call = WatchedCall("u", 100.0, "13812345678", "4008001234")
     assert missed_call_decision(call, 100.4, min_wait_s=0).create  # hung up in the IVR: still owed a call
     assert missed_call_decision(call, 104.0, min_wait_s=5).reason == "too_short"
-    assert missed_call_decision(InboundCall("u", 100.0, None, None), 200, min_wait_s=0).reason == "withheld"
+    assert missed_call_decision(WatchedCall("u", 100.0, None, None), 200, min_wait_s=0).reason == "withheld"
     call.answered = True
     assert missed_call_decision(call, 300, min_wait_s=0).reason == "answered"
 

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from cti.policy import load_policy
 from cti.routing.inbound import (
     AgentEntry,
+    CallToRoute,
     Directory,
-    InboundCall,
     NumberKind,
     Order,
     Route,
@@ -123,12 +123,12 @@ def test_owner_is_always_an_owner_of_some_order_and_none_iff_nothing_open_is_own
 
 
 # --- decide_route ---------------------------------------------------------------------------------
-def _route(call: InboundCall, snapshot=ALL_FREE, now: datetime = DAY, **kw):  # type: ignore[no-untyped-def]
+def _route(call: CallToRoute, snapshot=ALL_FREE, now: datetime = DAY, **kw):  # type: ignore[no-untyped-def]
     return decide_route(call, DIRECTORY, snapshot, POLICY, now, TZ, **kw)
 
 
 def test_order_owner_rung_first_for_two_rings_then_queue() -> None:
-    d = _route(InboundCall(CALLER, did="4008001234", orders=(_order(1, "agent1"),)))
+    d = _route(CallToRoute(CALLER, did="4008001234", orders=(_order(1, "agent1"),)))
     assert (d.route, d.preferred, d.preferred_reason, d.preferred_timeout_s) == (
         Route.QUEUE,
         "agent1",
@@ -146,49 +146,49 @@ def test_order_owner_rung_first_for_two_rings_then_queue() -> None:
 
 
 def test_explicit_request_beats_the_order_owner() -> None:
-    d = _route(InboundCall(CALLER, requested_agent="agent3", orders=(_order(1, "agent1"),)))
+    d = _route(CallToRoute(CALLER, requested_agent="agent3", orders=(_order(1, "agent1"),)))
     assert (d.preferred, d.preferred_reason) == ("agent3", "requested")
-    d = _route(InboundCall(CALLER, did="4008001002", orders=(_order(1, "agent1"),)))
+    d = _route(CallToRoute(CALLER, did="4008001002", orders=(_order(1, "agent1"),)))
     assert (d.preferred, d.preferred_reason) == ("agent2", "did")
 
 
 def test_unavailable_preferred_agent_is_skipped_with_the_reason() -> None:
     snap = StaticSnapshot({"agent1": Availability.PAUSED, "agent2": Availability.AVAILABLE})
-    d = _route(InboundCall(CALLER, did="4008001002", orders=(_order(1, "agent1"),)), snap)
+    d = _route(CallToRoute(CALLER, did="4008001002", orders=(_order(1, "agent1"),)), snap)
     assert d.preferred == "agent2"
-    d = _route(InboundCall(CALLER, orders=(_order(1, "agent1"),)), snap)
+    d = _route(CallToRoute(CALLER, orders=(_order(1, "agent1"),)), snap)
     assert (d.route, d.preferred, d.skipped) == (Route.QUEUE, None, (("agent1", "paused"),))
 
 
 def test_without_live_state_the_preferred_agent_is_still_tried() -> None:
-    d = _route(InboundCall(CALLER, orders=(_order(1, "agent1"),)), no_live_state())
+    d = _route(CallToRoute(CALLER, orders=(_order(1, "agent1"),)), no_live_state())
     assert d.preferred == "agent1"
 
 
 def test_unknown_inactive_or_malformed_requested_agents_are_skipped() -> None:
     for who in ("agent77", "agent9", "x'; DROP TABLE agents; --"):
-        d = _route(InboundCall(CALLER, requested_agent=who))
+        d = _route(CallToRoute(CALLER, requested_agent=who))
         assert d.preferred is None and d.skipped[0][1] == "unknown_agent"
-    assert _route(InboundCall(CALLER, requested_agent="x'; DROP")).skipped[0][0] == "?"
+    assert _route(CallToRoute(CALLER, requested_agent="x'; DROP")).skipped[0][0] == "?"
 
 
 def test_withheld_caller_goes_to_the_queue_masked_as_unknown() -> None:
-    d = _route(InboundCall(classify_number("anonymous"), orders=(_order(1, "agent1"),)))
+    d = _route(CallToRoute(classify_number("anonymous"), orders=(_order(1, "agent1"),)))
     assert (d.route, d.preferred, d.masked) == (Route.QUEUE, None, "unknown")
 
 
 def test_outside_service_hours_is_night() -> None:
     for hour, minute in ((22, 0), (23, 59), (0, 0), (5, 59)):
-        d = _route(InboundCall(CALLER, requested_agent="agent1"), now=DAY.replace(hour=hour, minute=minute))
+        d = _route(CallToRoute(CALLER, requested_agent="agent1"), now=DAY.replace(hour=hour, minute=minute))
         assert (d.route, d.preferred) == (Route.NIGHT, None)
     for hour in (6, 12, 21):
-        assert _route(InboundCall(CALLER), now=DAY.replace(hour=hour)).route is Route.QUEUE
+        assert _route(CallToRoute(CALLER), now=DAY.replace(hour=hour)).route is Route.QUEUE
 
 
 def test_peak_offer_only_without_a_ringable_preferred_agent_and_never_for_withheld() -> None:
-    assert _route(InboundCall(CALLER), offer_callback=True).route is Route.CALLBACK_OFFER
-    assert _route(InboundCall(CALLER, requested_agent="agent1"), offer_callback=True).route is Route.QUEUE
-    withheld = InboundCall(classify_number(""))
+    assert _route(CallToRoute(CALLER), offer_callback=True).route is Route.CALLBACK_OFFER
+    assert _route(CallToRoute(CALLER, requested_agent="agent1"), offer_callback=True).route is Route.QUEUE
+    withheld = CallToRoute(classify_number(""))
     assert _route(withheld, offer_callback=True).route is Route.QUEUE
 
 
@@ -206,7 +206,7 @@ def test_every_decision_is_safe(number, requested, did, minute_of_day, states, o
     now = DAY.replace(hour=minute_of_day // 60, minute=minute_of_day % 60)
     caller = classify_number(number)
     d = _route(
-        InboundCall(caller, did=did, requested_agent=requested),
+        CallToRoute(caller, did=did, requested_agent=requested),
         StaticSnapshot(states),
         now,
         offer_callback=offer,
@@ -242,18 +242,18 @@ def test_next_night_due() -> None:
 # --- item 14 (capture 19): by day an empty queue is not night --------------------------------------
 def test_day_with_no_reachable_member_offers_a_callback_not_the_night_script() -> None:
     empty = StaticSnapshot({}, reachable_queues={"sales": False})
-    d = decide_route(InboundCall(CALLER), DIRECTORY, empty, POLICY, DAY, TZ)
+    d = decide_route(CallToRoute(CALLER), DIRECTORY, empty, POLICY, DAY, TZ)
     assert d.route is Route.CALLBACK_OFFER and "day" in d.reason
     # a withheld number cannot be called back: the queue (and whatever it answers) is all we have
-    d = decide_route(InboundCall(classify_number("")), DIRECTORY, empty, POLICY, DAY, TZ)
+    d = decide_route(CallToRoute(classify_number("")), DIRECTORY, empty, POLICY, DAY, TZ)
     assert d.route is Route.QUEUE
 
 
 def test_reachable_queue_or_no_opinion_still_queues_and_night_stays_night() -> None:
     ok = StaticSnapshot({}, reachable_queues={"sales": True})
-    assert decide_route(InboundCall(CALLER), DIRECTORY, ok, POLICY, DAY, TZ).route is Route.QUEUE
+    assert decide_route(CallToRoute(CALLER), DIRECTORY, ok, POLICY, DAY, TZ).route is Route.QUEUE
     # AMI down: no opinion, the queue decides (never a callback offer on stale state)
-    assert decide_route(InboundCall(CALLER), DIRECTORY, no_live_state(), POLICY, DAY, TZ).route is Route.QUEUE
+    assert decide_route(CallToRoute(CALLER), DIRECTORY, no_live_state(), POLICY, DAY, TZ).route is Route.QUEUE
     night = DAY.replace(hour=23)
     empty = StaticSnapshot({}, reachable_queues={"sales": False})
-    assert decide_route(InboundCall(CALLER), DIRECTORY, empty, POLICY, night, TZ).route is Route.NIGHT
+    assert decide_route(CallToRoute(CALLER), DIRECTORY, empty, POLICY, night, TZ).route is Route.NIGHT

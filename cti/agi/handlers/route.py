@@ -13,7 +13,6 @@ dialplan sees no CTI_ROUTE and falls back to the queue (capture 08a: AGISTATUS a
 from __future__ import annotations
 
 import asyncio
-import re
 
 import structlog
 
@@ -21,7 +20,7 @@ from cti.agi.context import AgiContext
 from cti.agi.session import AgiSession
 from cti.recording_files import recording_path
 from cti.routing.inbound import (
-    InboundCall,
+    CallToRoute,
     NumberKind,
     Order,
     Route,
@@ -29,10 +28,10 @@ from cti.routing.inbound import (
     decide_route,
     is_service_hours,
 )
+from cti.routing.numbers import AGENT_ID
 
 log = structlog.get_logger(__name__)
 
-_AGENT_CHOICE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 _VARS = "${CTI_DNIS}|${CTI_REQUESTED_AGENT}|${CHANNEL(linkedid)}"
 
@@ -67,14 +66,14 @@ async def handle(session: AgiSession, ctx: AgiContext) -> None:
                 lookup.cancel()
             elif not lookup.cancelled():
                 lookup.exception()  # retrieved: a failed lookup of a call that ended is not news
-    if requested and not _AGENT_CHOICE.match(requested):
+    if requested and not AGENT_ID.match(requested):
         log.warning("ignoring malformed CTI_REQUESTED_AGENT", uniqueid=uniqueid, value=requested[:40])
         requested = None
     if number.kind is not NumberKind.VALID:
         # never the raw value in a log: it may be a number, or anything a carrier or attacker sent
         log.info("caller number unusable; no customer lookup", uniqueid=uniqueid, kind=number.kind)
 
-    call = InboundCall(number=number, did=did, requested_agent=requested or None, orders=orders)
+    call = CallToRoute(number=number, did=did, requested_agent=requested or None, orders=orders)
     snapshot = ctx.snapshot()
     decision = decide_route(
         call,
