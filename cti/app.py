@@ -1,6 +1,7 @@
 """The CTI process (`cti serve`, and the CTI half of `cti demo`): every part built once, wired, started
 in dependency order and stopped in reverse. Each part is small and owns its own loop; this file only
-connects them.
+connects them. Each part registers its own close on one exit stack as it starts, so stop is the exact
+reverse of start (also when start fails half-way) and the two cannot drift apart.
 
     store (events) ← AMI listener → live state → routing (FastAGI), peak monitor, dispatcher, web
 """
@@ -45,7 +46,6 @@ from cti.peak.service import PeakService
 from cti.policy import Policy
 from cti.recording_files import fixed_dir
 from cti.reports.schedule import ReportScheduler
-from cti.routing.inbound import DEFAULT_QUEUE
 from cti.routing.live_adapter import live_snapshot_source
 from cti.state.live import LiveState
 from cti.store.events import EventStore
@@ -71,13 +71,13 @@ class CtiServer:
     policy: Policy
     dsn: str
     clock: Clock = field(default_factory=SystemClock)
-    queue: str = DEFAULT_QUEUE
-    default_did: str = "4008001234"
+    queue: str | None = None  # None: settings.queue
+    default_did: str | None = None  # None: settings.default_did (the rehearsal presents its own DIDs)
     web_enabled: bool = True
     facts_interval_s: float = 60.0
     # Calls last well under an hour; re-deriving more than this every interval only burns CPU.
     facts_window_s: float = 2 * 3600.0
-    # filled by start()
+    # filled by start(); closed by close() through _stack
     pool: asyncpg.Pool | None = None
     store: EventStore | None = None
     live: LiveState = field(default_factory=LiveState)
@@ -96,6 +96,11 @@ class CtiServer:
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _facts: FactsUpdater | None = None
     _reports: ReportScheduler | None = None
+    _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
+
+    def __post_init__(self) -> None:
+        self.queue = self.queue or self.settings.queue
+        self.default_did = self.default_did or self.settings.default_did
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -110,15 +115,29 @@ class CtiServer:
     async def start(self, *, connect: bool = True) -> None:
         """Start every part; with connect=False the AMI link is left to `connect()` (the demo starts
         the FastAGI server before the simulated PBX exists, and connects once it does)."""
-        s, clock = self.settings, self.clock
+        try:
+            await self._start(connect)
+        except BaseException:
+            await self.close()  # what did start is stopped again, in reverse
+            raise
+
+    async def _start(self, connect: bool) -> None:
+        s, clock, stack = self.settings, self.clock, self._stack
+        stack.callback(log.info, "cti_stopped")  # the last word
         self.pool = await asyncpg.create_pool(self.dsn, min_size=2, max_size=10)
+        stack.push_async_callback(self.pool.close)
         self.store = EventStore(self.dsn, self.spool_dir, clock=clock)
         await self.store.start()
+        stack.push_async_callback(self.store.close)  # last but the pool: nothing read is dropped
 
         # Network timers (ping, action timeouts, backoff) run on real time even when the rest of the
         # process runs on a scaled clock: a slow peer is slow in seconds, not in simulated seconds.
         self.ami = AMIClient.from_settings(s.ami)
         self.listener = AMIListener(self.ami, self.live, self.store, clock=clock)
+        # handlers finish what was read (outcomes of calls in flight) once nothing new is decided
+        stack.push_async_callback(self.listener.close)
+        # no new Originate once we start to close: it could not be followed
+        stack.push_async_callback(self._cancel_tasks)
         view = QueueView(self.live, self.policy, queue=self.queue)
         self.ami.subscribe(view.observe)
 
@@ -142,11 +161,11 @@ class CtiServer:
             callback_advisor=view.callback_advisor(lambda: peak.in_peak), agents=self.agents,
         )  # fmt: skip
         self.agi = self.agi_service.server
+        stack.push_async_callback(self.agi_service.close)  # also writes recording rows still queued
 
         self.dispatcher = Dispatcher(
             self.pool, policy=self.policy, clock=clock, events=self.store,
-            free_agent=view.free_agent, originate=ami_originate(self.ami),
-            waiting_inbound=view.waiting_inbound, inbound_answered=view.inbound_answered,
+            live=view, originate=ami_originate(self.ami),
             default_did=self.default_did, timezone=s.timezone, extra_variables=self._callback_variables,
         )  # fmt: skip
         # outbound campaigns (R-PACE): the pacing loop runs in the process holding its lock
@@ -189,6 +208,8 @@ class CtiServer:
                                    window_s=self.facts_window_s)  # fmt: skip
         # 11:30 / 16:30 / 08:10 / shift-end reports: every process may run it, each slot runs once
         self._reports = ReportScheduler(self.dsn, self.policy, self.settings.tz, clock=clock)
+        stack.push_async_callback(self._facts.close)
+        stack.push_async_callback(self._reports.close)
         if self.web_enabled:
             await self._start_web()
         if connect:
@@ -220,6 +241,7 @@ class CtiServer:
         stats = lambda: callback_queries.callback_stats(pool, now=clock.now())  # noqa: E731
         self.desk = desk_service(self, peak_status=svc.status, callback_stats=stats)
         await self.desk.start()
+        self._stack.push_async_callback(self.desk.close)  # after the web server that uses it
         app = make_app(Services(
             pool=pool, live=self.live, clock=clock, peak_status=svc.status, set_peak=svc.set_switch,
             callback_stats=stats, tz=s.tz, desk=self.desk,
@@ -228,6 +250,7 @@ class CtiServer:
         app[quality_web.RECORDINGS_DIR] = Path(fixed_dir(s.recording.path_pattern))  # playback root
         self.web_runner = web.AppRunner(app)
         await self.web_runner.setup()
+        self._stack.push_async_callback(self.web_runner.cleanup)
         site = web.TCPSite(self.web_runner, s.web.host, s.web.port)
         await site.start()
         self.web_port = self.web_runner.addresses[0][1]
@@ -255,29 +278,17 @@ class CtiServer:
                 log.warning("cdr_sweep_failed", error=type(e).__name__)
             await self.clock.sleep(CDR_SWEEP_EVERY.total_seconds())
 
-    async def close(self) -> None:
-        """Stop taking decisions and dialing, then stop listening (handlers finish what was read), and
-        last the stores: nothing read is dropped and nothing runs on a closed pool."""
-        if self.agi_service is not None:
-            await self.agi_service.close()  # also writes recording rows still queued
-        for t in self._tasks:  # no new Originate once we start to close: it could not be followed
+    async def _cancel_tasks(self) -> None:
+        for t in self._tasks:
             t.cancel()
         for t in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self._tasks.clear()
-        if self.listener is not None:
-            await self.listener.close()  # handlers finish what was read (outcomes of calls in flight)
-        if self._facts is not None:
-            await self._facts.close()
-        if self._reports is not None:
-            await self._reports.close()
-        if self.web_runner is not None:
-            await self.web_runner.cleanup()
-        if self.desk is not None:
-            await self.desk.close()
-        if self.store is not None:
-            await self.store.close()
-        if self.pool is not None:
-            await self.pool.close()
-        log.info("cti_stopped")
+
+    async def close(self) -> None:
+        """Stop in the reverse order of start: the web monitor, facts, the FastAGI side (no new
+        decisions), the loops (no new Originate), the AMI listener (handlers finish what was read), and
+        last the event store and the pool: nothing read is dropped and nothing runs on a closed pool.
+        Idempotent."""
+        await self._stack.aclose()

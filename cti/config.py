@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from cti import defaults
+
 
 class ConfigError(Exception):
     """A configuration value is wrong; the message names the key and the problem."""
@@ -80,7 +82,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path(os.path.expanduser("~/.local/share/cti"))
     # the event spool shared with the degraded-mode script (its CTI_SPOOL_DIR); default <data_dir>/spool
     spool_dir: Path | None = None
-    timezone: str = "Asia/Shanghai"
+    timezone: str = defaults.TIMEZONE
+    queue: str = defaults.QUEUE  # the inbound queue the CTI watches, routes to and fills (CTI_QUEUE)
+    default_did: str = defaults.DID  # presented on callbacks without a DID of their own (CTI_DEFAULT_DID)
     policy_file: Path | None = None  # None: the policy shipped with the package
     log_format: str = Field("auto", pattern="^(auto|json|console)$")
     log_level: str = Field("info", pattern="^(debug|info|warning|error)$")

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
+from cti import defaults
 from cti.agents import repo
 from cti.agents.decide import (
     AgentInfo,
@@ -65,8 +66,8 @@ class AgentService:
         events: EventSink,
         ami_action: AmiAction,
         in_peak: Callable[[], bool | Awaitable[bool]] = lambda: False,
-        tz: ZoneInfo = ZoneInfo("Asia/Shanghai"),
-        default_queues: tuple[str, ...] = ("sales",),
+        tz: ZoneInfo = ZoneInfo(defaults.TIMEZONE),
+        default_queues: tuple[str, ...] = (defaults.QUEUE,),
     ) -> None:
         self._pool = pool
         self._policy = policy

@@ -50,7 +50,7 @@ def _with_service(settings: Settings, fn: Callable[[AgentService], Awaitable[Dec
                     raise click.ClickException(f"AMI: {e}") from None
                 svc = AgentService(pool, policy=policy, clock=SystemClock(), events=store,
                                    ami_action=ami_action(client), in_peak=lambda: _in_peak(pool),
-                                   tz=settings.tz, default_queues=(DEFAULT_QUEUE,))  # fmt: skip
+                                   tz=settings.tz, default_queues=(settings.queue,))  # fmt: skip
                 return await fn(svc)
             finally:
                 await client.close()

@@ -33,14 +33,15 @@ from zoneinfo import ZoneInfo
 
 from asterisk.agi import AGI, AGIAppError, AGIException, AGIHangup
 
+from cti import defaults
 from cti.recording_files import name_file_base, recording_path
 from cti.routing.numbers import NumberKind, classify_number
 from cti.store.spool import write_segment
 
 DEFAULT_SPOOL = "/var/spool/cti/events"
-DEFAULT_TZ = "Asia/Shanghai"
+DEFAULT_TZ = defaults.TIMEZONE
 DEFAULT_PATTERN = "/var/spool/asterisk/monitor/%Y/%m/%d/{linkedid}.wav"  # = RecordingSettings default
-QUEUE = "sales"
+QUEUE = defaults.QUEUE
 PROMPTS = {
     "welcome": "cti/night-welcome",
     "say_name": "cti/say-your-name",

@@ -23,6 +23,7 @@ import structlog
 from cti.ami.headers import event_time, first_or_none
 from cti.awaitables import maybe_await
 from cti.clock import Clock
+from cti.peak import repo
 from cti.policy import Policy
 from cti.store.events import Event
 from cti.store.sink import EventSink, append_or_log
@@ -131,21 +132,11 @@ class PeakPauseGuard:
         kind = "pause" if d.action == "undo_pause" else "logoff"
         fine = self._policy.fines["peak_pause"].agent if "peak_pause" in self._policy.fines else 0
         async with self._pool.acquire() as conn:
-            vid = await conn.fetchval(
-                """INSERT INTO peak_violations (agent, interface, queue, kind, occurred_at, reason,
-                                               peak_cause, fine_agent, recorded_at)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-                   ON CONFLICT (agent, queue, kind, occurred_at) DO NOTHING RETURNING id""",
-                d.agent,
-                d.interface,
-                d.queue,
-                kind,
-                d.occurred_at,
-                d.paused_reason,
-                self._peak_cause(at),
-                fine,
-                now,
-            )
+            vid = await repo.record_violation(
+                conn, agent=d.agent, interface=d.interface, queue=d.queue, kind=kind,
+                occurred_at=d.occurred_at, reason=d.paused_reason, peak_cause=self._peak_cause(at),
+                fine_agent=fine, recorded_at=now,
+            )  # fmt: skip
         if vid is None:  # another CTI process saw the same event first and handles it
             return GuardDecision("ignore", "already_recorded")
         status, error = "undone", None
@@ -156,12 +147,7 @@ class PeakPauseGuard:
         except Exception as e:
             status, error = "failed", str(e)
         async with self._pool.acquire() as conn:
-            await conn.execute(
-                "UPDATE peak_violations SET undo_status = $2, undo_error = $3 WHERE id = $1",
-                vid,
-                status,
-                error,
-            )
+            await repo.set_violation_undo(conn, vid, status, error)
         payload = {
             "violation_id": vid,
             "agent": d.agent,

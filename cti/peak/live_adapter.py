@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Set
 from datetime import datetime
 from typing import Any
 
+from cti import defaults
 from cti.peak.machine import LiveFigures
 from cti.peak.predict import Prediction, QueueSnapshot, estimate_wait, live_figures
 from cti.policy import Policy
@@ -29,7 +30,9 @@ def _num(v: Any) -> float | None:
 
 
 class QueueView:
-    def __init__(self, live: LiveState, policy: Policy, *, queue: str = "sales", window: int = 50) -> None:
+    def __init__(
+        self, live: LiveState, policy: Policy, *, queue: str = defaults.QUEUE, window: int = 50
+    ) -> None:
         self.live = live
         self.policy = policy
         self.queue = queue

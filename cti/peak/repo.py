@@ -140,3 +140,32 @@ async def save_state(conn: Any, state: PeakState, *, now: datetime) -> None:
         state.calm_since,
         now,
     )
+
+
+# ---- peak violations (the guard's record of a pause or logoff it undid) ---------------------------
+
+
+async def record_violation(
+    conn: Any, *, agent: str | None, interface: str | None, queue: str | None, kind: str,
+    occurred_at: datetime | None, reason: str | None, peak_cause: str | None, fine_agent: Any,
+    recorded_at: datetime,
+) -> int | None:  # fmt: skip
+    """Store a violation; None when another CTI process stored the same one first."""
+    vid = await conn.fetchval(
+        """INSERT INTO peak_violations (agent, interface, queue, kind, occurred_at, reason,
+                                       peak_cause, fine_agent, recorded_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+           ON CONFLICT (agent, queue, kind, occurred_at) DO NOTHING RETURNING id""",
+        agent, interface, queue, kind, occurred_at, reason, peak_cause, fine_agent, recorded_at,
+    )  # fmt: skip
+    return None if vid is None else int(vid)
+
+
+async def set_violation_undo(conn: Any, violation_id: int, status: str, error: str | None) -> None:
+    """How undoing the violation went (`undone` / `failed` with Asterisk's message)."""
+    await conn.execute(
+        "UPDATE peak_violations SET undo_status = $2, undo_error = $3 WHERE id = $1",
+        violation_id,
+        status,
+        error,
+    )

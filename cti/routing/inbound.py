@@ -14,13 +14,14 @@ from datetime import datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from cti import defaults
 from cti.policy import Policy
 from cti.routing.numbers import AGENT_ID, UNKNOWN_DISPLAY, CallerNumber, NumberKind, classify_number
 from cti.routing.snapshot import Availability, RoutingSnapshot
 
 __all__ = ["UNKNOWN_DISPLAY", "CallerNumber", "NumberKind", "classify_number"]  # re-exported
 
-DEFAULT_QUEUE = "sales"  # the contract's default queue; the dialplan's [globals] names the same
+DEFAULT_QUEUE = defaults.QUEUE  # the contract's default queue; the dialplan's [globals] names the same
 
 
 class Route(StrEnum):

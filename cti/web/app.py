@@ -20,6 +20,7 @@ from cti.clock import Clock, SystemClock
 from cti.config import Settings
 from cti.state.live import LiveState
 from cti.web import auth, desk, wallboard
+from cti.web.repo import record_reveal
 from cti.web.snapshot import build_snapshot
 
 log = structlog.get_logger(__name__)
@@ -170,10 +171,7 @@ async def api_reveal(request: web.Request) -> web.Response:
     if number is None:
         raise web.HTTPNotFound(text='{"error": "no such waiting caller"}', content_type="application/json")
     async with svc.pool.acquire() as conn:
-        await conn.execute(
-            "INSERT INTO number_reveals (at, username, subject, reason) VALUES ($1, $2, $3, $4)",
-            svc.clock.now(), user.username, uniqueid, reason[:500],
-        )  # fmt: skip
+        await record_reveal(conn, at=svc.clock.now(), username=user.username, subject=uniqueid, reason=reason)
     log.info("number_revealed", by=user.username, subject=uniqueid)
     return web.json_response({"uniqueid": uniqueid, "number": number})
 

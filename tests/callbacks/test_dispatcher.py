@@ -19,7 +19,7 @@ from cti.callbacks.repo import create_or_join
 from cti.clock import ManualClock
 from cti.policy import load_policy
 from tests.captures import ami_text_frames
-from tests.fakes import ListSink
+from tests.fakes import ListSink, StaticLiveAgents
 
 POLICY = load_policy()
 CB = POLICY.callbacks
@@ -45,13 +45,6 @@ class FakeAmi:
             await self.during(req, f"cti-1-abc-{len(self.sent)}")
         msg = "Originate successfully queued" if self.response == "Success" else "Originate failed"
         return {"Response": self.response, "ActionID": f"cti-1-abc-{len(self.sent)}", "Message": msg}
-
-
-def free_agents(agents: list[str] = AGENTS):
-    def pick(busy: frozenset[str]) -> str | None:
-        return next((a for a in agents if a not in busy), None)
-
-    return pick
 
 
 # AMI frames with the fields a real Asterisk 22 sends that the dispatcher reads (captures 06a-06d)
@@ -122,10 +115,8 @@ def make(
         policy=POLICY,
         clock=clock,
         events=sink if sink is not None else ListSink(),
-        free_agent=free_agents(agents),
+        live=StaticLiveAgents(agents, waiting=waiting, answered=answered),
         originate=ami.originate,
-        waiting_inbound=waiting,
-        inbound_answered=answered,
         channel_alive=alive,
         default_did=DID,
         worker_id=worker,
@@ -538,8 +529,8 @@ async def test_extra_variables_follow_the_contract_ones(db, pool):
     cid = await add(db, "13812345678", T0)
     ami = FakeAmi()
     d = Dispatcher(
-        pool, policy=POLICY, clock=clock, events=ListSink(), free_agent=free_agents(),
-        originate=ami.originate, waiting_inbound=lambda: 0, default_did=DID,
+        pool, policy=POLICY, clock=clock, events=ListSink(), live=StaticLiveAgents(AGENTS),
+        originate=ami.originate, default_did=DID,
         extra_variables=lambda cb, attempt, number: {"CTI_MASKED": mask_number(number)},
     )  # fmt: skip
     await d.dispatch_once()

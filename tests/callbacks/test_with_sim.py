@@ -17,7 +17,7 @@ from cti.clock import ManualClock
 from cti.policy import load_policy
 from cti.sim.scenario import Scenario
 from cti.sim.simulator import Simulator
-from tests.fakes import ListSink
+from tests.fakes import ListSink, StaticLiveAgents
 
 POLICY = load_policy()
 DID = "4008001234"
@@ -51,8 +51,8 @@ async def run_one(rig, customer: str, agent_mode: str = "auto"):
     clock = ManualClock(sim.now_dt())
     sink = ListSink()
     d = Dispatcher(
-        pool, policy=POLICY, clock=clock, events=sink, free_agent=lambda busy: "agent1",
-        originate=ami_originate(client), waiting_inbound=lambda: 0, default_did=DID,
+        pool, policy=POLICY, clock=clock, events=sink, live=StaticLiveAgents(["agent1"]),
+        originate=ami_originate(client), default_did=DID,
     )  # fmt: skip
     client.subscribe(d.handle_ami)
     sim.set_answer("agent1", agent_mode, delay=2.0)
