@@ -1,4 +1,6 @@
-"""Our asyncio AMI client on top of the sans-IO codec (docs/decisions/0200-ami-codec.md).
+"""Our asyncio AMI client on top of the sans-IO codec (docs/decisions/0200-ami-codec.md) and the
+sans-IO action bookkeeping (`cti.ami.actions`: replies matched to actions, EventList collection, the
+keepalive verdict, backoff). This class only does the I/O, the waiting and the delivery.
 
 Guarantees (each one a panoramisk 1.4 defect we measured, see the decision note):
 - `start()` raises `AuthenticationError` on `Authentication failed` (never a silent half-login).
@@ -21,11 +23,11 @@ import itertools
 import os
 import random
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
+from cti.ami.actions import ActionReply, PendingActions, action_frame, backoff_delay, ping_verdict
 from cti.ami.codec import Banner, Decoder, Message, ProtocolError, encode
 from cti.clock import Clock, SystemClock
 
@@ -64,29 +66,7 @@ class ActionError(AMIError):
         super().__init__(f"AMI {action} failed: {reply.first('Message') or reply.name}")
 
 
-@dataclass
-class Reply:
-    """The response to an action and, for list actions, the list items (without the *Complete)."""
-
-    response: Message
-    items: list[Message] = field(default_factory=list)
-    complete: Message | None = None
-    action_id: str = ""  # the ActionID we sent (an OriginateResponse event carries it later)
-
-    @property
-    def ok(self) -> bool:
-        return self.response.first("Response") in ("Success", "Goodbye", "Follows")
-
-
-class _Pending:
-    __slots__ = ("action", "future", "items", "listing", "response")
-
-    def __init__(self, action: str, future: asyncio.Future[Reply]) -> None:
-        self.action = action
-        self.future = future
-        self.response: Message | None = None
-        self.items: list[Message] = []
-        self.listing = False
+Reply = ActionReply  # the name this module used to define; kept for importers
 
 
 class _Delivery:
@@ -159,7 +139,8 @@ class AMIClient:
         self.connects = 0  # successful logins so far (1 after start, +1 per reconnect)
         self.last_error: BaseException | None = None
         self._ids = (f"cti-{os.getpid()}-{random.getrandbits(24):06x}-{n}" for n in itertools.count(1))
-        self._pending: dict[str, _Pending] = {}
+        self._actions = PendingActions()  # sans-IO: which replies are awaited, lists being collected
+        self._waiting: dict[str, asyncio.Future[ActionReply]] = {}  # ActionID -> whoever awaits it
         self._handlers: list[tuple[EventHandler, _Delivery | None]] = []
         self._on_connect: list[ConnectHook] = []
         self._writer: asyncio.StreamWriter | None = None
@@ -268,7 +249,7 @@ class AMIClient:
         *,
         timeout: float | None = None,
         check: bool = True,
-    ) -> Reply:
+    ) -> ActionReply:
         """Send one action and wait for its reply (and all list items for list actions).
 
         Raises NotConnected (not sent), ActionTimeout / ConnectionLost (sent, outcome unknown),
@@ -293,21 +274,15 @@ class AMIClient:
         headers: Mapping[str, str | list[str]] | None,
         timeout: float,
         check: bool,
-    ) -> Reply:
+    ) -> ActionReply:
         writer = self._writer
         if writer is None or not self._connected.is_set():
             raise NotConnected(f"AMI {name} not sent: not connected")
         action_id = next(self._ids)
-        frame: dict[str, str | list[str]] = {"Action": name, "ActionID": action_id}
-        if headers:
-            for k, v in headers.items():
-                if k.lower() in ("action", "actionid"):
-                    continue
-                frame[k] = v
-        data = encode(frame)
-        fut: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
-        pending = _Pending(name, fut)
-        self._pending[action_id] = pending
+        data = encode(action_frame(name, action_id, headers))
+        fut: asyncio.Future[ActionReply] = asyncio.get_running_loop().create_future()
+        self._actions.add(action_id, name)
+        self._waiting[action_id] = fut
         try:
             writer.write(data)
             try:
@@ -318,13 +293,13 @@ class AMIClient:
                     "it may or may not have run"
                 ) from None
         finally:
-            self._pending.pop(action_id, None)
-        reply.action_id = action_id
+            self._actions.forget(action_id)
+            self._waiting.pop(action_id, None)
         if check and reply.response.first("Response") == "Error":
             raise ActionError(name, reply.response)
         return reply
 
-    async def ping(self, timeout: float | None = None) -> Reply:
+    async def ping(self, timeout: float | None = None) -> ActionReply:
         return await self.action("Ping", timeout=timeout)
 
     # ---- connection ---------------------------------------------------------------------
@@ -430,35 +405,16 @@ class AMIClient:
             if self._writer is writer:  # still the current connection (not one already replaced)
                 self._drop_connection(exc)
 
-    def _route_reply(self, msg: Message) -> bool:
-        """Hand a reply or list item to the action waiting for it; True if it was one."""
-        aid = msg.get("ActionID")
-        if aid is None or not isinstance(aid, str):
-            return False
-        p = self._pending.get(aid)
-        if p is None:
-            return False
-        if "Response" in msg and "Event" not in msg and p.response is None:
-            p.response = msg
-            if msg.get("EventList") == "start":
-                p.listing = True
-            else:
-                self._resolve(p, Reply(msg))
-            return True
-        if p.listing and "Event" in msg:
-            if msg.get("EventList") == "Complete":
-                assert p.response is not None
-                self._resolve(p, Reply(p.response, p.items, msg))
-            else:
-                p.items.append(msg)
-            return True
-        return False  # e.g. OriginateResponse: an event that carries the ActionID of its action
-
     async def _dispatch(self, msg: Message) -> None:
-        if "ActionID" in msg and self._route_reply(msg):
+        routed = self._actions.receive(msg)
+        if routed.kind == "completed":
+            assert routed.action_id is not None and routed.reply is not None
+            fut = self._waiting.get(routed.action_id)
+            if fut is not None and not fut.done():
+                fut.set_result(routed.reply)
             return
-        if "Event" not in msg:
-            return  # a reply to an action that already timed out: nobody is waiting
+        if routed.kind != "event":
+            return  # part of a list being collected, or a reply nobody waits for any more
         for handler, delivery in self._handlers:
             if delivery is not None:
                 await delivery.put(msg)
@@ -468,11 +424,6 @@ class AMIClient:
             except Exception:
                 log.exception("ami event handler failed", event=msg.name)
 
-    @staticmethod
-    def _resolve(p: _Pending, reply: Reply) -> None:
-        if not p.future.done():
-            p.future.set_result(reply)
-
     def _drop_connection(self, exc: BaseException) -> None:
         """Forget the socket; every in-flight action fails now (never re-sent)."""
         was = self._connected.is_set()
@@ -481,14 +432,12 @@ class AMIClient:
         if w is not None:
             with contextlib.suppress(Exception):
                 w.close()
-        for aid, p in list(self._pending.items()):
-            if not p.future.done():
-                p.future.set_exception(
-                    ConnectionLost(
-                        f"AMI {p.action} (ActionID {aid}): connection lost, outcome unknown ({exc})"
-                    )
+        for aid, action in self._actions.drop_all():
+            fut = self._waiting.pop(aid, None)
+            if fut is not None and not fut.done():
+                fut.set_exception(
+                    ConnectionLost(f"AMI {action} (ActionID {aid}): connection lost, outcome unknown ({exc})")
                 )
-        self._pending.clear()
         if self._ping_task is not None and self._ping_task is not asyncio.current_task():
             self._ping_task.cancel()
         if was and not self._closing:
@@ -501,12 +450,12 @@ class AMIClient:
             try:
                 await self._send("Ping", None, self.ping_timeout, check=False)
             except ActionTimeout:
-                # The reply may sit behind events we have not read yet: a peer that is still sending,
-                # or a reader held back by our own busy subscribers, is behind, not dead (reconnecting
-                # would add a resync to an overloaded process). Silence is what a half-open link shows.
                 quiet_s = asyncio.get_running_loop().time() - self._last_rx
                 held = any(d is not None and d.queue.full() for _, d in self._handlers)
-                if quiet_s < self.ping_timeout or held:
+                if (
+                    ping_verdict(quiet_s=quiet_s, ping_timeout=self.ping_timeout, subscribers_held=held)
+                    == "late"
+                ):
                     log.warning("ami Ping reply late; peer still sending", quiet_s=round(quiet_s, 1))
                     continue
                 log.warning("ami peer did not answer Ping: treating as dead", timeout=self.ping_timeout)
@@ -516,8 +465,9 @@ class AMIClient:
                 return
 
     def _backoff(self, attempt: int) -> float:
-        base = min(self.backoff_max, self.backoff_initial * (2 ** min(attempt, 30)))
-        return base * (0.5 + random.random() / 2)  # "equal jitter": never 0, never in lock-step
+        return backoff_delay(
+            attempt, initial=self.backoff_initial, maximum=self.backoff_max, jitter=random.random()
+        )
 
     async def _supervise(self) -> None:
         while not self._closing:
