@@ -6,24 +6,14 @@ from datetime import datetime
 from typing import Any
 
 from cti.agents.decide import AgentInfo, Session
+from cti.db.rows import from_row
 
 _SESSION = """SELECT s.*, a.group_name FROM agent_logins s JOIN agents a ON a.id = s.agent
               WHERE s.logout_at IS NULL"""
 
 
 def _session(r: Any) -> Session:
-    return Session(
-        id=r["id"],
-        agent=r["agent"],
-        group=r["group_name"],
-        queues=tuple(r["queues"]),
-        penalty=r["penalty"],
-        login_at=r["login_at"],
-        paused=r["paused"],
-        pause_reason=r["pause_reason"],
-        paused_at=r["paused_at"],
-        pause_until=r["pause_until"],
-    )
+    return from_row(Session, r, group=r["group_name"], queues=tuple(r["queues"]))
 
 
 async def get_agent(conn: Any, agent_id: str) -> AgentInfo | None:

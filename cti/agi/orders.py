@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from cti.db.rows import from_row
 from cti.routing.inbound import Order
 
 _COLUMNS = "o.id, o.owner_agent, o.status, o.created_at, o.parent_order_id, o.duplicate_of"
@@ -96,11 +97,4 @@ class OrderLookup:
 
 
 def _order(r: Any) -> Order:
-    return Order(
-        id=r["id"],
-        owner_agent=r["owner_agent"],
-        status=r["status"],
-        created_at=r["created_at"],
-        parent_order_id=r["parent_order_id"],
-        duplicate_of=r["duplicate_of"],
-    )
+    return from_row(Order, r)

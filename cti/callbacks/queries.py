@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from cti.db.rows import from_row
 from cti.masking import mask_number
 
 STATUSES = ("open", "dialing", "done", "failed", "cancelled")
@@ -39,19 +40,7 @@ class AttemptView:
 
 
 def _view(r: Any, full: bool) -> CallbackView:
-    return CallbackView(
-        id=r["id"],
-        number=r["number"] if full else mask_number(r["number"]),
-        did=r["did"],
-        kind=r["kind"],
-        status=r["status"],
-        outcome=r["outcome"],
-        priority=r["priority"],
-        call_count=r["call_count"],
-        attempts=r["attempts"],
-        first_call_at=r["first_call_at"],
-        next_attempt_at=r["next_attempt_at"],
-    )
+    return from_row(CallbackView, r, number=r["number"] if full else mask_number(r["number"]))
 
 
 async def list_callbacks(
@@ -77,18 +66,7 @@ async def get_callback(
     atts = await conn.fetch(
         "SELECT * FROM callback_attempts WHERE callback_id = $1 ORDER BY attempt", callback_id
     )
-    return _view(r, full_numbers), [
-        AttemptView(
-            attempt=a["attempt"],
-            channel_id=a["channel_id"],
-            agent=a["agent"],
-            state=a["state"],
-            outcome=a["outcome"],
-            recorded_at=a["recorded_at"],
-            resolved_at=a["resolved_at"],
-        )
-        for a in atts
-    ]
+    return _view(r, full_numbers), [from_row(AttemptView, a) for a in atts]
 
 
 async def counts(conn: Any) -> dict[str, int]:

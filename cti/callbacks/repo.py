@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from cti.callbacks.outcomes import AGENT_SIDE, CUSTOMER_MISSES, NextStep, channel_id_for
+from cti.db.rows import from_row
 from cti.routing.numbers import DIALABLE, compact_number
 
 CallbackKind = Literal["peak", "night", "abandon", "manual"]
@@ -189,12 +190,7 @@ RETURNING c.id, c.number, c.did, c.kind, c.priority, c.call_count, c.first_call_
 
 
 def _attempt(r: Any) -> Attempt:
-    keys = r.keys()
-    return Attempt(
-        callback_id=r["callback_id"], attempt=r["attempt"], channel_id=r["channel_id"], agent=r["agent"],
-        interface=r["interface"], state=r["state"], recorded_at=r["recorded_at"], action_id=r["action_id"],
-        agent_dial_status=r["agent_dial_status"], number=r["number"] if "number" in keys else None,
-    )  # fmt: skip
+    return from_row(Attempt, r)
 
 
 class PgCallbackRepo:

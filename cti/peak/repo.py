@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from cti.db.rows import from_row
 from cti.peak.machine import SWITCH_MODES, Airing, PeakState, SwitchMode
 
 
@@ -24,15 +25,7 @@ class SwitchSetting:
 
 
 def _airing(r: Any) -> Airing:
-    return Airing(
-        id=r["id"],
-        channel=r["channel"],
-        program=r["program"],
-        starts_at=r["starts_at"],
-        duration_s=float(r["duration_s"]),
-        expected_calls=r["expected_calls"],
-        tail_minutes=r["tail_minutes"],
-    )
+    return from_row(Airing, r, duration_s=float(r["duration_s"]))
 
 
 async def add_airing(

@@ -8,11 +8,11 @@ from __future__ import annotations
 import structlog
 
 from cti.agi.context import AgiContext
-from cti.agi.handlers.ivr import MAX_NUMBER_DIGITS, PROMPTS, ask, play, read_back
+from cti.agi.handlers.ivr import MAX_NUMBER_DIGITS, PROMPTS, ask, play, read_back, who_calls
 from cti.agi.session import AgiSession
 from cti.callbacks.offer import interpret_reply, open_callback
 from cti.masking import mask_number
-from cti.routing.inbound import DEFAULT_QUEUE, NumberKind, classify_number
+from cti.routing.inbound import DEFAULT_QUEUE, NumberKind
 
 log = structlog.get_logger(__name__)
 
@@ -21,11 +21,8 @@ OFFER_TIMEOUT_MS = 6000
 
 
 async def handle(session: AgiSession, ctx: AgiContext) -> None:
-    env = session.env
-    uniqueid = env.get("agi_uniqueid")
-    caller = classify_number(env.get("agi_callerid"))
-    did = await session.get_variable("CTI_DNIS") or env.get("agi_dnid") or None
-    linkedid = await session.get_variable("CHANNEL(linkedid)") or uniqueid
+    who = await who_calls(session)
+    uniqueid, caller, did, linkedid = who.uniqueid, who.number, who.did, who.linkedid
     key = f"agi:callback_offer:{uniqueid}" if uniqueid else None
 
     tries = 0

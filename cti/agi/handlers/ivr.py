@@ -23,6 +23,25 @@ from cti.routing.inbound import CallerNumber, NumberKind, classify_number
 
 
 @dataclass(frozen=True)
+class Caller:
+    """Who is on the line, as the interactive scripts record it."""
+
+    uniqueid: str | None
+    number: CallerNumber  # CALLERID(num), classified
+    did: str | None  # the number dialed (CTI_DNIS set by the dialplan, else agi_dnid)
+    linkedid: str | None
+
+
+async def who_calls(session: AgiSession) -> Caller:
+    env = session.env
+    uniqueid = env.get("agi_uniqueid")
+    caller = classify_number(env.get("agi_callerid"))
+    did = await session.get_variable("CTI_DNIS") or env.get("agi_dnid") or None
+    linkedid = await session.get_variable("CHANNEL(linkedid)") or uniqueid
+    return Caller(uniqueid, caller, did, linkedid)
+
+
+@dataclass(frozen=True)
 class Prompts:
     night_welcome: str = "cti/night-welcome"  # "we are closed; leave your name and number"
     day_busy: str = "cti/day-all-busy"  # by day, no agent could take the call: "leave name and number"

@@ -10,12 +10,12 @@ from __future__ import annotations
 import structlog
 
 from cti.agi.context import AgiContext
-from cti.agi.handlers.ivr import PROMPTS, confirm_number, play
+from cti.agi.handlers.ivr import PROMPTS, confirm_number, play, who_calls
 from cti.agi.session import AgiSession, recorded
 from cti.callbacks.repo import create_or_join
 from cti.masking import mask_number
 from cti.recording_files import name_file_base
-from cti.routing.inbound import DEFAULT_QUEUE, classify_number, is_service_hours, next_night_due
+from cti.routing.inbound import DEFAULT_QUEUE, is_service_hours, next_night_due
 
 log = structlog.get_logger(__name__)
 
@@ -25,11 +25,8 @@ NAME_SILENCE_S = 2
 
 
 async def handle(session: AgiSession, ctx: AgiContext) -> None:
-    env = session.env
-    uniqueid = env.get("agi_uniqueid")
-    caller = classify_number(env.get("agi_callerid"))
-    did = await session.get_variable("CTI_DNIS") or env.get("agi_dnid") or None
-    linkedid = await session.get_variable("CHANNEL(linkedid)") or uniqueid
+    who = await who_calls(session)
+    uniqueid, caller, did, linkedid = who.uniqueid, who.number, who.did, who.linkedid
     now = ctx.clock.now()
     tz = ctx.settings.tz
 
