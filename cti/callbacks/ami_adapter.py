@@ -7,11 +7,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from cti.ami.client import AMIClient, NotConnected
+from cti.ami.headers import first
 from cti.callbacks.originate import OriginateNotSent, OriginateRequest
 
 
 def _plain(msg: Mapping[str, Any]) -> dict[str, str]:
-    return {k: (v if isinstance(v, str) else (v[0] if v else "")) for k, v in msg.items()}
+    return {k: first(msg, k) for k in msg}
 
 
 def ami_originate(client: AMIClient) -> Callable[[OriginateRequest], Awaitable[Mapping[str, Any]]]:

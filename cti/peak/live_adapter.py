@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from cti import defaults
+from cti.ami.headers import first
 from cti.peak.machine import LiveFigures
 from cti.peak.predict import Prediction, QueueSnapshot, estimate_wait, live_figures
 from cti.policy import Policy
@@ -22,10 +23,10 @@ from cti.state.model import INUSE, RINGING, RINGINUSE
 from cti.state.reducer import member_is_free
 
 
-def _num(v: Any) -> float | None:
+def _num(frame: Mapping[str, Any], key: str) -> float | None:
     try:
-        return float(v if isinstance(v, str) else v[0])
-    except (TypeError, ValueError, IndexError):
+        return float(first(frame, key))
+    except ValueError:  # absent ("") or not a number
         return None
 
 
@@ -47,11 +48,11 @@ class QueueView:
             return
         if ev == "AgentConnect":
             self.inbound_answered_total += 1
-            ring = _num(frame.get("RingTime"))
+            ring = _num(frame, "RingTime")
             if ring is not None:
                 self._answer_s.append(ring)
         else:
-            talk = _num(frame.get("TalkTime"))
+            talk = _num(frame, "TalkTime")
             if talk is not None:
                 self._handle_s.append(talk)
 
