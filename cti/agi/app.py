@@ -13,7 +13,7 @@ from typing import Any
 
 import structlog
 
-from cti.agi.context import AgiContext, CallbackAdvisor, EventSink, create_pool, never_offer
+from cti.agi.context import AgiContext, CallbackAdvisor, create_pool, never_offer
 from cti.agi.degraded_import import import_degraded_callbacks
 from cti.agi.open_orders import OpenOrderNumbers
 from cti.agi.recordings import import_degraded_recordings
@@ -23,6 +23,7 @@ from cti.clock import Clock, SystemClock
 from cti.config import Settings
 from cti.policy import Policy, load_policy
 from cti.routing.snapshot import SnapshotSource, no_live_state
+from cti.store.sink import EventSink
 
 log = structlog.get_logger(__name__)
 

@@ -1,6 +1,7 @@
 """The one place peak mode and the callback dispatcher read live state (cti.state.live.LiveState):
-queue figures for the peak monitor, the two-ring prediction for the `route` AGI, and the free-agent /
-waiting-inbound / answered-inbound callables the Dispatcher takes.
+queue figures for the peak monitor, the two-ring prediction for the `route` AGI, and the Dispatcher's
+one view of live agents (`cti.callbacks.dispatcher.LiveAgents`: free agent, waiting and answered
+inbound).
 
 Recent ring-to-answer and talk times come from AgentConnect `RingTime` and AgentComplete `TalkTime`
 (both SECONDS, see asterisk-captures/INDEX.md), fed through `observe(frame)`.
@@ -92,7 +93,7 @@ class QueueView:
 
         return advise
 
-    # ---- Dispatcher callables -----------------------------------------------------------------
+    # ---- the Dispatcher's LiveAgents view -----------------------------------------------------
     def free_agent(self, busy: Set[str]) -> str | None:
         return next((a for a in self.live.free_agents(self.queue) if a not in busy), None)
 
