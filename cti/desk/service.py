@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -17,8 +16,10 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
+from cti import defaults
 from cti.agents.decide import Decision, Session
 from cti.agents.service import AgentService
+from cti.awaitables import maybe_await
 from cti.callbacks import repo as callbacks_repo
 from cti.callbacks.originate import OriginateRequest
 from cti.clock import Clock
@@ -32,6 +33,7 @@ from cti.masking import mask_number, mask_text
 from cti.policy import Policy
 from cti.state.live import LiveState
 from cti.store.events import Event
+from cti.store.sink import EventSink, append_or_log
 
 log = structlog.get_logger(__name__)
 
@@ -69,10 +71,6 @@ class AgentRow:
     interface: str
 
 
-async def _maybe(v: Any) -> Any:
-    return await v if inspect.isawaitable(v) else v
-
-
 class DeskService:
     def __init__(
         self,
@@ -83,14 +81,14 @@ class DeskService:
         policy: Policy,
         clock: Clock,
         tz: ZoneInfo,
-        events: Any,
+        events: EventSink,
         ami_action: AmiAction | None = None,
         ami_connected: Callable[[], bool] = lambda: True,
         spool_files: Callable[[], int] = lambda: 0,
         in_peak: Callable[[], Any] = lambda: False,
         peak_status: Callable[[], Awaitable[dict[str, Any]]] | None = None,
         callback_stats: Callable[[], Awaitable[dict[str, Any]]] | None = None,
-        default_did: str = "4008001234",
+        default_did: str = defaults.DID,
         did_labels: Mapping[str, str] | None = None,
         alarm_hooks: list[Callable[[datetime], Any]] | None = None,
     ) -> None:
@@ -597,12 +595,12 @@ class DeskService:
         sessions = await self.sessions()
         extra: list[alarm_rules.Alarm] = []
         for hook in self.alarm_hooks:
-            extra.extend(await _maybe(hook(now)))
+            extra.extend(await maybe_await(hook(now)))
         extra.extend(await self._attendance(sessions, now))
         horizon = now - timedelta(minutes=30)
         self._refusals = [r for r in self._refusals if r[1] >= horizon]
         current = alarm_rules.alarms(
-            now=now, sessions=sessions, in_peak=bool(await _maybe(self._in_peak())),
+            now=now, sessions=sessions, in_peak=bool(await maybe_await(self._in_peak())),
             rna_streaks={a: d.rna_streak for a, d in self.tracker.agents.items()},
             refusals=self._refusals, ami_connected=self._ami_connected(), spool_files=self._spool_files(),
             extra=extra,
@@ -690,11 +688,10 @@ class DeskService:
 
     async def _emit(self, type_: str, payload: dict[str, Any], *, agent: str | None = None,
                     linkedid: str | None = None) -> None:  # fmt: skip
-        try:
-            await self._events.append(Event(ts=self.clock.now(), source="cti", type=type_, payload=payload,
-                                            agent=agent, linkedid=linkedid))  # fmt: skip
-        except Exception:
-            log.exception("desk_event_failed", type=type_)
+        ev = Event(
+            ts=self.clock.now(), source="cti", type=type_, payload=payload, agent=agent, linkedid=linkedid
+        )
+        await append_or_log(self._events, ev, "desk_event_failed")
 
 
 def mask_number_text(text: str | None) -> str:

@@ -8,8 +8,8 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.captures import CAPTURES
 from tests.captures import AMI_FIXTURES as _ALL_FIXTURES
+from tests.captures import CAPTURES
 
 FIXTURES = _ALL_FIXTURES / "cacofonisk"
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"

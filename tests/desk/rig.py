@@ -15,7 +15,6 @@ import asyncpg
 from aiohttp import web
 
 from cti.agents.service import AgentService
-from cti.agi.context import MemoryEvents
 from cti.ami.client import AMIClient
 from cti.ami.listener import AMIListener
 from cti.callbacks import queries as callback_queries
@@ -26,6 +25,7 @@ from cti.policy import load_policy
 from cti.sim import Simulator
 from cti.sim.scenario import QueueConfig, Scenario
 from cti.state.live import LiveState
+from cti.store.sink import MemoryEvents
 from cti.web.app import Services, make_app
 from cti.web.auth import add_user
 from tests.sim.helpers import FastAgiServer
