@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cti.ami.headers import first
 from cti.policy import RingPolicy
 
 _NUM = re.compile(r"(\d+)")
@@ -25,9 +26,8 @@ def natural_key(name: str) -> tuple[Any, ...]:
 
 
 def _f(ev: Mapping[str, Any], key: str) -> float:
-    v = ev.get(key, "")
     try:
-        return float(v if isinstance(v, str) else v[0])
+        return float(first(ev, key))
     except ValueError:
         return 0.0
 

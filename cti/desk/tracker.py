@@ -17,14 +17,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cti.ami.headers import first
 from cti.masking import mask_number
 
 Ev = Mapping[str, Any]
 
 
-def _s(ev: Ev, key: str) -> str:
-    v = ev.get(key, "")
-    return v if isinstance(v, str) else v[0]
+_s = first  # the first value of a header, "" when absent
 
 
 def _agent_of_channel(channel: str) -> str | None:
