@@ -93,7 +93,7 @@ class _Delivery:
             try:
                 await self.handler(msg)  # type: ignore[misc]
             except Exception:
-                log.exception("ami event handler failed", event=msg.name)
+                log.exception("ami event handler failed", ami_event=msg.name)
             finally:
                 self.queue.task_done()
 
@@ -422,7 +422,7 @@ class AMIClient:
             try:
                 handler(msg)
             except Exception:
-                log.exception("ami event handler failed", event=msg.name)
+                log.exception("ami event handler failed", ami_event=msg.name)
 
     def _drop_connection(self, exc: BaseException) -> None:
         """Forget the socket; every in-flight action fails now (never re-sent)."""

@@ -276,6 +276,36 @@ async def test_events_in_order_to_sync_and_async_subscribers_and_on_connect(ami:
         await c.close()
 
 
+async def test_a_subscriber_that_raises_loses_one_event_not_the_link_or_the_rest(ami: FakeAMI) -> None:
+    """A failing handler is logged (structlog's own `event` argument must not clash with the AMI
+    event's name: that TypeError escaped the except block and took the reader down)."""
+    seen_sync: list[str] = []
+    seen_async: list[str] = []
+
+    def sync(m: Message) -> None:
+        if m.first("N") == "1":
+            raise ValueError("bad frame for this subscriber")
+        seen_sync.append(m.first("N"))
+
+    async def aio(m: Message) -> None:
+        if m.first("N") == "1":
+            raise ValueError("bad frame for this subscriber")
+        seen_async.append(m.first("N"))
+
+    c = client_for(ami)
+    c.subscribe(sync)
+    c.subscribe(aio)
+    await c.start()
+    try:
+        for i in range(4):
+            ami.broadcast({"Event": "UserEvent", "Privilege": "user,all", "N": str(i)})
+        await wait_for(lambda: len(seen_async) == 4)
+        assert seen_sync == seen_async == ["", "0", "2", "3"]  # FullyBooted, then all but the bad one
+        assert c.connects == 1 and c.connected
+    finally:
+        await c.close()
+
+
 async def test_action_before_login_is_refused_by_server_shape(ami: FakeAMI) -> None:
     # our client never sends before Login; prove the guard: action() before start() waits then fails
     c = client_for(ami)
