@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 from typing import Any, TypeVar
 
 import asyncpg
@@ -12,18 +11,11 @@ from cti.callbacks import queries
 from cti.callbacks.offer import open_callback
 from cti.callbacks.repo import InvalidCallbackNumber
 from cti.clock import SystemClock
-from cti.commands.common import settings_from, with_conn
+from cti.commands.common import settings_from, who, with_conn
 from cti.masking import mask_number
 from cti.policy import load_policy
 
 T = TypeVar("T")
-
-
-def _who() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:
-        return "cli"
 
 
 @click.group()
@@ -114,7 +106,7 @@ def cancel(ctx: click.Context, callback_id: int, by: str | None) -> None:
     try:
         with_conn(
             settings,
-            lambda c: queries.cancel_callback(c, callback_id, by=by or _who(), now=SystemClock().now()),
+            lambda c: queries.cancel_callback(c, callback_id, by=by or who(), now=SystemClock().now()),
         )
     except queries.CannotCancel as e:
         raise click.ClickException(str(e)) from None

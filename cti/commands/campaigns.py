@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import re
 from datetime import time, timedelta
@@ -12,20 +11,13 @@ import asyncpg
 import click
 
 from cti.clock import SystemClock
-from cti.commands.common import BadInput, parse_when, settings_from, with_conn
+from cti.commands.common import BadInput, parse_when, settings_from, who, with_conn
 from cti.outbound import campaigns as repo
 from cti.outbound.funnel import GROUPINGS, HEADERS_ZH, funnel, to_csv, to_json
 from cti.outbound.rules import Window
 from cti.policy import load_policy
 
 _WINDOW = re.compile(r"^([\w-]+)=(\d{1,2}:\d{2})-(\d{1,2}:\d{2})$")
-
-
-def _who() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:
-        return "cli"
 
 
 def parse_window(spec: str) -> Window:
@@ -85,7 +77,7 @@ def create(
                 queue=queue,
                 did=did,
                 mode=mode,
-                by=_who(),
+                by=who(),
                 max_attempts=max_attempts,
                 retry_backoff_s=retry_backoff,
                 windows=wins,
@@ -125,7 +117,7 @@ def _status_command(status: str) -> click.Command:
 
         async def go(conn: asyncpg.Connection) -> None:
             try:
-                await repo.set_status(conn, campaign_id, status, by=_who())
+                await repo.set_status(conn, campaign_id, status, by=who())
             except LookupError as e:
                 raise BadInput(str(e)) from None
 

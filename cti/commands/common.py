@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
 from typing import Any, TypeVar
@@ -45,6 +46,14 @@ def with_conn(settings: Settings, fn: Callable[[asyncpg.Connection], Awaitable[T
                 await conn.close()
 
     return run(go())
+
+
+def who() -> str:
+    """The operator's login name, recorded as who made a change from the command line."""
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry (containers): still record that the CLI did it
+        return "cli"
 
 
 class BadInput(click.ClickException):

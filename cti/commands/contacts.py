@@ -4,7 +4,6 @@ bad rows are listed with their row number and reason (numbers masked), good rows
 from __future__ import annotations
 
 import csv
-import getpass
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,15 +11,8 @@ from typing import Any
 import asyncpg
 import click
 
-from cti.commands.common import BadInput, settings_from, with_conn
+from cti.commands.common import BadInput, settings_from, who, with_conn
 from cti.outbound.imports import ImportFileError, ImportReport, import_file, open_rows, parse_mapping
-
-
-def _who() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:
-        return "cli"
 
 
 @click.group()
@@ -67,7 +59,7 @@ def import_cmd(
                     conn,
                     file,
                     list_name=list_name,
-                    by=_who(),
+                    by=who(),
                     mapping=cols,
                     encoding=encoding,
                     progress=bar.update,

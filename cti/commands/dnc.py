@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 
 import asyncpg
 import click
 
 from cti.clock import SystemClock
-from cti.commands.common import BadInput, settings_from, with_conn
+from cti.commands.common import BadInput, settings_from, who, with_conn
 from cti.masking import mask_number
 from cti.outbound import dnc as repo
 from cti.outbound.imports import BadRow, ImportFileError, open_rows, parse_mapping, parse_rows
 from cti.routing.numbers import NotAPhoneNumber, normalise_dialable
-
-
-def _who() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:
-        return "cli"
 
 
 def _number(raw: str) -> str:
@@ -47,7 +39,7 @@ def add(ctx: click.Context, number: str, category: str, reason: str | None) -> N
     settings = settings_from(ctx)
     n = _number(number)
     added = with_conn(
-        settings, lambda c: repo.add(c, n, category, at=SystemClock().now(), by=_who(), reason=reason)
+        settings, lambda c: repo.add(c, n, category, at=SystemClock().now(), by=who(), reason=reason)
     )
     click.echo(f"{mask_number(n)} {'added to' if added else 'was already on'} the {category} list")
 
@@ -59,7 +51,7 @@ def add(ctx: click.Context, number: str, category: str, reason: str | None) -> N
 def remove(ctx: click.Context, number: str, category: str) -> None:
     settings = settings_from(ctx)
     n = _number(number)
-    done = with_conn(settings, lambda c: repo.remove(c, n, category, at=SystemClock().now(), by=_who()))
+    done = with_conn(settings, lambda c: repo.remove(c, n, category, at=SystemClock().now(), by=who()))
     if not done:
         raise BadInput(f"{mask_number(n)} is not on the {category} list")
     click.echo(f"{mask_number(n)} removed from the {category} list (kept in its history)")
@@ -100,7 +92,7 @@ def import_cmd(
                 bad.append(item)
             else:
                 added += await repo.add(
-                    conn, item.number, category, at=now, by=_who(), reason=f"import {file.name}"
+                    conn, item.number, category, at=now, by=who(), reason=f"import {file.name}"
                 )
         return added, bad
 

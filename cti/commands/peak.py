@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 from datetime import datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -11,7 +10,7 @@ import asyncpg
 import click
 
 from cti.clock import SystemClock
-from cti.commands.common import settings_from, with_conn
+from cti.commands.common import settings_from, who, with_conn
 from cti.peak import repo
 from cti.peak.machine import active_airing
 from cti.policy import load_policy
@@ -32,13 +31,6 @@ def parse_start(text: str, tz: ZoneInfo) -> datetime:
 
 def _fmt(dt: datetime, tz: ZoneInfo) -> str:
     return f"{dt.astimezone(tz):%Y-%m-%d %H:%M:%S}"
-
-
-def _who() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:
-        return "cli"
 
 
 @click.group()
@@ -89,7 +81,7 @@ def schedule_add(
             duration_s=duration_s,
             expected_calls=expected_calls,
             tail_minutes=tail_minutes,
-            by=by or _who(),
+            by=by or who(),
         )
 
     try:
@@ -138,7 +130,7 @@ def _switch_command(mode: str, help_text: str) -> click.Command:
     @click.pass_context
     def cmd(ctx: click.Context, by: str | None) -> None:
         settings = settings_from(ctx)
-        s = with_conn(settings, lambda c: repo.set_switch(c, mode, by=by or _who(), now=SystemClock().now()))
+        s = with_conn(settings, lambda c: repo.set_switch(c, mode, by=by or who(), now=SystemClock().now()))
         click.echo(f"peak switch: {s.mode} (by {s.updated_by})")
 
     return cmd
