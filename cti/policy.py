@@ -149,7 +149,7 @@ class Attendance(_Strict):
     """R-LATE / R-STATUS thresholds (seed 000 §2, seed 002)."""
 
     late_grace_s: float = Field(default=0, ge=0)  # a login this long after shift start is not late
-    logout_grace_min: float = Field(default=30, gt=0)  # still logged in this long after shift end: R-STATUS
+    logout_grace_min: float = Field(default=15, gt=0)  # still logged in this long after shift end: R-STATUS
 
 
 class SurveyPolicy(_Strict):

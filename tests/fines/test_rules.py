@@ -153,6 +153,6 @@ def test_late_is_known_at_the_login_and_early_only_once_the_shift_ended() -> Non
     assert got == [
         ("late", "a1", 500, 0, datetime(2026, 11, 2, 8, 20, tzinfo=TZ)),
         ("late", "a1", 500, 0, datetime(2026, 11, 2, 16, 0, tzinfo=TZ)),  # left an hour early
-        # still logged in 30 min (logout_grace_min) after the shift: R-STATUS, 2 points
-        ("status_violation", "a2", 0, 2, datetime(2026, 11, 2, 17, 30, tzinfo=TZ)),
+        # still logged in 15 min (logout_grace_min) after the shift: R-STATUS, 2 points
+        ("status_violation", "a2", 0, 2, datetime(2026, 11, 2, 17, 15, tzinfo=TZ)),
     ]
