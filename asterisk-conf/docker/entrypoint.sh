@@ -18,7 +18,7 @@ if [ "$CARRIER_PORT" -lt 1 ] || [ "$CARRIER_PORT" -gt 65535 ]; then
     echo "cti-asterisk: CARRIER_PORT must be 1-65535, got $CARRIER_PORT" >&2
     exit 2
 fi
-for var in CTI_AMI_SECRET AGENT1_PASSWORD AGENT2_PASSWORD AGENT3_PASSWORD CARRIER_HOST CARRIER_PORT POSTGRES_PASSWORD; do
+for var in CTI_AMI_SECRET CARRIER_HOST CARRIER_PORT POSTGRES_PASSWORD; do
     eval "value=\${$var:-}"
     if [ -z "$value" ]; then
         echo "cti-asterisk: $var is not set" >&2

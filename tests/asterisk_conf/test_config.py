@@ -134,7 +134,9 @@ def test_manager_user_has_what_the_listener_needs_and_no_real_secret() -> None:
 def test_pjsip_only_with_agents_and_trunk_into_the_dialplan() -> None:
     sections = _sections(CONF / "pjsip.conf")
     names = {n.split("(")[0] for n, _ in sections}
-    assert {"agent1", "agent2", "agent3", "trunk", "transport-udp"} <= names
+    assert {"trunk", "transport-udp"} <= names
+    # agents' phones are realtime rows (db/080, decision 0306), not sections here
+    assert not any(n.startswith("agent") for n in names)
     contexts = {name for name, _ in _sections(DIALPLAN)}
     for _, items in sections:
         for k, v in items:
@@ -295,8 +297,7 @@ def _entrypoint(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess
     bin_.mkdir(parents=True)
     (bin_ / "asterisk").write_text('#!/bin/sh\necho "asterisk $*"\n')
     (bin_ / "asterisk").chmod(0o755)
-    base = {"CTI_AMI_SECRET": "s1", "AGENT1_PASSWORD": "p1", "AGENT2_PASSWORD": "p2", "AGENT3_PASSWORD": "p3",
-            "CARRIER_HOST": "203.0.113.7", "POSTGRES_PASSWORD": "pg"}  # fmt: skip
+    base = {"CTI_AMI_SECRET": "s1", "CARRIER_HOST": "203.0.113.7", "POSTGRES_PASSWORD": "pg"}
     full = {"PATH": f"{bin_}:/usr/bin:/bin", "CTI_SRC": str(ROOT), "ASTERISK_ETC": str(etc), **base, **env}
     p = subprocess.run(["sh", str(CONF / "docker" / "entrypoint.sh")], capture_output=True, text=True,
                        env=full, timeout=30)  # fmt: skip
@@ -348,3 +349,20 @@ def test_applications_the_cti_originates_are_loaded() -> None:
     assert "ChanSpy" in apps
     for name in sorted(apps):
         assert APP_MODULE.get(name) in loaded | {"core"}, f"{name} (originated by the CTI) needs its module"
+
+
+def test_agents_phones_come_from_postgres_through_sorcery_realtime() -> None:
+    """Decision 0306: res_pjsip's endpoint/auth/aor are pjsip.conf first (the trunk), then realtime
+    families that extconfig.conf maps to res_config_pgsql tables db/080 creates; both modules load."""
+    sorcery = _section(CONF / "sorcery.conf", "res_pjsip")
+    ext = _section(CONF / "extconfig.conf", "settings")
+    migration = (ROOT / "db" / "080_pjsip_realtime.sql").read_text(encoding="utf-8")
+    for obj, table in (("endpoint", "ps_endpoints"), ("auth", "ps_auths"), ("aor", "ps_aors")):
+        assert sorcery[obj] == [f"config,pjsip.conf,criteria=type={obj}", f"realtime,{table}"]
+        assert [v.lstrip("> ") for v in ext[table]] == ["pgsql,general"]  # `=>` form
+        assert f"CREATE TABLE {table} (" in migration
+    pg = _section(CONF / "res_pgsql.conf", "general")
+    cdr = _section(CONF / "cdr_pgsql.conf", "global")
+    for k in ("hostname", "port", "dbname", "user", "password"):
+        assert pg[k] == cdr[k], k  # the same database Asterisk already writes CDRs to
+    assert {"res_config_pgsql.so", "res_sorcery_realtime.so"} <= _loaded_modules()
