@@ -39,6 +39,7 @@ from cti.desk.wiring import DeskService, desk_service
 from cti.facts.updater import FactsUpdater
 from cti.masking import mask_number
 from cti.outbound.runner import OutboundRunner
+from cti.metrics import CtiCollector
 from cti.peak.guard import PeakPauseGuard
 from cti.peak.live_adapter import QueueView
 from cti.peak.monitor import PeakMonitor
@@ -50,6 +51,7 @@ from cti.routing.live_adapter import live_snapshot_source
 from cti.state.live import LiveState
 from cti.store.events import EventStore
 from cti.web import quality as quality_web
+from cti.web import metrics as web_metrics
 from cti.web.app import Services, make_app
 
 log = structlog.get_logger(__name__)
@@ -248,12 +250,20 @@ class CtiServer:
             outbound_preview_dial=self.outbound.preview_dial if self.outbound else None,
         ))  # fmt: skip
         app[quality_web.RECORDINGS_DIR] = Path(fixed_dir(s.recording.path_pattern))  # playback root
+        token = s.web.metrics_token
+        web_metrics.attach(app, self.metrics_collector(), token.get_secret_value() if token else None)
         self.web_runner = web.AppRunner(app)
         await self.web_runner.setup()
         self._stack.push_async_callback(self.web_runner.cleanup)
         site = web.TCPSite(self.web_runner, s.web.host, s.web.port)
         await site.start()
         self.web_port = self.web_runner.addresses[0][1]
+
+    def metrics_collector(self) -> CtiCollector:
+        """The scrape-time figures of this process's parts (cti/metrics.py)."""
+        peak = self.peak
+        return CtiCollector(ami=self.ami, store=self.store, agi=self.agi, live=self.live, pool=self.pool,
+                            in_peak=(lambda: peak.in_peak) if peak else None, now=self.clock.time)  # fmt: skip
 
     def _callback_variables(self, callback_id: int, attempt: int, number: str) -> dict[str, str]:
         """The agent sees the masked number (R-MASK); the call is recorded like every other (R-REC)."""

@@ -59,6 +59,8 @@ class AgiSettings(_Section):
 class WebSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
+    # /metrics from another host (Prometheus): `Authorization: Bearer <token>`; loopback needs none
+    metrics_token: SecretStr | None = None
 
 
 class RecordingSettings(_Section):

@@ -10,6 +10,7 @@ closes (it writes `HANGUP` first, capture 01), so Asterisk never sees a reset.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 
 import structlog
@@ -20,6 +21,7 @@ from cti.agi.protocol import AgiCommandError, AgiHangup, AgiProtocolError
 from cti.agi.registry import Registry, default_registry
 from cti.agi.session import AgiSession, read_environment
 from cti.masking import mask_number
+from cti.metrics import observe_agi
 from cti.routing.inbound import DEFAULT_QUEUE, UNKNOWN_DISPLAY, classify_number
 
 log = structlog.get_logger(__name__)
@@ -120,12 +122,16 @@ class FastAgiServer:
         timeout = spec.timeout_s or self.session_timeout_s
         # asyncio.timeout, not wait_for: no extra task per session (the hot path)
         timed_out = False
+        started = time.perf_counter()
+        outcome = "fallback"
         try:
             async with asyncio.timeout(timeout) as deadline:
                 await spec.run(session, self.ctx)
             self.stats.completed += 1
+            outcome = "completed"
         except AgiHangup as e:
             self.stats.hangups += 1
+            outcome = "hangup"
             log.info("caller hung up during AGI", script=script, uniqueid=session.uniqueid, detail=str(e))
         except TimeoutError:
             timed_out = deadline.expired()
@@ -139,6 +145,8 @@ class FastAgiServer:
                 "AGI handler failed; call sent to the queue", script=script, uniqueid=session.uniqueid
             )
             await self._fallback(session, "error", f"{type(e).__name__}: {e}")
+        # registered scripts only: an unknown name from the wire must not become a label
+        observe_agi(script, time.perf_counter() - started, outcome)
         if timed_out:
             log.error(
                 "AGI handler timed out; call sent to the queue", script=script, uniqueid=session.uniqueid

@@ -35,6 +35,7 @@ import orjson
 import structlog
 
 from cti.clock import Clock, SystemClock
+from cti.metrics import observe_event_lag
 from cti.store.spool import FIELDS, Spool
 
 log = structlog.get_logger(__name__)
@@ -498,6 +499,9 @@ class EventStore:
             await self._write_one_by_one(rows, e)
         self.written += len(rows)
         self.batches += 1
+        ts = rows[0][0]  # the batch's oldest event: its lag is the batch's worst
+        if isinstance(ts, datetime):
+            observe_event_lag(self.clock.time() - ts.timestamp())
 
     async def _write_one_by_one(self, rows: list[tuple[Any, ...]], batch_error: BaseException) -> None:
         assert self._conn is not None

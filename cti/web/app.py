@@ -20,12 +20,13 @@ from cti.clock import Clock, SystemClock
 from cti.config import Settings
 from cti.state.live import LiveState
 from cti.web import auth, desk, wallboard
+from cti.web import metrics as web_metrics
 from cti.web.repo import record_reveal
 from cti.web.snapshot import build_snapshot
 
 log = structlog.get_logger(__name__)
 COOKIE = "cti_session"
-PUBLIC = frozenset({"/login", "/healthz"})
+PUBLIC = frozenset({"/login", "/healthz", "/metrics"})  # /metrics checks its own access
 
 
 @dataclass
@@ -248,6 +249,7 @@ def make_app(services: Services) -> web.Application:
     from cti.web import quality
 
     quality.setup(app)
+    web_metrics.setup(app)
     app.on_startup.append(_start_pusher)
     app.on_cleanup.append(_stop_pusher)
     return app
