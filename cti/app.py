@@ -262,8 +262,9 @@ class CtiServer:
     def metrics_collector(self) -> CtiCollector:
         """The scrape-time figures of this process's parts (cti/metrics.py)."""
         peak = self.peak
-        return CtiCollector(ami=self.ami, store=self.store, agi=self.agi, live=self.live, pool=self.pool,
-                            in_peak=(lambda: peak.in_peak) if peak else None, now=self.clock.time)  # fmt: skip
+        return CtiCollector(ami=self.ami, store=self.store, agi=self.agi, live=self.live,
+                            pool=self.pool, in_peak=(lambda: peak.in_peak) if peak else None,
+                            now=self.clock.time)  # fmt: skip
 
     def _callback_variables(self, callback_id: int, attempt: int, number: str) -> dict[str, str]:
         """The agent sees the masked number (R-MASK); the call is recorded like every other (R-REC)."""

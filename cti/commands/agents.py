@@ -280,7 +280,8 @@ def disable(ctx: click.Context, agent_id: str) -> None:
 @click.argument("agent_id")
 @click.pass_context
 def reset_password_(ctx: click.Context, agent_id: str) -> None:
-    """Give AGENT_ID a new SIP password (printed once; the old one stops working). Re-enables a disabled agent."""
+    """Give AGENT_ID a new SIP password (printed once; the old one stops working).
+    Re-enables a disabled agent."""
     from cti.agents.provision import reset_password
     from cti.clock import SystemClock
 

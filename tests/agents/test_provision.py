@@ -141,7 +141,8 @@ async def test_provisioning_round_trip(db_url: str, pool: asyncpg.Pool, tmp_path
 
     # a logged-in agent is not disabled under them
     await pool.execute(
-        "INSERT INTO agent_logins (agent, queues, penalty, login_at, login_via) VALUES ('imp002', '{sales}', 0, now(), 'cli')"
+        """INSERT INTO agent_logins (agent, queues, penalty, login_at, login_via)
+           VALUES ('imp002', '{sales}', 0, now(), 'cli')"""
     )
     rc, _, err = await cti(env, "disable", "imp002")
     assert rc == 1 and "logged in" in err
@@ -172,11 +173,6 @@ async def test_realtime_tables_have_asterisks_exact_columns(pool: asyncpg.Pool) 
         }
         assert cols == expected, table
         assert set(rows[table]) <= expected, table
-    enum = await pool.fetchval(
-        "SELECT udt_name FROM information_schema.columns WHERE table_name = 'ps_auths' AND column_name = 'auth_type'"
-    )
-    assert enum == "pjsip_auth_type_values"
-    yesno = await pool.fetchval(
-        "SELECT udt_name FROM information_schema.columns WHERE table_name = 'ps_aors' AND column_name = 'remove_existing'"
-    )
-    assert yesno == "yesno_values"
+    udt = "SELECT udt_name FROM information_schema.columns WHERE table_name = $1 AND column_name = $2"
+    assert await pool.fetchval(udt, "ps_auths", "auth_type") == "pjsip_auth_type_values"
+    assert await pool.fetchval(udt, "ps_aors", "remove_existing") == "yesno_values"
