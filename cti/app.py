@@ -37,6 +37,7 @@ from cti.clock import Clock, SystemClock
 from cti.config import Settings
 from cti.desk.wiring import DeskService, desk_service
 from cti.facts.updater import FactsUpdater
+from cti.linetest.runner import LineTestScheduler, line_test_scheduler
 from cti.masking import mask_number
 from cti.outbound.runner import OutboundRunner
 from cti.metrics import CtiCollector
@@ -93,6 +94,7 @@ class CtiServer:
     missed: MissedCallWatcher | None = None
     agents: AgentService | None = None  # R-LOGIN: the feature codes, `cti agents`, the web panel
     desk: DeskService | None = None  # the agent panel and the wallboard (issue 12)
+    line_tests: LineTestScheduler | None = None  # None while linetest.caller_id is unset
     web_runner: web.AppRunner | None = None
     web_port: int | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -206,6 +208,10 @@ class CtiServer:
         ):
             self.ami.subscribe(handler)
 
+        self.line_tests = line_test_scheduler(self.pool, ami_action(self.ami), settings=s, policy=self.policy,
+                                              clock=clock, events=self.store)  # fmt: skip
+        if self.line_tests is not None:
+            self.ami.subscribe(self.line_tests.tester.handle_ami)
         self._facts = FactsUpdater(self.dsn, self.policy.ring, clock=clock, interval_s=self.facts_interval_s,
                                    window_s=self.facts_window_s)  # fmt: skip
         # 11:30 / 16:30 / 08:10 / shift-end reports: every process may run it, each slot runs once
@@ -228,6 +234,8 @@ class CtiServer:
             asyncio.create_task(self.outbound.run(), name="outbound-pacer"),
             asyncio.create_task(self._sweep_cdr(), name="cdr-sweep"),
         ]
+        if self.line_tests is not None:  # R-LINE-TEST, twice a day
+            self._spawn(self.line_tests.run(), "line-tests")
         assert self._facts is not None
         self._facts.start()
         if self._reports is not None:

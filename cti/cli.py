@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "contacts": "cti.commands.contacts:contacts",
     "dnc": "cti.commands.dnc:dnc",
     "compliance": "cti.commands.compliance:compliance",
+    "linetest": "cti.commands.linetest:linetest",
 }
 
 

@@ -63,6 +63,27 @@ class WebSettings(_Section):
     metrics_token: SecretStr | None = None
 
 
+class LineTestSettings(_Section):
+    """R-LINE-TEST (cti/linetest): which numbers are test-called, and how the test call is recognised
+    when it comes back in: by the caller number the carrier presents for our own outbound calls."""
+
+    # the center's main numbers; every active agent's personal DID is tested as well
+    dids: list[str] = Field(default_factory=list)
+    # the number our test calls arrive from (ask the carrier; usually the trunk's billing number).
+    # Unset: no line tests run (cti linetest run says so), and no inbound call is taken for one.
+    caller_id: str | None = Field(None, pattern=r"^\+?[0-9]{3,20}$")
+    timeout_s: float = Field(45.0, gt=0, le=300)  # out through the carrier and back in
+
+    @field_validator("dids", mode="before")
+    @classmethod
+    def _did_list(cls, v: Any) -> Any:
+        items = [x.strip() for x in v.split(",") if x.strip()] if isinstance(v, str) else v
+        for x in items if isinstance(items, list) else ():
+            if not isinstance(x, str) or not re.fullmatch(r"\+?[0-9]{3,20}", x):
+                raise ValueError(f"not a DID: {x!r}")
+        return items
+
+
 class RecordingSettings(_Section):
     # strftime fields from the call's answer time plus {linkedid} and {uniqueid}
     path_pattern: str = "/var/spool/asterisk/monitor/%Y/%m/%d/{linkedid}.wav"
@@ -94,6 +115,7 @@ class Settings(BaseSettings):
     agi: AgiSettings = AgiSettings()
     web: WebSettings = WebSettings()
     recording: RecordingSettings = RecordingSettings()
+    linetest: LineTestSettings = LineTestSettings()
     prompts: PromptSettings = PromptSettings()
     demo_password: SecretStr | None = None  # `cti demo`'s supervisor login; printed fresh when unset
 

@@ -166,6 +166,7 @@ class Deriver:
         self.sessions: dict[tuple[str, str], Session] = {}  # (queue, interface)
         self.cti_queue: dict[str, str] = {}  # linkedid -> CTI_QUEUE the route chose (for a Dial's RNA)
         self.pauses: dict[tuple[str, str], Pause] = {}
+        self.line_tests: set[str] = set()  # linkedids of line-test calls (R-LINE-TEST): no customer
 
     @property
     def facts(self) -> Facts:
@@ -180,6 +181,8 @@ class Deriver:
     def on_Newchannel(self, ts: float, p: Mapping[str, Any]) -> None:
         uid, lid = _s(p, "Uniqueid"), _s(p, "Linkedid")
         lid = lid or uid
+        if lid.startswith("cti-lt-") or lid in self.line_tests:
+            return  # our line test's outbound leg (ChannelId cti-lt-N), or more of a test call
         self.channels[uid] = lid
         c = self.f.calls.get(lid)
         if c is None:
@@ -198,6 +201,15 @@ class Deriver:
 
     def on_VarSet(self, ts: float, p: Mapping[str, Any]) -> None:
         var = _s(p, "Variable")
+        if var == "CTI_LINETEST":  # the route AGI saw our own line test come back: not a call to count
+            c = self._call(p)
+            if c is not None:
+                self.line_tests.add(c.linkedid)
+                self.f.calls.pop(c.linkedid, None)
+                del self.live_calls[c.linkedid]
+                for u in [u for u, lid in self.channels.items() if lid == c.linkedid]:
+                    del self.channels[u]
+            return
         if var in ("__CTI_DNIS", "CTI_DNIS", "CTI_DID"):  # CTI_DID: a callback Originate's presented DID
             c = self._call(p)
             if c is not None and _s(p, "Value"):

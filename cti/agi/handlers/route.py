@@ -1,5 +1,6 @@
 """`route`: decide where an inbound call goes and tell the dialplan through channel variables.
 
+A call from `linetest.caller_id` is our own line test coming back (cti/linetest/inbound.py).
 Reads: agi_callerid / agi_uniqueid from the environment, then in one GET FULL VARIABLE: CTI_DNIS
 (the DID, set by the dialplan), CTI_REQUESTED_AGENT (an IVR choice, optional), CHANNEL(linkedid).
 The caller's orders are looked up concurrently with that round trip (cti/agi/orders.py: one
@@ -18,6 +19,7 @@ import structlog
 
 from cti.agi.context import AgiContext
 from cti.agi.session import AgiSession
+from cti.linetest.inbound import handle as line_test_inbound
 from cti.recording_files import recording_path
 from cti.routing.inbound import (
     CallToRoute,
@@ -66,6 +68,10 @@ async def handle(session: AgiSession, ctx: AgiContext) -> None:
                 lookup.cancel()
             elif not lookup.cancelled():
                 lookup.exception()  # retrieved: a failed lookup of a call that ended is not news
+    if number.number is not None and number.number == ctx.settings.linetest.caller_id:
+        # our own line test coming back through the carrier (R-LINE-TEST): no customer, no routing
+        await line_test_inbound(session, ctx, did=did, linkedid=linkedid)
+        return
     if requested and not AGENT_ID.match(requested):
         log.warning("ignoring malformed CTI_REQUESTED_AGENT", uniqueid=uniqueid, value=requested[:40])
         requested = None
