@@ -19,7 +19,7 @@ from aiohttp import WSMsgType, web
 from cti.clock import Clock, SystemClock
 from cti.config import Settings
 from cti.state.live import LiveState
-from cti.web import auth, desk, wallboard
+from cti.web import admin, auth, desk, wallboard
 from cti.web import metrics as web_metrics
 from cti.web.repo import record_reveal
 from cti.web.snapshot import build_snapshot
@@ -250,6 +250,7 @@ def make_app(services: Services) -> web.Application:
 
     quality.setup(app)
     web_metrics.setup(app)
+    admin.setup(app)
     app.on_startup.append(_start_pusher)
     app.on_cleanup.append(_stop_pusher)
     return app

@@ -244,3 +244,33 @@ def test_facts_leave_line_test_calls_out() -> None:
     ]
     facts = derive(sorted(customer + test_call, key=lambda e: e[0]), ring)
     assert list(facts.calls) == ["c.1"]
+
+
+async def cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    import os
+    import sys
+
+    p = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "cti", "linetest", *args, env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(p.communicate(), 60)
+    return p.returncode or 0, out.decode(), err.decode()
+
+
+async def test_cli_lists_results_and_refuses_without_setup(db_url: str, pool: asyncpg.Pool, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    env = {"DATABASE_URL": db_url, "CTI_DATA_DIR": str(tmp_path)}
+    rc, _, err = await cli(env, "run")
+    assert rc == 2 and "linetest.caller_id" in err and "Traceback" not in err
+    rc, _, err = await cli({**env, "CTI_LINETEST__CALLER_ID": TEST_CALLER}, "run", "--did", "40O8")
+    assert rc == 2 and "not a phone number" in err
+    rc, out, _ = await cli(env, "list")
+    assert rc == 0 and "no line tests" in out
+    now = datetime.now(UTC)
+    await pool.execute(
+        """INSERT INTO line_tests (did, status, reason, started_at, finished_at, duration_s, via)
+           VALUES ($1, 'failed', 'originate failed: busy', $2, $2, 1.5, 'cli')""",
+        DID, now,
+    )  # fmt: skip
+    rc, out, _ = await cli(env, "list")
+    assert rc == 0 and DID in out and "failed" in out and "originate failed: busy" in out
