@@ -5,7 +5,7 @@ number the carrier presents for our own calls (`linetest.caller_id`) and marks t
 skipped test raises an alarm at once (an event, an error log line, the `cti_line_test_ok` metric).
 
 `LineTester.run` works in any process that has AMI: the match is made by whichever process serves
-FastAGI, through the `line_tests` row. `LineTestScheduler` runs the twice-daily tests in `cti serve`;
+FastAGI, through the `line_test_runs` row. `LineTestScheduler` runs the twice-daily tests in `cti serve`;
 its claim row makes two CTI processes run each slot once.
 """
 
@@ -118,7 +118,7 @@ class LineTester:
         end = loop.time() + self.timeout_s  # network time: the carrier is slow in seconds
         while True:
             async with self.pool.acquire() as conn:
-                status = await conn.fetchval("SELECT status FROM line_tests WHERE id = $1", test_id)
+                status = await conn.fetchval("SELECT status FROM line_test_runs WHERE id = $1", test_id)
             if status != "calling":
                 return None
             failed = self._failed.pop(channel_id, None)
@@ -137,6 +137,7 @@ class LineTester:
             if reason is not None:
                 await repo.fail(conn, test_id, reason, now)
             row = await repo.get(conn, test_id)
+            await repo.record_slot_result(conn, row)
         result = LineTestResult(
             test_id,
             did,

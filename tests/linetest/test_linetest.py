@@ -131,7 +131,7 @@ async def test_a_line_test_passes_through_the_carrier_loop(pool: asyncpg.Pool, a
     # hung up by the dialplan, never queued, never masked for an agent
     assert ch.vars["CTI_ROUTE"] == "hangup" and ch.vars["CTI_LINETEST"] == "1"
     assert "CTI_QUEUE" not in ch.vars
-    row = await pool.fetchrow("SELECT * FROM line_tests WHERE id = $1", r.id)
+    row = await pool.fetchrow("SELECT * FROM line_test_runs WHERE id = $1", r.id)
     assert (row["status"], row["inbound_linkedid"], row["via"]) == ("passed", "1795430750.0", "cli")
     # not a customer: no route event, and the missed-call protection has its answer already
     ctx_events: MemoryEvents = agi.ctx.events  # type: ignore[assignment]
@@ -178,7 +178,7 @@ async def test_a_broken_loop_fails_with_the_reason_and_an_alarm(
     late = FakeChannel(vars={"CTI_DNIS": DID, "CHANNEL(linkedid)": "1795430799.1"})
     await run_call(agi.port, late, env_lines(agi_callerid=TEST_CALLER))
     assert late.vars["CTI_ROUTE"] == "hangup"
-    assert await pool.fetchval("SELECT count(*) FROM line_tests WHERE status = 'passed'") == 0
+    assert await pool.fetchval("SELECT count(*) FROM line_test_runs WHERE status = 'passed'") == 0
 
 
 async def test_a_slot_nobody_ran_is_skipped_and_claimed_once(pool: asyncpg.Pool, agi: FastAgiServer) -> None:
@@ -216,7 +216,11 @@ async def test_a_slot_nobody_ran_is_skipped_and_claimed_once(pool: asyncpg.Pool,
     assert len(events.of_type("line_test_skipped")) == 2
     assert await scheduler(late).tick() == []  # recorded once
     assert len(carrier.originates) == 2
-    rows = await pool.fetch("SELECT shift, status FROM line_tests ORDER BY shift, did")
+    # what the fines read (db/061): both lines owed, the morning results; no row = skipped
+    assert sorted(await pool.fetch("SELECT line FROM test_lines WHERE active")) == [("4008001002",), (DID,)]
+    fines_rows = await pool.fetch("SELECT line, slot, result FROM line_tests ORDER BY line")
+    assert [tuple(r) for r in fines_rows] == [("4008001002", "morning", "ok"), (DID, "morning", "ok")]
+    rows = await pool.fetch("SELECT shift, status FROM line_test_runs ORDER BY shift, did")
     assert [(r["shift"], r["status"]) for r in rows] == [("middle", "skipped")] * 2 + [
         ("morning", "passed")
     ] * 2
@@ -268,7 +272,7 @@ async def test_cli_lists_results_and_refuses_without_setup(db_url: str, pool: as
     assert rc == 0 and "no line tests" in out
     now = datetime.now(UTC)
     await pool.execute(
-        """INSERT INTO line_tests (did, status, reason, started_at, finished_at, duration_s, via)
+        """INSERT INTO line_test_runs (did, status, reason, started_at, finished_at, duration_s, via)
            VALUES ($1, 'failed', 'originate failed: busy', $2, $2, 1.5, 'cli')""",
         DID, now,
     )  # fmt: skip

@@ -93,7 +93,7 @@ async def test_admin_provisions_agents_in_the_browser(web) -> None:  # type: ign
 async def test_line_test_results_by_api(web) -> None:  # type: ignore[no-untyped-def]
     client, pool = web
     await pool.execute(
-        """INSERT INTO line_tests (did, shift, slot_date, scheduled_at, status, reason, started_at,
+        """INSERT INTO line_test_runs (did, shift, slot_date, scheduled_at, status, reason, started_at,
                                   finished_at, duration_s, via)
            VALUES ('4008001234', 'morning', '2026-11-23', $1, 'passed', NULL, $1, $1, 3.2, 'schedule'),
                   ('4008001235', 'morning', '2026-11-23', $1, 'failed', 'busy', $1, $1, 1.0, 'schedule')""",

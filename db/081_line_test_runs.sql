@@ -1,7 +1,9 @@
 -- R-LINE-TEST (seed 004): every DID test-called at the start of the morning and the middle shift.
--- A scheduled test's row is also its claim: UNIQUE (did, shift, slot_date) lets exactly one CTI process
--- insert it, so two processes never both call. Manual runs (`cti linetest run`) have no shift.
-CREATE TABLE line_tests (
+-- One row per test run, with its reason and timing (cti/linetest). A scheduled run's row is also its
+-- claim: UNIQUE (did, shift, slot_date) lets exactly one CTI process insert it, so two processes never
+-- both call. Manual runs (`cti linetest run`) have no shift. The fines' inputs of db/061 are written
+-- from here: `test_lines` (the lines owed a test) and `line_tests` (a slot's result, ok | failed).
+CREATE TABLE line_test_runs (
     id               bigserial PRIMARY KEY,
     did              text NOT NULL CHECK (did ~ '^\+?[0-9]{3,20}$'),
     shift            text,                       -- morning | middle; NULL: run by hand
@@ -18,8 +20,8 @@ CREATE TABLE line_tests (
     inbound_linkedid text,                       -- the call that came back in through from-trunk
     UNIQUE (did, shift, slot_date)
 );
-CREATE INDEX line_tests_calling_idx ON line_tests (did, started_at) WHERE status = 'calling';
-CREATE INDEX line_tests_started_idx ON line_tests (coalesce(started_at, scheduled_at));
+CREATE INDEX line_test_runs_calling_idx ON line_test_runs (did, started_at) WHERE status = 'calling';
+CREATE INDEX line_test_runs_started_idx ON line_test_runs (coalesce(started_at, scheduled_at));
 
 -- The inbound leg of a line test is no customer: the route AGI writes its missed_calls row at once,
 -- so the live missed-call watcher and the CDR sweep (which skip decided calls) leave it alone.
