@@ -28,7 +28,9 @@ SIP_REALM = "cti"
 PASSWORD_LENGTH = 16
 # no 0/O, 1/l/I: an agent types this into a desk phone once
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
-_ID = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")  # ps_auths.username is varchar(40)
+# ps_auths.username and ps_endpoints.callerid are varchar(40): `name <id>` must fit in the latter
+_ID = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+_CALLERID_MAX = 40
 _DID = re.compile(r"^\+?[0-9]{3,20}$")
 _GROUP = re.compile(r"^[\w.-]{1,64}$")
 CSV_COLUMNS = ("id", "name", "group", "supervisor", "did")
@@ -81,7 +83,7 @@ def validate(raw: Mapping[str, str | None]) -> AgentRecord:
     if not aid:
         raise ProvisionError("id is missing")
     if not _ID.match(aid):
-        raise ProvisionError(f"id {aid[:50]!r} is not valid (1-40 letters, digits, _ . -)")
+        raise ProvisionError(f"id {aid[:50]!r} is not valid (1-32 letters, digits, _ . -)")
     name = (raw.get("name") or "").strip()
     if not name:
         raise ProvisionError("name is missing")
@@ -119,7 +121,7 @@ def pjsip_rows(rec: AgentRecord, password: str) -> dict[str, dict[str, Any]]:
             "auth": rec.id,
             "aors": rec.id,
             # name <id>: the phone and CDRs show who it is; the dialplan masks customers, not agents
-            "callerid": f"{rec.name[:20]} <{rec.id}>",
+            "callerid": f"{rec.name[: _CALLERID_MAX - len(rec.id) - 3]} <{rec.id}>",
         },
         "ps_auths": {
             "id": rec.id,

@@ -164,6 +164,8 @@ async def test_realtime_tables_have_asterisks_exact_columns(pool: asyncpg.Pool) 
     from cti.agents.provision import AgentRecord, pjsip_rows
 
     rows = pjsip_rows(AgentRecord("agent9", "王五"), "secret")
+    long = pjsip_rows(AgentRecord("a" * 32, "很长的名字" * 10), "secret")["ps_endpoints"]["callerid"]
+    assert len(long) <= 40 and long.endswith(f"<{'a' * 32}>")  # ps_endpoints.callerid is varchar(40)
     for table, expected in ASTERISK_COLUMNS.items():
         cols = {
             r["column_name"]
