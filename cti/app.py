@@ -39,8 +39,8 @@ from cti.desk.wiring import DeskService, desk_service
 from cti.facts.updater import FactsUpdater
 from cti.linetest.runner import LineTestScheduler, line_test_scheduler
 from cti.masking import mask_number
-from cti.outbound.runner import OutboundRunner
 from cti.metrics import CtiCollector
+from cti.outbound.runner import OutboundRunner
 from cti.peak.guard import PeakPauseGuard
 from cti.peak.live_adapter import QueueView
 from cti.peak.monitor import PeakMonitor
@@ -272,7 +272,7 @@ class CtiServer:
         peak = self.peak
         return CtiCollector(ami=self.ami, store=self.store, agi=self.agi, live=self.live,
                             pool=self.pool, in_peak=(lambda: peak.in_peak) if peak else None,
-                            now=self.clock.time)  # fmt: skip
+                            dialer=self.outbound, now=self.clock.time)  # fmt: skip
 
     def _callback_variables(self, callback_id: int, attempt: int, number: str) -> dict[str, str]:
         """The agent sees the masked number (R-MASK); the call is recorded like every other (R-REC)."""

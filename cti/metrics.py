@@ -2,8 +2,8 @@
 
 Two kinds, to keep the hot paths cheap:
 - a few instruments updated where things happen: the FastAGI decision histogram (one observe per
-  session), event-store lag (one observe per written batch, not per event), line-test results, the
-  dialer state the outbound dialer sets. They live in the module registry `HOT`.
+  session), event-store lag (one observe per written batch, not per event), line-test results. They
+  live in the module registry `HOT`.
 - everything else is read when Prometheus scrapes (`CtiCollector`): counters the parts already keep
   (AMIClient.connects, EventStore.written/spooled), live state, and a few database figures fetched by
   `refresh()` just before the scrape. Nothing is computed per event for them.
@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -52,12 +52,6 @@ LINE_TEST_OK = Gauge(
     "cti_line_test_ok", "1 when the last line test of the DID passed, 0 when it failed or was skipped",
     ["did"], registry=HOT,
 )  # fmt: skip
-DIALER_STATE = Enum(
-    "cti_dialer_state",
-    "The outbound dialer's state (set by cti/outbound; 'off' until it runs)",
-    states=["off", "running", "paused", "stopped"],
-    registry=HOT,
-)
 
 # label children resolved once per script name: .labels() takes a lock and builds a tuple each call
 _agi_children: dict[str, tuple[Any, Any, Any, Any]] = {}
@@ -105,6 +99,7 @@ class CtiCollector(Collector):
     agi: Any = None  # FastAgiServer: ._tasks (sessions in progress)
     live: Any = None  # LiveState
     in_peak: Callable[[], bool] | None = None
+    dialer: Any = None  # cti.outbound.runner.OutboundRunner: .dialers (campaign id -> Dialer)
     pool: Any = None  # asyncpg pool for refresh()
     now: Callable[[], float] = time.time
     _db: dict[str, float] = field(default_factory=dict)
@@ -156,6 +151,15 @@ class CtiCollector(Collector):
                                     value=1 if self.in_peak() else 0)  # fmt: skip
         if self.live is not None:
             yield from self._agents()
+        if self.dialer is not None:
+            dialers = list(self.dialer.dialers.values())
+            g = GaugeMetricFamily("cti_dialer_state", "The outbound dialer (R-PACE): running while a "
+                                  "campaign runs in this process, else off", labels=["state"])  # fmt: skip
+            g.add_metric(["running"], 1 if dialers else 0)
+            g.add_metric(["off"], 0 if dialers else 1)
+            yield g
+            yield GaugeMetricFamily("cti_dialer_campaigns", "Campaigns with a dialer in this process",
+                                    value=len(dialers))  # fmt: skip
         if self._db:
             yield GaugeMetricFamily("cti_callback_backlog", "Callbacks open or being dialed",
                                     value=self._db["backlog"])  # fmt: skip

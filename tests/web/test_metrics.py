@@ -108,7 +108,8 @@ async def test_metrics_reflect_a_real_call(db_url: str, pool: asyncpg.Pool, tmp_
         assert after[("cti_callback_backlog", ())] == 1
         assert 600 <= after[("cti_callback_oldest_age_seconds", ())] < 900
         assert after[("cti_web_sessions", ())] == 1
-        assert after[("cti_dialer_state", (("cti_dialer_state", "off"),))] == 1
+        assert after[("cti_dialer_state", (("state", "off"),))] == 1  # no campaign running
+        assert after[("cti_dialer_campaigns", ())] == 0
         # the caller's number is in no metric
         assert "13812345678" not in text and "5678" not in text
 
@@ -145,3 +146,18 @@ async def test_metrics_from_another_host_need_the_token() -> None:
     assert not web_metrics._allowed(req("203.0.113.9"))
     assert not web_metrics._allowed(req("203.0.113.9", "Bearer wrong"))
     assert web_metrics._allowed(req("203.0.113.9", "Bearer t0ken"))
+
+
+def test_dialer_state_follows_running_campaigns() -> None:
+    from types import SimpleNamespace
+
+    from prometheus_client import generate_latest
+
+    from cti.metrics import CtiCollector
+
+    runner = SimpleNamespace(dialers={})
+    c = CtiCollector(dialer=runner)
+    assert samples(generate_latest(c).decode())[("cti_dialer_state", (("state", "off"),))] == 1  # type: ignore[arg-type]
+    runner.dialers[7] = object()  # campaign 7 started (cti.outbound.runner.OutboundRunner.refresh)
+    got = samples(generate_latest(c).decode())  # type: ignore[arg-type]
+    assert got[("cti_dialer_state", (("state", "running"),))] == 1 and got[("cti_dialer_campaigns", ())] == 1
