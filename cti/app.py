@@ -51,8 +51,8 @@ from cti.reports.schedule import ReportScheduler
 from cti.routing.live_adapter import live_snapshot_source
 from cti.state.live import LiveState
 from cti.store.events import EventStore
-from cti.web import quality as quality_web
 from cti.web import metrics as web_metrics
+from cti.web import quality as quality_web
 from cti.web.app import Services, make_app
 
 log = structlog.get_logger(__name__)
