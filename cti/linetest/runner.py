@@ -22,6 +22,7 @@ from typing import Any
 import structlog
 
 from cti.ami.client import NotConnected
+from cti.ami.headers import first
 from cti.callbacks.originate import OriginateNotSent
 from cti.clock import Clock
 from cti.linetest import repo
@@ -36,9 +37,10 @@ log = structlog.get_logger(__name__)
 # AMI action -> reply frame (cti.callbacks.ami_adapter.ami_action); OriginateNotSent when not sent
 Action = Callable[[str, Mapping[str, str]], Awaitable[Mapping[str, Any]]]
 
-# OriginateResponse Reason codes (Asterisk's AST_CONTROL_* numbers, as in captures 06b-06c)
-_REASONS = {"0": "the carrier refused the call", "1": "hung up before answer", "3": "no answer",
-            "5": "busy", "8": "congestion (the carrier could not route it)"}  # fmt: skip
+# OriginateResponse Reason codes (Asterisk's AST_CONTROL_* numbers; 06c: 3 no answer, 0 for a refused
+# dial, busy included)
+_REASONS = {"0": "the carrier refused the call or the trunk is down", "1": "hung up before answer",
+            "3": "no answer", "5": "busy", "8": "congestion (the carrier could not route it)"}  # fmt: skip
 CHANNEL_PREFIX = "cti-lt-"
 
 
@@ -63,15 +65,23 @@ class LineTester:
         self.pool, self.action, self.clock, self.events = pool, action, clock, events
         self.caller_id, self.trunk, self.timeout_s, self.poll_s = caller_id, trunk, timeout_s, poll_s
         self._failed: dict[str, str] = {}  # our ChannelId -> why the Originate failed
+        self._actions: dict[str, str] = {}  # the Originate's ActionID -> our ChannelId
+        self._early: dict[str, str] = {}  # ActionID -> failure seen before the reply was read
 
     async def handle_ami(self, frame: Mapping[str, Any]) -> None:
         """OriginateResponse Failure for one of our test calls: fail it without waiting the timeout."""
-        if frame.get("Event") != "OriginateResponse":
+        if first(frame, "Event") != "OriginateResponse" or first(frame, "Response") != "Failure":
             return
-        uid = str(frame.get("Uniqueid") or frame.get("ChannelId") or "")
-        if uid.startswith(CHANNEL_PREFIX) and frame.get("Response") == "Failure":
-            code = str(frame.get("Reason", ""))
-            self._failed[uid] = f"originate failed: {_REASONS.get(code, 'reason ' + code)}"
+        code = first(frame, "Reason")
+        reason = f"originate failed: {_REASONS.get(code, 'reason ' + code)}"
+        # a failed Originate names no channel (Uniqueid <unknown>, capture 06c): match its ActionID,
+        # which may arrive before our coroutine has read the action's reply
+        action_id, uid = first(frame, "ActionID"), first(frame, "Uniqueid")
+        cid = self._actions.pop(action_id, None) or (uid if uid.startswith(CHANNEL_PREFIX) else None)
+        if cid is not None:
+            self._failed[cid] = reason
+        elif action_id:
+            self._early[action_id] = reason
 
     def originate_headers(self, did: str, channel_id: str) -> dict[str, str]:
         """Out on the trunk to the DID; our leg just waits: the test is the call coming back in."""
@@ -110,6 +120,12 @@ class LineTester:
             return None
         if reply.get("Response") != "Success":
             return f"originate refused: {reply.get('Message', '?')}"
+        action_id = first(reply, "ActionID")
+        if action_id:
+            early = self._early.pop(action_id, None)
+            if early is not None:
+                return early
+            self._actions[action_id] = channel_id
         return None
 
     async def _wait(self, test_id: int, channel_id: str) -> str | None:

@@ -19,6 +19,7 @@ Control and truth for tests (all on Simulator): add_agent, register(agent, on), 
 penalty), pause_at_phone(agent, paused, reason), restart_asterisk(modules_s), on_shift,
 set_answer(agent, 'auto'|'never'|'manual', delay),
 answer(agent), set_customer(number, 'answer'|'noanswer'|'busy'|'congestion', delay, talk_time),
+set_carrier_loop('ok'|'congestion'|'lost') (a line test's call to our own DID, cti/sim/carrier_loop.py),
 place_call(caller, did, name, behaviour={patience, dtmf, talk_time, hangup_first, message_s,
 ivr_hangup_after}, at),
 advance(s) / settle(), channels(), queue_members(q), queue_callers(q), agents (rows for the `agents`
@@ -62,8 +63,11 @@ Known differences from the captures (asterisk-captures/, kept on purpose or not 
   evaluated: `agents,agentN` is reached for any N, where Asterisk applies `[agents]`' patterns (the
   `_age[n]tX.` bug of capture 18 is caught by tests/asterisk_conf, not by the simulator).
 - Originate: agent-first (PJSIP/agentN or Local/agentN@agents, then `callback`/`callback-did`) and
-  customer-first (PJSIP/<number>@pstn, then `agents,agentN`) are modelled; other dial strings to the
-  trunk fail with Reason 0. The callback leg dials `@pstn,15` (06d) where the project's `[callback-did]`
+  customer-first (PJSIP/<number>@pstn, then `agents,agentN`) are modelled, and a line test's
+  `PJSIP/<our DID>@trunk` with an Application, which the carrier loops back in through [from-trunk]
+  (no capture exists of that loop; the outbound leg writes no CDR row, Asterisk would: its linkedid is
+  our `cti-lt-N`); other dial strings to the trunk fail with Reason 0. The callback leg dials
+  `@pstn,15` (06d) where the project's `[callback-did]`
   dials `@trunk,30`. `set_trunk(False)` reproduces capture 18 (CHANUNAVAIL, no DialBegin/DialEnd, Cause
   3), except that the OriginateResponse comes before `[callback-did]`'s Newexten/VarSets, not after.
   `Async: false` replies at once (Asterisk waits for the answer) and sends no OriginateResponse.

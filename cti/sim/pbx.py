@@ -1,6 +1,7 @@
 """The simulated Asterisk assembled: the core (channels, bridges, PJSIP endpoints) with the modules the
 project's PBX loads (app_queue, app_mixmonitor), the people on the phones, and the dialplan flows that
-start calls (inbound from the trunk, AMI Originate agent-first or customer-first). Everything here is
+start calls (inbound from the trunk, AMI Originate agent-first or customer-first, and a line test's
+Originate to one of our own DIDs, which the carrier loops back in). Everything here is
 synchronous; the only I/O (FastAGI) is run by the Simulator, which `on_agi_request` tells."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from cti.sim.app_queue import AppQueue
+from cti.sim.carrier_loop import LOOP_MODES, CarrierLoopCall, loop_target
 from cti.sim.core import Core
 from cti.sim.customer_first import CustomerFirstCall
 from cti.sim.inbound import InboundFlow
@@ -32,6 +34,9 @@ class Pbx:
         # AGI requests waiting for the Simulator: (call, script) -> the Simulator runs them.
         self.agi_requests: list[tuple[InboundFlow, str]] = []
         self.on_agi_request: Callable[[], None] | None = None
+        # the center's own numbers: an Originate to one of them on the trunk loops back in (line tests)
+        self.own_dids: set[str] = set()
+        self.carrier_loop = "ok"  # how the carrier treats that loop (cti/sim/carrier_loop.py)
 
     def place_call(self, spec: CallSpec) -> InboundFlow:
         call = InboundFlow(self.core, self.app_queue, self.mixmonitor, self.request_agi, spec)
@@ -43,8 +48,12 @@ class Pbx:
         if self.on_agi_request is not None:
             self.on_agi_request()
 
-    def originate(self, req: OriginateRequest) -> AgentFirstCall | CustomerFirstCall:
+    def originate(self, req: OriginateRequest) -> AgentFirstCall | CustomerFirstCall | CarrierLoopCall:
         """The flow an AMI Originate starts (not yet started: the caller schedules `start`)."""
+        did = loop_target(req.channel, self.own_dids) if req.application else None
+        if did is not None:
+            assert self.carrier_loop in LOOP_MODES
+            return CarrierLoopCall(self.core, req, did, self.carrier_loop, self.place_call)
         if is_customer_first(req.channel):
             return CustomerFirstCall(self.core, self.people, req)
         return AgentFirstCall(self.core, self.people, self.mixmonitor, req)

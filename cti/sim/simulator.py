@@ -102,6 +102,7 @@ class Simulator:
         # called (agent config, on shift?) when a scenario agent's phone registers / unregisters
         self.on_shift: list[Callable[[AgentConfig, bool], None]] = []
         self.traffic = Traffic(self.pbx, self.scenario, self.arrival_rng, self.end_time, self.on_shift)
+        self.pbx.own_dids = set(self.scenario.dids) | {a.did for a in self.scenario.agents if a.did}
         for a in self.scenario.agents:
             if not a.shift:
                 self.core.endpoints[a.id].registered = True
@@ -347,6 +348,14 @@ class Simulator:
         """Take the carrier trunk down (its contact Unreachable, capture 18) or bring it back: while
         down, a callback's Dial to the customer ends CHANUNAVAIL without a customer channel."""
         self.core.endpoints["pstn"].registered = up
+
+    def set_carrier_loop(self, mode: str = "ok") -> None:
+        """How the carrier treats a line test's call to one of our DIDs (cti/sim/carrier_loop.py): "ok"
+        delivers it back in through [from-trunk], "congestion" refuses it, "lost" answers it and never
+        delivers it. No capture exists of this loop."""
+        if mode not in ("ok", "congestion", "lost"):
+            raise ValueError(f"unknown carrier loop mode {mode!r}")
+        self.pbx.carrier_loop = mode
 
     def set_customer(
         self, number: str, outcome: str = "answer", delay: float = 3.0, talk_time: float | None = None

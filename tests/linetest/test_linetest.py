@@ -50,7 +50,11 @@ class Carrier:
         self.originates.append(dict(headers))
         t = asyncio.create_task(self._deliver(dict(headers)))
         self._tasks.add(t)
-        return {"Response": "Success", "Message": "Originate successfully queued"}
+        return {
+            "Response": "Success",
+            "ActionID": f"a{len(self.originates)}",
+            "Message": "Originate successfully queued",
+        }
 
     async def _deliver(self, h: dict[str, str]) -> None:
         await asyncio.sleep(0.05)
@@ -59,7 +63,8 @@ class Carrier:
                 {
                     "Event": "OriginateResponse",
                     "Response": "Failure",
-                    "Uniqueid": h["ChannelId"],
+                    "ActionID": f"a{len(self.originates)}",  # a failure names no channel (06c)
+                    "Uniqueid": "<unknown>",
                     "Reason": self.fail_reason,
                 }
             )
@@ -278,3 +283,49 @@ async def test_cli_lists_results_and_refuses_without_setup(db_url: str, pool: as
     )  # fmt: skip
     rc, out, _ = await cli(env, "list")
     assert rc == 0 and DID in out and "failed" in out and "originate failed: busy" in out
+
+
+async def test_the_simulated_carrier_plays_the_loop_back_and_can_break_it(
+    pool: asyncpg.Pool, agi: FastAgiServer
+) -> None:
+    """Through the simulated PBX over real AMI and FastAGI: out on the trunk, back in through
+    [from-trunk] to our route AGI; then the carrier broken two ways (cti/sim/carrier_loop.py)."""
+    from cti.ami.client import AMIClient
+    from cti.callbacks.ami_adapter import ami_action
+    from cti.sim import Simulator
+    from cti.sim.scenario import QueueConfig, Scenario
+
+    sim = Simulator(Scenario(queues=(QueueConfig(),)), speed="max", agi_url=f"agi://127.0.0.1:{agi.port}",
+                    record_events=True)  # fmt: skip
+    await sim.start()
+    client = AMIClient("127.0.0.1", sim.ami_port, "cti", "cti", action_timeout=5)
+    await client.start()
+    clock, events = ManualClock(MORNING.astimezone(UTC)), MemoryEvents()
+    t = LineTester(pool, action=ami_action(client), clock=clock, events=events, caller_id=TEST_CALLER,
+                   trunk="trunk", timeout_s=3.0, poll_s=0.02)  # fmt: skip
+    client.subscribe(t.handle_ami)
+    try:
+        r = await t.run(DID)
+        assert r.status == "passed", r.reason
+        # the call that came back was Asterisk's ordinary inbound call: from our number, to the DID
+        came = [
+            dict(e.pairs) for e in sim.events if e.name == "Newchannel" and dict(e.pairs).get("Exten") == DID
+        ]
+        assert came and came[0]["CallerIDNum"] == TEST_CALLER and came[0]["Context"] == "from-trunk"
+        # ... and facts derived from that event stream leave both legs out
+        facts = derive([(e.ts, e.name, dict(e.pairs)) for e in sim.events], POLICY.ring)
+        assert facts.calls == {}
+
+        sim.set_carrier_loop("lost")  # answered by the carrier, never delivered to us
+        r = await t.run(DID)
+        assert r.status == "failed" and "did not come back in through from-trunk" in (r.reason or "")
+        sim.set_carrier_loop("congestion")
+        r = await t.run(DID)
+        assert (
+            r.status == "failed"
+            and r.reason == "originate failed: the carrier refused the call or the trunk is down"
+        )
+        assert len(events.of_type("line_test_failed")) == 2
+    finally:
+        await client.close()
+        await sim.close()
