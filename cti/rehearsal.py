@@ -108,6 +108,11 @@ class Rehearsal:
             self.scenario, clock=clock, ami_port=ami_port, agi_url=f"agi://127.0.0.1:{agi_port}",
             arrivals=True, write_audio=False,
         )  # fmt: skip
+        conn = await asyncpg.connect(self.dsn)  # the phones Asterisk would accept: the provisioned ones
+        try:
+            await self.sim.load_agents(conn)
+        finally:
+            await conn.close()
         cdr = CdrWriter(self.dsn)  # the simulated Asterisk's cdr_pgsql
         self.sim.engine.on_call_record = cdr.record
         await cdr.start()

@@ -23,8 +23,9 @@ set_carrier_loop('ok'|'congestion'|'lost') (a line test's call to our own DID, c
 place_call(caller, did, name, behaviour={patience, dtmf, talk_time, hangup_first, message_s,
 ivr_hangup_after}, at),
 advance(s) / settle(), channels(), queue_members(q), queue_callers(q), agents (rows for the `agents`
-table; `cti.sim.scenario.seed_agents(conn, scenario)` inserts them), subscribe(fn), events (with
-record_events=True), stats / summary(). Time modes: see cti.sim.simulator.
+table; `cti.sim.scenario.seed_agents(conn, scenario)` provisions them like `cti agents add`),
+load_agents(conn) (the phones from the center's own tables, as Asterisk's realtime driver reads
+them), subscribe(fn), events (with record_events=True), stats / summary(). Time modes: see cti.sim.simulator.
 
 Modules, split as Asterisk splits them (each names the captures it follows):
 sched (virtual-time timers) <- core (channels, bridges, PJSIP endpoints: registration, qualify, device

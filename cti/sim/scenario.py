@@ -211,13 +211,18 @@ class Scenario:
 
 
 async def seed_agents(conn: Any, scenario: Scenario) -> int:
-    """Insert the scenario's agents into `agents` (asyncpg connection); existing ids are left alone."""
+    """Provision the scenario's agents as a real center does (`cti agents add`: the `agents` row and
+    the PJSIP realtime rows Asterisk reads, cti/agents/provision.py); existing ids are left alone.
+    The SIP passwords are not kept: simulated phones do not authenticate."""
+    from cti.agents.provision import add_agent, validate
+
     rows = scenario.agents_table()
-    await conn.executemany(
-        "INSERT INTO agents (id, name, interface, did, group_name) VALUES ($1, $2, $3, $4, $5) "
-        "ON CONFLICT (id) DO NOTHING",
-        [(r["id"], r["name"], r["interface"], r["did"], r["group_name"]) for r in rows],
-    )
+    have = {r["id"] for r in await conn.fetch("SELECT id FROM agents WHERE id = ANY($1::text[])",
+                                              [r["id"] for r in rows])}  # fmt: skip
+    for r in rows:
+        if r["id"] not in have:
+            rec = validate({"id": r["id"], "name": r["name"], "group": r["group_name"], "did": r["did"]})
+            await add_agent(conn, rec, scenario.start)
     return len(rows)
 
 

@@ -293,6 +293,27 @@ class Simulator:
         if profile is not None:
             self.pbx.people.profiles[agent_id] = profile
 
+    async def load_agents(self, conn: Any) -> int:
+        """Take the agents' phones from the center's own tables, as Asterisk's realtime driver does
+        (decision 0306): every active agent with a `ps_endpoints` row gets a phone here; a phone whose
+        row is gone (a disabled agent) is unregistered, because Asterisk would refuse its REGISTER.
+        Their DIDs loop back in on a line test. Returns how many phones the table gives."""
+        rows = await conn.fetch(
+            """SELECT a.id, a.name, a.did FROM agents a JOIN ps_endpoints e ON e.id = a.id
+               WHERE a.active ORDER BY a.id"""
+        )
+        known = {r["id"] for r in rows}
+        for r in rows:
+            if r["id"] not in self.core.endpoints:
+                self.add_agent(r["id"], r["name"])
+            if r["did"]:
+                self.pbx.own_dids.add(r["did"])
+        for ep_id, ep in list(self.core.endpoints.items()):
+            if ep_id not in ("trunk", "pstn") and ep_id not in known and ep.registered:
+                self.core.register(ep_id, False)
+        self.kick()
+        return len(rows)
+
     def register(self, agent_id: str, registered: bool = True) -> None:
         self.core.register(agent_id, registered)
         self.kick()

@@ -178,3 +178,23 @@ async def test_realtime_tables_have_asterisks_exact_columns(pool: asyncpg.Pool) 
     udt = "SELECT udt_name FROM information_schema.columns WHERE table_name = $1 AND column_name = $2"
     assert await pool.fetchval(udt, "ps_auths", "auth_type") == "pjsip_auth_type_values"
     assert await pool.fetchval(udt, "ps_aors", "remove_existing") == "yesno_values"
+
+
+async def test_the_simulator_takes_its_phones_from_the_provisioned_agents(pool: asyncpg.Pool) -> None:
+    """Decision 0306 in the simulator: a provisioned agent has a phone, a disabled one is refused."""
+    from datetime import UTC, datetime
+
+    from cti.agents.provision import AgentRecord, add_agent, disable_agent
+    from cti.sim import Simulator
+    from cti.sim.scenario import Scenario
+
+    now = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
+    async with pool.acquire() as conn:
+        await add_agent(conn, AgentRecord("p1", "甲", did="4008006001"), now)
+        await add_agent(conn, AgentRecord("p2", "乙"), now)
+        await disable_agent(conn, "p2", now)
+        sim = Simulator(Scenario())
+        sim.add_agent("p2", "乙")  # a phone that registered before the agent was disabled
+        assert await sim.load_agents(conn) == 1
+    assert sim.core.endpoints["p1"].registered and not sim.core.endpoints["p2"].registered
+    assert "4008006001" in sim.pbx.own_dids  # the carrier loops a line test of p1's DID back

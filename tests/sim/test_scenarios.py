@@ -70,6 +70,8 @@ async def test_scenario_agents_seed_the_agents_table(db) -> None:  # type: ignor
     rows = await db.fetch("SELECT id, interface, did, group_name FROM agents ORDER BY did")
     assert len(rows) == 40
     assert tuple(rows[0]) == ("agent1", "PJSIP/agent1", "4008001001", "evening")
+    # provisioned as a real center's agents are: Asterisk's realtime rows exist for each phone
+    assert await db.fetchval("SELECT count(*) FROM ps_endpoints e JOIN ps_auths a USING (id)") == 40
 
 
 async def test_shifts_register_phones_and_members_join_only_on_queueadd_and_breaks() -> None:
