@@ -1,7 +1,11 @@
 """DeskService: what the agent panel and the wallboard read and do. It folds the live AMI stream
 (DeskTracker, DayFigures), builds masked views, records dispositions, originates click-to-call and
 supervisor spying, and raises alarms and attendance violations as events. Login, pause and logout go
-through AgentService (R-LOGIN, R-BREAK, R-PEAK refusals decided there, decision 0500)."""
+through AgentService (R-LOGIN, R-BREAK, R-PEAK refusals decided there, decision 0500).
+
+Slightly over 600 lines on purpose: it is the one object both pages talk to, and what is left here is
+I/O and view building; the decisions live in figures, tracker, alarms, attendance and
+attendance_watch."""
 
 from __future__ import annotations
 
@@ -24,11 +28,10 @@ from cti.callbacks import repo as callbacks_repo
 from cti.callbacks.originate import OriginateRequest
 from cti.clock import Clock
 from cti.desk import alarms as alarm_rules
-from cti.desk import attendance, repo
+from cti.desk import repo
+from cti.desk.attendance_watch import AttendanceWatch, line_test_alarms_at
 from cti.desk.figures import SEED_SQL, DayFigures, natural_key
 from cti.desk.tracker import CallInfo, DeskTracker
-from cti.fines.attendance import roster_between
-from cti.fines.rules import shift_window
 from cti.masking import mask_number, mask_text
 from cti.policy import Policy
 from cti.state.live import LiveState
@@ -113,8 +116,7 @@ class DeskService:
         self._airs_at = -1e9
         self._refusals: list[tuple[str, datetime, str]] = []
         self._raised: set[tuple[Any, ...]] = set()
-        self._judged_logins: set[int] = set()
-        self._violations: set[tuple[Any, ...]] = set()  # attendance facts already raised as events
+        self.attendance = AttendanceWatch(pool, policy, tz, self.tracker, live, self._emit)
         self.alarms: list[alarm_rules.Alarm] = []
         self._day = None
         self._seq = 0
@@ -360,7 +362,7 @@ class DeskService:
         if not d.allowed and d.code in ("break_limit", "peak_mode") and op == "pause":
             await self.check_alarms()  # on the wallboard now, not at the next watch tick
         if d.allowed and op == "logout":
-            await self._judge_logout(agent, self.clock.now())
+            await self.attendance.judge_logout(agent, self.clock.now())
         return d
 
     def _decided(self, agent: str, d: Decision) -> None:
@@ -596,7 +598,7 @@ class DeskService:
         extra: list[alarm_rules.Alarm] = []
         for hook in self.alarm_hooks:
             extra.extend(await maybe_await(hook(now)))
-        extra.extend(await self._attendance(sessions, now))
+        extra.extend(await self.attendance.check(sessions, now))
         horizon = now - timedelta(minutes=30)
         self._refusals = [r for r in self._refusals if r[1] >= horizon]
         current = alarm_rules.alarms(
@@ -623,68 +625,7 @@ class DeskService:
         return current
 
     async def line_tests(self, now: datetime) -> list[alarm_rules.Alarm]:
-        day = now.astimezone(self.tz).date()
-        async with self.pool.acquire() as conn:
-            lines = [r["line"] for r in await conn.fetch("SELECT line FROM test_lines WHERE active")]
-            if not lines:
-                return []
-            rows = await conn.fetch(
-                "SELECT line, slot, result, tested_at FROM line_tests WHERE day = $1", day
-            )
-        ended = []
-        for s in self.policy.shifts:
-            w = shift_window(self.policy, day, s.name, self.tz)
-            if w is not None and w[1] <= now:
-                ended.append((s.name, w[1]))
-        tests = [(r["line"], r["slot"], r["result"], r["tested_at"]) for r in rows]
-        return alarm_rules.line_test_alarms(lines=lines, tests=tests, slots_ended=ended)
-
-    async def _roster(self, day: Any) -> list[Any]:
-        async with self.pool.acquire() as conn:
-            return await roster_between(conn, day, day)
-
-    async def _attendance(self, sessions: list[Session], now: datetime) -> list[alarm_rules.Alarm]:
-        out: list[alarm_rules.Alarm] = []
-        p, tz = self.policy, self.tz
-        today = await self._roster(now.astimezone(tz).date())
-        for s in sessions:
-            if s.id not in self._judged_logins:
-                self._judged_logins.add(s.id)
-                login_day = s.login_at.astimezone(tz).date()
-                roster = today if login_day == now.astimezone(tz).date() else await self._roster(login_day)
-                v = attendance.late_login(p, s.agent, roster, s.login_at, tz)
-                if v:
-                    await self._violation(v)
-            desk = self.tracker.agents.get(s.agent)
-            members = [m for m in self.live.state.members.values() if m.name == s.agent]
-            auto = next((m.paused_reason for m in members if m.paused), None)
-            v = attendance.left_seat(
-                s.agent, rna_streak=desk.rna_streak if desk else 0, paused_reason=auto, now=now
-            )
-            if v and ("left_seat", s.agent) not in self._violations:
-                self._violations.add(("left_seat", s.agent))
-                await self._violation(v)
-            elif v is None:
-                self._violations.discard(("left_seat", s.agent))
-            v = attendance.not_logged_out(p, s.agent, today, logged_in=True, now=now, tz=tz)
-            if v:
-                if ("not_logged_out", s.id) not in self._violations:
-                    self._violations.add(("not_logged_out", s.id))
-                    await self._violation(v)
-                out.append(
-                    alarm_rules.Alarm("after_shift", s.agent, now, "下班未退出 not logged out after shift")
-                )
-        return out
-
-    async def _judge_logout(self, agent: str, now: datetime) -> None:
-        roster = await self._roster(now.astimezone(self.tz).date())
-        v = attendance.early_logout(self.policy, agent, roster, now, self.tz)
-        if v:
-            await self._violation(v)
-
-    async def _violation(self, v: attendance.Violation) -> None:
-        await self._emit("attendance_violation", {"rule": v.rule, "detail": v.detail, "at": v.at.isoformat()},
-                         agent=v.agent)  # fmt: skip
+        return await line_test_alarms_at(self.pool, self.policy, self.tz, now)
 
     async def _emit(self, type_: str, payload: dict[str, Any], *, agent: str | None = None,
                     linkedid: str | None = None) -> None:  # fmt: skip
