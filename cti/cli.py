@@ -35,6 +35,33 @@ COMMANDS: dict[str, str] = {
 
 
 class LazyGroup(click.Group):
+    """Subcommands imported when used; bad input anywhere below turns into one line, exit 2
+    (cti/cli_errors.py)."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:  # fmt: skip
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as e:
+            from cti.cli_errors import translate
+
+            raise translate(e) from None  # type: ignore[misc]
+
+    def invoke(self, ctx: click.Context) -> Any:
+        # what follows the group's own options: the callback checks it for --help
+        ctx.meta["cti.rest"] = [*getattr(ctx, "_protected_args", ()), *ctx.args]
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as e:
+            from cti.cli_errors import translate  # here, so `cti --help` does not load pydantic
+
+            bad = translate(e)
+            if bad is None:
+                raise  # a real bug: its traceback is what a developer needs
+            raise bad from None
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 
@@ -61,3 +88,9 @@ def main(ctx: click.Context, config_path: str | None) -> None:
     """cti: CTI server for Asterisk call centers (FastAGI routing, AMI listener, PostgreSQL event log)."""
     ctx.ensure_object(dict)
     ctx.obj["config_path"] = config_path
+    if not set(ctx.meta.get("cti.rest", ())) & set(ctx.help_option_names):
+        # every command checks the settings first, so a broken cti.toml or CTI_* variable is named
+        # in one line before anything runs, whether or not the command reads that key
+        from cti.config import load_settings
+
+        ctx.obj["settings"] = load_settings(config_path)

@@ -128,6 +128,16 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {v!r}") from e
         return v
 
+    @field_validator("demo_password")
+    @classmethod
+    def _demo_password(cls, v: SecretStr | None) -> SecretStr | None:
+        """Checked here so `cti demo` names the setting before it starts anything."""
+        if v is not None:
+            from cti.web.auth import check_password
+
+            check_password(v.get_secret_value())
+        return v
+
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
@@ -155,7 +165,9 @@ def _format_validation(e: ValidationError, origin: str) -> str:
     lines = []
     for err in e.errors():
         key = ".".join(str(p) for p in err["loc"]) or "(root)"
-        lines.append(f"{origin}: {key}: {err['msg']} (got {err.get('input')!r})")
+        secret = any(w in key for w in ("password", "secret"))  # never echo a credential
+        got = "" if secret else f" (got {err.get('input')!r})"
+        lines.append(f"{origin}: {key}: {err['msg']}{got}")
     return "\n".join(lines)
 
 

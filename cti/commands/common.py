@@ -23,7 +23,7 @@ def settings_from(ctx: click.Context) -> Settings:
     try:
         settings = load_settings((root.obj or {}).get("config_path"))
     except ConfigError as e:
-        raise click.ClickException(f"configuration error:\n{e}") from None
+        raise click.ClickException(f"configuration error: {e}") from None
     configure(settings.log_format, settings.log_level)
     return settings
 

@@ -18,6 +18,23 @@ _N, _R, _P = 2**14, 8, 1
 SESSION_TTL = timedelta(hours=12)
 
 
+MIN_PASSWORD = 8
+
+
+class WeakPassword(ValueError):
+    """A password too short to set (bad input: `cti` prints it in one line)."""
+
+
+def check_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD:
+        raise WeakPassword(f"password must have at least {MIN_PASSWORD} characters")
+    return password
+
+
+class BadRole(ValueError):
+    """A role that does not exist."""
+
+
 class AuthError(Exception):
     """Wrong user name or password (deliberately not saying which)."""
 
@@ -35,8 +52,7 @@ class User:
 
 
 def hash_password(password: str) -> str:
-    if len(password) < 8:
-        raise ValueError("password must have at least 8 characters")
+    check_password(password)
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P)
     b64 = base64.b64encode
@@ -65,7 +81,7 @@ async def add_user(
     can_reveal_numbers: bool = False,
 ) -> None:
     if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}; got {role!r}")
+        raise BadRole(f"role must be one of {', '.join(ROLES)}; got {role!r}")
     await conn.execute(
         """INSERT INTO web_users (username, display_name, password_hash, role, agent_id, can_reveal_numbers)
            VALUES ($1, $2, $3, $4, $5, $6)
