@@ -39,9 +39,7 @@ def one_line(text: str) -> str:
 
 
 def _validation(e: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['msg']}" for err in e.errors()
-    )
+    return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['msg']}" for err in e.errors())
 
 
 def is_ours(e: BaseException) -> bool:
@@ -68,16 +66,21 @@ def translate(e: BaseException) -> BadInput | None:
         return BadInput(str(e))
     if isinstance(e, _FILE_ERRORS) and e.filename:
         return BadInput(f"{e.strerror or type(e).__name__}: {e.filename}")
-    if isinstance(e, ConnectionRefusedError) or (
-        isinstance(e, OSError) and e.errno == errno.ECONNREFUSED
-    ):
-        return BadInput(f"cannot connect (connection refused): {e} — is the server running? check the settings")
+    if isinstance(e, ConnectionRefusedError) or (isinstance(e, OSError) and e.errno == errno.ECONNREFUSED):
+        return BadInput(
+            f"cannot connect (connection refused): {e} — is the server running? check the settings"
+        )
     if isinstance(e, socket.gaierror):
         return BadInput(f"cannot resolve host name: {e}")
     try:
         import asyncpg
     except ImportError:  # pragma: no cover - asyncpg is a dependency
         return None
-    if isinstance(e, asyncpg.InvalidCatalogNameError | asyncpg.InvalidAuthorizationSpecificationError | asyncpg.InvalidPasswordError):
+    if isinstance(
+        e,
+        asyncpg.InvalidCatalogNameError
+        | asyncpg.InvalidAuthorizationSpecificationError
+        | asyncpg.InvalidPasswordError,
+    ):
         return BadInput(f"database: {e}")
     return None

@@ -391,6 +391,8 @@ def load_scenario(path: str | Path) -> Scenario:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ScenarioError(f"scenario file not found: {p}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ScenarioError(f"{p}: {e}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ScenarioError(f"{p}: not a TOML scenario: {e}") from None
+    if not data:
+        raise ScenarioError(f"{p}: the scenario is empty")
     return parse_scenario(data, name=p.stem)
