@@ -68,7 +68,7 @@ def translate(e: BaseException) -> BadInput | None:
         return BadInput(f"{e.strerror or type(e).__name__}: {e.filename}")
     if isinstance(e, ConnectionRefusedError) or (isinstance(e, OSError) and e.errno == errno.ECONNREFUSED):
         return BadInput(
-            f"cannot connect (connection refused): {e} — is the server running? check the settings"
+            f"cannot connect (connection refused): {e}; is the server running, are the settings right?"
         )
     if isinstance(e, socket.gaierror):
         return BadInput(f"cannot resolve host name: {e}")

@@ -174,7 +174,7 @@ SEMANTIC = [
             "30",
         ],
         "at eight",
-    ),  # fmt: skip
+    ),
     (["peak", "schedule", "remove", "999999"], "999999"),
     (["callbacks", "show", "999999"], "999999"),
     (["callbacks", "cancel", "999999"], "999999"),
