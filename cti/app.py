@@ -54,6 +54,7 @@ from cti.store.events import EventStore
 from cti.web import metrics as web_metrics
 from cti.web import quality as quality_web
 from cti.web.app import Services, make_app
+from cti.web.security import WebSecurity
 
 log = structlog.get_logger(__name__)
 
@@ -254,7 +255,7 @@ class CtiServer:
         self._stack.push_async_callback(self.desk.close)  # after the web server that uses it
         app = make_app(Services(
             pool=pool, live=self.live, clock=clock, peak_status=svc.status, set_peak=svc.set_switch,
-            callback_stats=stats, tz=s.tz, desk=self.desk,
+            callback_stats=stats, tz=s.tz, desk=self.desk, security=WebSecurity.from_settings(s.web),
             outbound_preview_dial=self.outbound.preview_dial if self.outbound else None,
         ))  # fmt: skip
         app[quality_web.RECORDINGS_DIR] = Path(fixed_dir(s.recording.path_pattern))  # playback root

@@ -61,6 +61,21 @@ class WebSettings(_Section):
     port: int = Field(8080, ge=0, le=65535)
     # /metrics from another host (Prometheus): `Authorization: Bearer <token>`; loopback needs none
     metrics_token: SecretStr | None = None
+    # cookies marked Secure: "auto" when the request came over TLS (directly, or per a trusted
+    # proxy's X-Forwarded-Proto), "always" / "never" to force it
+    secure_cookies: str = Field("auto", pattern="^(auto|always|never)$")
+    # addresses of reverse proxies whose X-Forwarded-Proto / X-Forwarded-For are believed
+    trusted_proxies: list[str] = Field(default_factory=list)
+    session_idle_minutes: int = Field(30, ge=1)  # unused this long: log in again
+    session_max_hours: int = Field(12, ge=1)  # from login, however active
+    login_max_failures: int = Field(5, ge=1)  # per user name within login_window_minutes: locked
+    login_max_failures_per_address: int = Field(20, ge=1)
+    login_window_minutes: int = Field(15, ge=1)  # also how long a lockout lasts
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _address_list(cls, v: Any) -> Any:
+        return [x.strip() for x in v.split(",") if x.strip()] if isinstance(v, str) else v
 
 
 class LineTestSettings(_Section):

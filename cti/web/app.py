@@ -22,6 +22,14 @@ from cti.state.live import LiveState
 from cti.web import admin, auth, desk, wallboard
 from cti.web import metrics as web_metrics
 from cti.web.repo import record_reveal
+from cti.web.security import (
+    WebSecurity,
+    client_address,
+    login_failed,
+    login_succeeded,
+    login_throttle,
+    security_middleware,
+)
 from cti.web.snapshot import build_snapshot
 
 log = structlog.get_logger(__name__)
@@ -43,6 +51,7 @@ class Services:
     push_interval_s: float = 0.5
     tz: ZoneInfo = field(default_factory=lambda: ZoneInfo(Settings.model_fields["timezone"].default))
     desk: Any = None  # cti.desk.service.DeskService: the agent panel and the wallboard
+    security: WebSecurity = field(default_factory=WebSecurity)  # from [web] settings
 
 
 SERVICES = web.AppKey("services", Services)
@@ -50,6 +59,7 @@ VIEWERS = web.AppKey("viewers", set)
 PUSHER = web.AppKey("pusher", asyncio.Task)
 USER = web.RequestKey("user", auth.User)
 _LOGIN_ERROR = '<p class="error">用户名或密码错误 Wrong user name or password</p>'
+_LOCKED_ERROR = '<p class="error">尝试次数过多，请稍后再试 Too many attempts, try again later</p>'
 
 
 def _static(name: str) -> str:
@@ -62,7 +72,9 @@ async def require_login(request: web.Request, handler: Any) -> web.StreamRespons
         return await handler(request)
     svc = request.app[SERVICES]
     async with svc.pool.acquire() as conn:
-        user = await auth.session_user(conn, request.cookies.get(COOKIE), svc.clock.now())
+        user = await auth.session_user(
+            conn, request.cookies.get(COOKIE), svc.clock.now(), idle=svc.security.session_idle
+        )
     if user is None:
         if request.path.startswith("/api/") or request.path == "/ws":
             raise web.HTTPUnauthorized(
@@ -90,18 +102,28 @@ async def login_page(request: web.Request) -> web.Response:
 async def login_post(request: web.Request) -> web.Response:
     svc = request.app[SERVICES]
     form = await request.post()
-    username, password = str(form.get("username", "")), str(form.get("password", ""))
-    try:
-        async with svc.pool.acquire() as conn:
-            token, user = await auth.login(conn, username, password, svc.clock.now())
-    except auth.AuthError:
-        log.info("web_login_failed", username=username[:64])
-        page = _static("login.html").replace("<!--error-->", _LOGIN_ERROR)
-        return web.Response(text=page, content_type="text/html", status=401)
+    username, password = str(form.get("username", ""))[:64], str(form.get("password", ""))
+    sec, now = svc.security, svc.clock.now()
+    address = client_address(request, sec)
+    async with svc.pool.acquire() as conn:
+        throttle = await login_throttle(conn, sec, username, address, now)
+        if throttle.locked:  # no password check at all while locked: guessing gains nothing
+            log.warning("web_login_locked", username=username, address=address)
+            page = _static("login.html").replace("<!--error-->", _LOCKED_ERROR)
+            return web.Response(text=page, content_type="text/html", status=429,
+                                headers={"Retry-After": str(throttle.retry_after_s)})  # fmt: skip
+        try:
+            token, user = await auth.login(conn, username, password, now, ttl=sec.session_max)
+        except auth.AuthError:
+            await login_failed(conn, username, address, now, sec.login_window)
+            log.info("web_login_failed", username=username)
+            page = _static("login.html").replace("<!--error-->", _LOGIN_ERROR)
+            return web.Response(text=page, content_type="text/html", status=401)
+        await login_succeeded(conn, username)
     log.info("web_login", username=user.username, role=user.role)
     resp = web.HTTPFound("/")
     resp.set_cookie(
-        COOKIE, token, httponly=True, samesite="Strict", max_age=int(auth.SESSION_TTL.total_seconds())
+        COOKIE, token, httponly=True, samesite="Strict", max_age=int(sec.session_max.total_seconds())
     )
     raise resp
 
@@ -228,7 +250,8 @@ async def _stop_pusher(app: web.Application) -> None:
 
 
 def make_app(services: Services) -> web.Application:
-    app = web.Application(middlewares=[require_login])
+    # security first: its headers and CSRF check cover require_login's answers and every route
+    app = web.Application(middlewares=[security_middleware, require_login])
     app[SERVICES] = services
     app[VIEWERS] = set()
     app.router.add_get("/login", login_page)

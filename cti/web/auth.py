@@ -15,7 +15,9 @@ ROLES = ("agent", "supervisor", "manager", "admin")
 MONITOR_ROLES = frozenset({"supervisor", "manager", "admin"})
 STEER_ROLES = frozenset({"supervisor", "admin"})
 _N, _R, _P = 2**14, 8, 1
-SESSION_TTL = timedelta(hours=12)
+SESSION_TTL = timedelta(hours=12)  # absolute lifetime unless settings say otherwise (web.session_max_hours)
+SESSION_IDLE = timedelta(minutes=30)  # web.session_idle_minutes
+_SEEN_EVERY = timedelta(minutes=1)  # last_seen_at is written at most this often, not per request
 
 
 MIN_PASSWORD = 8
@@ -96,7 +98,9 @@ def _token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-async def login(conn: Any, username: str, password: str, now: datetime) -> tuple[str, User]:
+async def login(
+    conn: Any, username: str, password: str, now: datetime, ttl: timedelta = SESSION_TTL
+) -> tuple[str, User]:
     row = await conn.fetchrow("SELECT * FROM web_users WHERE username = $1 AND active", username)
     # verify against a dummy hash when the user is unknown, so timing does not tell
     stored = row["password_hash"] if row else _DUMMY_HASH
@@ -104,21 +108,34 @@ async def login(conn: Any, username: str, password: str, now: datetime) -> tuple
         raise AuthError("wrong user name or password")
     token = secrets.token_urlsafe(32)
     await conn.execute(
-        "INSERT INTO web_sessions (token_sha256, username, created_at, expires_at) VALUES ($1, $2, $3, $4)",
-        _token_hash(token), username, now, now + SESSION_TTL,
+        """INSERT INTO web_sessions (token_sha256, username, created_at, expires_at, last_seen_at)
+           VALUES ($1, $2, $3, $4, $3)""",
+        _token_hash(token), username, now, now + ttl,
     )  # fmt: skip
     return token, _user(row)
 
 
-async def session_user(conn: Any, token: str | None, now: datetime) -> User | None:
+async def session_user(
+    conn: Any, token: str | None, now: datetime, idle: timedelta = SESSION_IDLE
+) -> User | None:
+    """The session's user while it is neither past its absolute expiry nor idle too long; a dead
+    session is deleted, so its cookie can never come back."""
     if not token:
         return None
+    th = _token_hash(token)
     row = await conn.fetchrow(
-        """SELECT u.* FROM web_sessions s JOIN web_users u USING (username)
-           WHERE s.token_sha256 = $1 AND s.expires_at > $2 AND u.active""",
-        _token_hash(token), now,
-    )  # fmt: skip
-    return _user(row) if row else None
+        """SELECT u.*, s.expires_at, COALESCE(s.last_seen_at, s.created_at) AS seen
+           FROM web_sessions s JOIN web_users u USING (username) WHERE s.token_sha256 = $1""",
+        th,
+    )
+    if row is None:
+        return None
+    if row["expires_at"] <= now or row["seen"] + idle <= now or not row["active"]:
+        await conn.execute("DELETE FROM web_sessions WHERE token_sha256 = $1", th)
+        return None
+    if now - row["seen"] >= _SEEN_EVERY:
+        await conn.execute("UPDATE web_sessions SET last_seen_at = $2 WHERE token_sha256 = $1", th, now)
+    return _user(row)
 
 
 async def logout(conn: Any, token: str | None) -> None:
