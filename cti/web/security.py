@@ -187,7 +187,13 @@ async def security_middleware(request: web.Request, handler: Any) -> web.StreamR
                 log.warning("web_cross_site_refused", method=request.method, path=request.path[:100],
                             reason=why)  # fmt: skip
                 raise _refuse(why)
-            if request.method in UNSAFE and session and request.content_type in _FORMS:
+            # (not /login: it starts a session rather than acting in one; the origin check covers it)
+            if (
+                request.method in UNSAFE
+                and session
+                and request.content_type in _FORMS
+                and request.path != "/login"
+            ):
                 form = await request.post()  # cached: the handler reads it again for free
                 if not hmac.compare_digest(str(form.get(CSRF_FIELD, "")), form_token(session)):
                     log.warning("web_csrf_token_refused", path=request.path[:100])
