@@ -19,7 +19,7 @@ from aiohttp import WSMsgType, web
 from cti.clock import Clock, SystemClock
 from cti.config import Settings
 from cti.state.live import LiveState
-from cti.web import admin, auth, desk, wallboard
+from cti.web import admin, audit, auth, desk, wallboard
 from cti.web import metrics as web_metrics
 from cti.web.repo import record_reveal
 from cti.web.security import (
@@ -274,6 +274,7 @@ def make_app(services: Services) -> web.Application:
     quality.setup(app)
     web_metrics.setup(app)
     admin.setup(app)
+    audit.setup(app)  # reveals, recording plays and exports, for managers (issue 16)
     app.on_startup.append(_start_pusher)
     app.on_cleanup.append(_stop_pusher)
     return app

@@ -52,7 +52,8 @@ async def test_agent_and_supervisor_in_a_browser(db_url: str) -> None:
             await fl.desk.request("agent2", "unpause")
             fl.peak[0] = True
             await agent.click("#b-pause")
-            await agent.locator("#msg", has_text="peak").wait_for(state="attached")  # no eval: the CSP forbids it
+            # a locator, not wait_for_function: the page CSP forbids eval
+            await agent.locator("#msg", has_text="peak").wait_for(state="attached")
             fl.peak[0] = False
 
             # the supervisor's wallboard shows the refusal as an alarm, agents in natural order

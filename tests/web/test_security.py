@@ -58,7 +58,7 @@ def _unsafe_routes(app: web.Application) -> list[tuple[str, str]]:
 
 
 async def test_every_state_changing_route_refuses_a_cross_site_request(rig):
-    client, _clock, pool = rig
+    client, _clock, _pool = rig
     assert (await login(client)).status == 302
     routes = _unsafe_routes(client.server.app)
     assert ("POST", "/api/peak") in routes and ("POST", "/logout") in routes
