@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 _SAFE_ID = re.compile(r"[^0-9A-Za-z._-]")
 
@@ -39,3 +39,12 @@ def fixed_dir(pattern: str) -> str:
             break
         fixed.append(part)
     return str(PurePosixPath(*fixed)) if fixed else "."
+
+
+def confined(root: Path | str, path: Path | str) -> Path | None:
+    """`path` resolved (symlinks, `..`) if it is inside `root`, else None. A recording row's path
+    is data (a DB row, an AMI header): it must never name a file elsewhere on the machine."""
+    base = Path(root).resolve()
+    p = Path(path)
+    target = (p if p.is_absolute() else base / p).resolve()
+    return target if target.is_relative_to(base) and target != base else None

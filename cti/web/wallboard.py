@@ -12,6 +12,7 @@ from aiohttp import web
 
 from cti.desk import repo
 from cti.desk.service import DeskError, DeskService
+from cti.recording_files import confined
 from cti.web import auth, push
 
 log = structlog.get_logger(__name__)
@@ -79,6 +80,8 @@ async def spy(request: web.Request) -> web.Response:
 async def recording(request: web.Request) -> web.StreamResponse:
     """A call's recording, seekable (FileResponse answers Range with 206), for roles allowed to listen;
     each playback (its first range) leaves an audit row."""
+    from cti.web.app import SERVICES
+
     user, desk = _ctx(request, RECORDING_ROLES)
     try:
         rec_id = int(request.match_info["id"])
@@ -86,13 +89,19 @@ async def recording(request: web.Request) -> web.StreamResponse:
         raise _bad("recording id must be a number") from None
     async with desk.pool.acquire() as conn:
         row = await repo.recording(conn, rec_id)
-        if row is None or not await asyncio.to_thread(Path(row["path"]).is_file):
+        root = request.app[SERVICES].recordings_root
+        path = Path(row["path"]) if row else None
+        if path is not None and root is not None:
+            path = confined(root, path)  # never a file outside the recordings directory
+            if path is None:
+                log.warning("recording_path_refused", recording=rec_id)
+        if path is None or not await asyncio.to_thread(path.is_file):
             raise web.HTTPNotFound(text='{"error": "no such recording"}', content_type="application/json")
         rng = request.headers.get("Range", "")
         if not rng or rng.startswith("bytes=0-"):
             await repo.audit_recording(conn, desk.clock.now(), user.username, rec_id, "play recording")
     log.info("recording_played", by=user.username, recording=rec_id)
-    return web.FileResponse(row["path"], headers={"Cache-Control": "no-store"})
+    return web.FileResponse(path, headers={"Cache-Control": "no-store"})
 
 
 async def websocket(request: web.Request) -> web.WebSocketResponse:

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from cti.clock import ManualClock
 from cti.state.live import LiveState
-from cti.web.app import PUBLIC, Services, make_app
+from cti.web.app import Services, make_app
 from cti.web.auth import add_user
 
 T0 = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
@@ -168,7 +168,8 @@ async def test_a_manager_reads_reveals_recording_plays_and_exports_in_one_log(ap
     client, pool = app_client
     await pool.execute(
         """INSERT INTO number_reveals (at, username, subject, reason) VALUES
-             ($1, 'revealer', '1764380000.1', 'customer asked'), ($1, 'supervisor', 'recording:7', 'play recording')""",
+             ($1, 'revealer', '1764380000.1', 'customer asked'),
+             ($1, 'supervisor', 'recording:7', 'play recording')""",
         T0,
     )
     await _as(client, "manager")
