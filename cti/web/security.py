@@ -8,7 +8,7 @@
 - headers: a Content-Security-Policy with a per-response nonce on our inline <script>/<style> (no
   other inline script runs), nosniff, no framing, same-origin referrers;
 - login throttling: failures per user name and per address, counted in PostgreSQL so every process
-  shares them. Decision 0800.
+  shares them. Decision 1600.
 """
 
 from __future__ import annotations
