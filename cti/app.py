@@ -257,7 +257,6 @@ class CtiServer:
             pool=pool, live=self.live, clock=clock, peak_status=svc.status, set_peak=svc.set_switch,
             callback_stats=stats, tz=s.tz, desk=self.desk, security=WebSecurity.from_settings(s.web),
             outbound_preview_dial=self.outbound.preview_dial if self.outbound else None,
-            recordings_root=Path(fixed_dir(s.recording.path_pattern)),
         ))  # fmt: skip
         app[quality_web.RECORDINGS_DIR] = Path(fixed_dir(s.recording.path_pattern))  # playback root
         token = s.web.metrics_token

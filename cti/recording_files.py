@@ -5,6 +5,7 @@ Small on purpose: the degraded-mode script (a process per call) imports it too.
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -41,10 +42,11 @@ def fixed_dir(pattern: str) -> str:
     return str(PurePosixPath(*fixed)) if fixed else "."
 
 
-def confined(root: Path | str, path: Path | str) -> Path | None:
-    """`path` resolved (symlinks, `..`) if it is inside `root`, else None. A recording row's path
-    is data (a DB row, an AMI header): it must never name a file elsewhere on the machine."""
-    base = Path(root).resolve()
+def inside(root: Path | str, path: Path | str) -> Path | None:
+    """The recording file `path` (relative to `root`, or absolute) with symlinks and `..` resolved,
+    if it really is a file under `root`; None otherwise. A recording row's path is data (a DB row
+    written from a dialplan variable): it must never name a file elsewhere on the machine."""
+    real_root = Path(os.path.realpath(root))
     p = Path(path)
-    target = (p if p.is_absolute() else base / p).resolve()
-    return target if target.is_relative_to(base) and target != base else None
+    real = Path(os.path.realpath(p if p.is_absolute() else real_root / p))
+    return real if real.is_relative_to(real_root) and real.is_file() else None

@@ -16,15 +16,25 @@ CREATE INDEX web_login_failures_user_idx ON web_login_failures (username, at);
 CREATE INDEX web_login_failures_addr_idx ON web_login_failures (address, at);
 
 -- what the audit page reads: every reveal of a full number, play of a recording and export, from
--- the tables that already record them (number_reveals holds reveals and recording plays as
--- `recording:<id>`; report_downloads holds exports). One view, not a fourth table.
+-- the tables that already record them: number_reveals (reveals; the wallboard's plays as
+-- `recording:<id>`), recording_playbacks (the quality page's plays), report_downloads (report
+-- exports) and data_exports (outbound contact exports, refused attempts included). One view, not a
+-- fifth table.
 CREATE VIEW audit_log AS
     SELECT at, username,
            CASE WHEN subject LIKE 'recording:%' THEN 'recording_play' ELSE 'number_reveal' END AS action,
            subject, reason AS detail
       FROM number_reveals
     UNION ALL
-    SELECT at, username, 'export' AS action, report AS subject,
+    SELECT at, username, 'recording_play', 'recording:' || recording_id,
+           'quality review, role ' || role || CASE WHEN byte_range <> '' THEN ', ' || byte_range ELSE '' END
+      FROM recording_playbacks
+    UNION ALL
+    SELECT at, username, 'export', report,
            CASE WHEN full_numbers THEN 'full numbers' ELSE 'masked' END
-           || COALESCE(', ' || rows || ' rows', '') || ', role ' || role AS detail
-      FROM report_downloads;
+           || COALESCE(', ' || rows || ' rows', '') || ', role ' || role
+      FROM report_downloads
+    UNION ALL
+    SELECT at, username, 'export', what,
+           CASE WHEN allowed THEN '' ELSE 'REFUSED, ' END || rows || ' rows, role ' || role
+      FROM data_exports;

@@ -9,7 +9,6 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from importlib import resources
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -53,8 +52,6 @@ class Services:
     tz: ZoneInfo = field(default_factory=lambda: ZoneInfo(Settings.model_fields["timezone"].default))
     desk: Any = None  # cti.desk.service.DeskService: the agent panel and the wallboard
     security: WebSecurity = field(default_factory=WebSecurity)  # from [web] settings
-    # recordings are served only from under here (cti.recording_files.recordings_root); None: tests
-    recordings_root: Path | None = None
 
 
 SERVICES = web.AppKey("services", Services)

@@ -11,7 +11,6 @@ audit row in `recording_playbacks`. A recording is served only from inside the r
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from datetime import date
 from html import escape
@@ -24,7 +23,7 @@ from cti.config import RecordingSettings
 from cti.policy import load_policy_from_db
 from cti.quality import repo
 from cti.quality.forms import FormError
-from cti.recording_files import fixed_dir
+from cti.recording_files import fixed_dir, inside
 from cti.reports import exports
 from cti.reports import quality as report
 from cti.web import auth
@@ -186,13 +185,6 @@ async def api_save_form(request: web.Request) -> web.Response:
     return _json({"name": name, "version": version})
 
 
-def _inside(root: Path, path: str) -> Path | None:
-    """The file, if it really is under root (symlinks and `..` resolved); None otherwise."""
-    real_root = Path(os.path.realpath(root))
-    real = Path(os.path.realpath(path if os.path.isabs(path) else root / path))
-    return real if real.is_relative_to(real_root) and real.is_file() else None
-
-
 async def audio(request: web.Request) -> web.StreamResponse:
     """A recording for the browser's player; HTTP Range (seek) is FileResponse's. Audited first."""
     user = _need(request, REVIEW_ROLES)
@@ -205,7 +197,7 @@ async def audio(request: web.Request) -> web.StreamResponse:
         rec = await conn.fetchrow("SELECT id, linkedid, path FROM recordings WHERE id = $1", rec_id)
         if rec is None:
             raise _error(web.HTTPNotFound, "no such recording / 无此录音")
-        file = _inside(request.app[RECORDINGS_DIR], rec["path"])
+        file = inside(request.app[RECORDINGS_DIR], rec["path"])
         if file is None:
             raise _error(web.HTTPNotFound, "recording file not found / 录音文件不存在")
         # before a byte leaves: a recording that reached a browser is always in the log

@@ -5,14 +5,13 @@ play a recording). Pushed over a websocket; masked like the monitor (R-MASK)."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import structlog
 from aiohttp import web
 
 from cti.desk import repo
 from cti.desk.service import DeskError, DeskService
-from cti.recording_files import confined
+from cti.recording_files import inside
 from cti.web import auth, push
 
 log = structlog.get_logger(__name__)
@@ -80,7 +79,7 @@ async def spy(request: web.Request) -> web.Response:
 async def recording(request: web.Request) -> web.StreamResponse:
     """A call's recording, seekable (FileResponse answers Range with 206), for roles allowed to listen;
     each playback (its first range) leaves an audit row."""
-    from cti.web.app import SERVICES
+    from cti.web.quality import RECORDINGS_DIR
 
     user, desk = _ctx(request, RECORDING_ROLES)
     try:
@@ -89,13 +88,9 @@ async def recording(request: web.Request) -> web.StreamResponse:
         raise _bad("recording id must be a number") from None
     async with desk.pool.acquire() as conn:
         row = await repo.recording(conn, rec_id)
-        root = request.app[SERVICES].recordings_root
-        path = Path(row["path"]) if row else None
-        if path is not None and root is not None:
-            path = confined(root, path)  # never a file outside the recordings directory
-            if path is None:
-                log.warning("recording_path_refused", recording=rec_id)
-        if path is None or not await asyncio.to_thread(path.is_file):
+        # never a file outside the recordings directory (.., absolute paths, symlinks out)
+        path = await asyncio.to_thread(inside, request.app[RECORDINGS_DIR], row["path"]) if row else None
+        if path is None:
             raise web.HTTPNotFound(text='{"error": "no such recording"}', content_type="application/json")
         rng = request.headers.get("Range", "")
         if not rng or rng.startswith("bytes=0-"):

@@ -5,11 +5,13 @@ public API only."""
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import asyncpg
 from aiohttp import web
@@ -28,6 +30,7 @@ from cti.state.live import LiveState
 from cti.store.sink import MemoryEvents
 from cti.web.app import Services, make_app
 from cti.web.auth import add_user
+from cti.web.quality import RECORDINGS_DIR
 from tests.sim.helpers import FastAgiServer
 
 # 10:30 in Asia/Shanghai: inside both default shifts
@@ -118,6 +121,7 @@ async def floor(db_url: str) -> AsyncIterator[Floor]:
     await desk.start(watch=False)
     await listener.start()
     app = make_app(Services(pool=pool, live=live, clock=clock, push_interval_s=0.05, desk=desk))
+    app[RECORDINGS_DIR] = Path(tempfile.mkdtemp(prefix="cti-recordings-"))  # players serve only from here
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

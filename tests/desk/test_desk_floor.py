@@ -11,6 +11,7 @@ import json
 import aiohttp
 import pytest
 
+from cti.web.quality import RECORDINGS_DIR
 from tests.desk.rig import CUSTOMER, NOW, PASSWORDS, floor, until
 
 
@@ -219,13 +220,20 @@ async def test_supervisor_levers_spy_click_to_call_and_a_seekable_recording(fl, 
         assert (await sup.post("/api/wallboard/spy", json={"agent": "agent1", "mode": "shout"})).status == 400
 
         # a recording: role-gated, audited once per playback, seekable (206 for a range)
-        wav = tmp_path / "call.wav"
+        wav = fl.app[RECORDINGS_DIR] / "call.wav"  # under the recordings directory, as Asterisk writes
         wav.write_bytes(bytes(range(256)) * 4)
+        outside = tmp_path / "call.wav"  # a row naming a file elsewhere is never served
+        outside.write_bytes(b"secret")
+        bad = await fl.pool.fetchval(
+            "INSERT INTO recordings (linkedid, path, created_at) VALUES ('x0', $1, now()) RETURNING id",
+            str(outside),
+        )
         rec = await fl.pool.fetchval(
             "INSERT INTO recordings (linkedid, path, created_at) VALUES ('x1', $1, now()) RETURNING id",
             str(wav),
         )
         assert (await agent.get(f"/api/recordings/{rec}")).status == 403
+        assert (await sup.get(f"/api/recordings/{bad}")).status == 404
         full = await sup.get(f"/api/recordings/{rec}")
         assert full.status == 200 and len(await full.read()) == 1024
         part = await sup.get(f"/api/recordings/{rec}", headers={"Range": "bytes=256-511"})

@@ -211,13 +211,27 @@ async def test_a_manager_reads_reveals_recording_plays_and_exports_in_one_log(ap
              ($1, 'supervisor', 'recording:7', 'play recording')""",
         T0,
     )
+    await pool.execute(
+        """INSERT INTO recording_playbacks (at, username, role, recording_id, linkedid, byte_range)
+           VALUES ($1, 'admin', 'admin', 9, '1764380000.9', 'bytes=0-');
+           INSERT INTO data_exports (at, username, role, what, rows, allowed)
+           VALUES ($1, 'agent', 'agent', 'list 春季回访', 0, false)""".replace("$1", "'2026-11-29T02:00Z'")
+    )
     await _as(client, "manager")
     r = await client.get("/reports/call-log.csv?day=2026-11-29")
     assert r.status == 200
     r = await client.get("/api/audit")
     entries = (await r.json())["entries"]
     got = {(e["username"], e["action"]) for e in entries}
-    assert {("revealer", "number_reveal"), ("supervisor", "recording_play"), ("manager", "export")} <= got
+    assert {
+        ("revealer", "number_reveal"),
+        ("supervisor", "recording_play"),
+        ("manager", "export"),
+        ("admin", "recording_play"),
+        ("agent", "export"),
+    } <= got
+    refused = next(e for e in entries if e["username"] == "agent")
+    assert refused["detail"].startswith("REFUSED")
     only = (await (await client.get("/api/audit?action=export")).json())["entries"]
     assert only and all(e["action"] == "export" for e in only)
     assert (await client.get("/api/audit?action=drop-table")).status == 400
