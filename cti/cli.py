@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "roster": "cti.commands.roster:roster",
     "orders": "cti.commands.orders:orders",
     "reports": "cti.commands.reports:reports",
+    "recordings": "cti.commands.recordings:recordings",
     "campaigns": "cti.commands.campaigns:campaigns",
     "contacts": "cti.commands.contacts:contacts",
     "dnc": "cti.commands.dnc:dnc",

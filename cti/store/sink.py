@@ -4,6 +4,7 @@ not stop the caller."""
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any, Protocol
 
 import structlog
@@ -39,3 +40,17 @@ async def append_or_log(sink: EventSink, ev: Event, failed: str, **fields: Any) 
         log.exception(failed, type=ev.type, **fields)
         return False
     return True
+
+
+class ConnEvents:
+    """An EventSink writing each event at once on one connection: for one-shot commands (a purge run)
+    that append a handful of events and have no EventStore writer running."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    async def append(self, ev: Event) -> None:
+        from cti.store.events import _INSERT_ONE, _clean_row
+
+        await self.conn.execute("SELECT cti_ensure_event_partitions($1, 1)", ev.ts.astimezone(UTC).date())
+        await self.conn.execute(_INSERT_ONE, *_clean_row(ev.to_row()))
