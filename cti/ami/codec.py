@@ -21,6 +21,8 @@ _EOM = b"\r\n\r\n"
 # Headers on a line without ": " (never seen from Asterisk 22, but a proxy or an old box may send one)
 UNPARSED = "_unparsed"
 MAX_FRAME = 1 << 20  # a frame larger than 1 MiB without a terminator is a broken peer, not AMI
+_MAX_BANNER = 1024  # `Asterisk Call Manager/11.0.0` is 28 bytes
+_GROW_IN_PLACE = 1 << 16  # a partial frame larger than this grows in a bytearray (see Decoder.feed)
 
 
 class ProtocolError(Exception):
@@ -109,7 +111,7 @@ class Decoder:
     __slots__ = ("_banner_seen", "_buf", "decode_errors")
 
     def __init__(self, expect_banner: bool = True) -> None:
-        self._buf = b""
+        self._buf: bytes | bytearray = b""
         self._banner_seen = not expect_banner
         self.decode_errors = 0
 
@@ -119,13 +121,30 @@ class Decoder:
         return len(self._buf)
 
     def feed(self, data: bytes) -> list[Message | Banner]:
-        buf = self._buf + data if self._buf else data
         out: list[Message | Banner] = []
+        # Only the new bytes (and 3 before them: a terminator may straddle two reads) are searched, and
+        # a partial frame grows in place: a peer trickling a 1 MB frame a byte at a time costs linear
+        # work, not a copy and a rescan of the whole buffer per byte (bench.fuzz_ami).
+        buf: bytes | bytearray
+        held = self._buf
+        if not held:
+            scanned, buf = 0, data
+        else:
+            scanned = max(0, len(held) - 3)
+            if isinstance(held, bytes) and len(held) < _GROW_IN_PLACE:
+                buf = held + data  # the usual case, a frame split across two reads: cheapest as bytes
+            else:
+                held = held if isinstance(held, bytearray) else bytearray(held)
+                held += data
+                buf = held
         if not self._banner_seen:
+            buf = bytes(buf)
             i = buf.find(_EOL)
             if i < 0:
                 if len(buf) >= len(BANNER_PREFIX) and not buf.startswith(BANNER_PREFIX):
                     raise ProtocolError(f"not an AMI server: greeting starts {buf[:40]!r}")
+                if len(buf) > _MAX_BANNER:
+                    raise ProtocolError(f"greeting longer than {_MAX_BANNER} bytes without an end")
                 self._buf = buf
                 return out
             line = buf[:i]
@@ -133,16 +152,17 @@ class Decoder:
                 raise ProtocolError(f"not an AMI server: greeting {line[:80]!r}")
             out.append(Banner(line.decode("utf-8", "replace")))
             self._banner_seen = True
-            buf = buf[i + 2 :]
-        end = buf.rfind(_EOM)
+            buf, scanned = buf[i + 2 :], 0
+        end = buf.rfind(_EOM, scanned)
         if end < 0:
             if len(buf) > MAX_FRAME:
                 raise ProtocolError(f"frame larger than {MAX_FRAME} bytes without an end")
             self._buf = buf
             return out
+        frames = buf[:end] if isinstance(buf, bytes) else bytes(buf[:end])
         self._buf = buf[end + 4 :]
         # Asterisk sometimes separates frames by a lone CRLF too much; empty chunks are skipped
-        for chunk in buf[:end].split(_EOM):
+        for chunk in frames.split(_EOM):
             if not chunk:
                 continue
             try:

@@ -338,7 +338,8 @@ HANDLERS: dict[str, Callable[[State, Ev, float], None]] = {
 
 def apply(st: State, ev: Ev, ts: float) -> State:
     """Fold one AMI event (header mapping) into the state; unknown events only advance `last_ts`."""
-    h = HANDLERS.get(ev.get("Event"))  # type: ignore[arg-type]
+    # _s, not ev.get: a frame that repeats `Event:` carries a list (unhashable); its first value counts
+    h = HANDLERS.get(_s(ev, "Event"))
     if h is not None:
         h(st, ev, ts)
     st.events += 1
