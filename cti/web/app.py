@@ -183,7 +183,7 @@ async def api_reveal(request: web.Request) -> web.Response:
         raise web.HTTPForbidden(
             text='{"error": "not granted / 无查看完整号码权限"}', content_type="application/json"
         )
-    body = await request.json()
+    body = await desk.json_object(request)
     uniqueid, reason = str(body.get("uniqueid", "")), str(body.get("reason", "")).strip()
     if not reason:
         raise web.HTTPBadRequest(

@@ -44,7 +44,8 @@ def _bad(e: Exception) -> web.HTTPBadRequest:
     return web.HTTPBadRequest(text=push.dumps({"error": str(e)}), content_type="application/json")
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
+async def json_object(request: web.Request) -> dict[str, Any]:
+    """The body as a JSON object, or 400 saying what is wrong (the wallboard's levers use it too)."""
     try:
         body = await request.json()
     except ValueError:
@@ -69,7 +70,7 @@ async def state(request: web.Request) -> web.Response:
 async def act(request: web.Request) -> web.Response:
     """login / unpause (ready) / pause with a reason / logout: AgentService decides (R-BREAK, R-PEAK)."""
     agent = _agent(request)
-    body = await _body(request)
+    body = await json_object(request)
     op = body.get("op")
     if op not in ("login", "logout", "pause", "unpause"):
         raise _bad(ValueError("op must be login, logout, pause or unpause"))
@@ -82,7 +83,7 @@ async def act(request: web.Request) -> web.Response:
 async def disposition(request: web.Request) -> web.Response:
     agent = _agent(request)
     try:
-        out = await _desk(request).dispose(agent, await _body(request))
+        out = await _desk(request).dispose(agent, await json_object(request))
     except DeskError as e:
         raise _bad(e) from None
     return web.json_response(out, dumps=push.dumps)
@@ -95,7 +96,7 @@ async def records(request: web.Request) -> web.Response:
 
 async def call(request: web.Request) -> web.Response:
     agent = _agent(request)
-    body = await _body(request)
+    body = await json_object(request)
     try:
         ref = int(body.get("id"))  # type: ignore[arg-type]
         out = await _desk(request).click_to_call(agent, str(body.get("kind")), ref)

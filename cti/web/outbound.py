@@ -167,6 +167,9 @@ async def assign(request: web.Request) -> web.Response:
     svc = request.app[SERVICES]
     try:
         ids = [int(x) for x in b.get("contact_ids", [])]
+        for name in ("agent", "group"):  # text or absent: anything else would reach the database
+            if b.get(name) is not None and not isinstance(b.get(name), str):
+                raise ValueError(f"{name} must be text")
         async with svc.pool.acquire() as conn:
             n = await assignments.assign(
                 conn,

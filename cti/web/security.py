@@ -198,13 +198,54 @@ async def security_middleware(request: web.Request, handler: Any) -> web.StreamR
                 if not hmac.compare_digest(str(form.get(CSRF_FIELD, "")), form_token(session)):
                     log.warning("web_csrf_token_refused", path=request.path[:100])
                     raise _refuse("form token missing or wrong")
-        resp = await handler(request)
+        if await _has_nul(request):
+            raise web.HTTPBadRequest(
+                text='{"error": "请求含空字符 NUL characters are not accepted"}',
+                content_type="application/json",
+            )
+        try:
+            resp = await handler(request)
+        except (ValueError, UnicodeDecodeError) as exc:
+            if not _from_body_parsing(exc):
+                raise  # a real bug stays a 500 with its traceback
+            raise web.HTTPBadRequest(
+                text='{"error": "请求体格式错误 the body is not valid JSON / form data"}',
+                content_type="application/json",
+            ) from None
     except web.HTTPException as exc:
         _harden(request, exc, sec, nonce)
         raise
     _harden(request, resp, sec, nonce)
     _rewrite_html(resp, nonce, form_token(session) if session else None)
     return resp
+
+
+async def _has_nul(request: web.Request) -> bool:
+    """NUL in the path, the query or a JSON/form body: no input of ours has one, and PostgreSQL
+    refuses it in text (a 500 deep in whichever handler stored it), so it is refused here, once."""
+    if "\x00" in request.path or any("\x00" in k or "\x00" in v for k, v in request.query.items()):
+        return True
+    # (not multipart: aiohttp streams it to the handler, and a read here would consume the stream)
+    if (
+        request.method in UNSAFE
+        and request.can_read_body
+        and request.content_type in ("application/json", "application/x-www-form-urlencoded")
+    ):
+        raw = await request.read()  # cached: the handler's json()/post() reads the same bytes
+        return b"\x00" in raw or b"\\u0000" in raw or b"%00" in raw
+    return False
+
+
+def _from_body_parsing(exc: BaseException) -> bool:
+    """Raised while aiohttp read the request body as JSON / text / form (`await request.json()` on a
+    body that is not JSON): the client's fault, a 400, for every handler present and future."""
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_name in ("json", "text", "post") and code.co_filename.endswith("web_request.py"):
+            return True
+        tb = tb.tb_next
+    return False
 
 
 # ---- login throttling -------------------------------------------------------------------------

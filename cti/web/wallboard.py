@@ -13,6 +13,7 @@ from cti.desk import repo
 from cti.desk.service import DeskError, DeskService
 from cti.recording_files import inside
 from cti.web import auth, push
+from cti.web.desk import json_object
 
 log = structlog.get_logger(__name__)
 VIEWERS = web.AppKey("wallboard_viewers", set)
@@ -52,7 +53,7 @@ async def board(request: web.Request) -> web.Response:
 async def lever(request: web.Request) -> web.Response:
     """Pause / unpause / log out an agent: the same AgentService decisions as the phone and panel."""
     user, desk = _ctx(request, auth.STEER_ROLES)
-    body = await request.json()
+    body = await json_object(request)
     agent, op = str(body.get("agent", "")), body.get("op")
     if op not in ("pause", "unpause", "logout"):
         raise _bad("op must be pause, unpause or logout")
@@ -66,7 +67,7 @@ async def lever(request: web.Request) -> web.Response:
 
 async def spy(request: web.Request) -> web.Response:
     user, desk = _ctx(request, auth.STEER_ROLES)
-    body = await request.json()
+    body = await json_object(request)
     try:
         out = await desk.spy(
             user.agent_id, str(body.get("agent", "")), str(body.get("mode", "")), user.username

@@ -214,3 +214,15 @@ async def test_the_lockout_is_shared_by_two_processes_and_counts_per_address(db_
     finally:
         await a.close(), await b.close()
         await pool_a.close(), await pool_b.close()
+
+
+async def test_a_body_that_is_not_json_or_carries_nul_is_a_400_for_every_handler(rig):
+    client, _clock, pool = rig
+    async with pool.acquire() as conn:
+        await add_user(conn, "li", "manager-pw-1", "manager", can_reveal_numbers=True)
+    await login(client, "li", "manager-pw-1")
+    r = await client.post("/api/reveal", data=b"\xff{not json", headers={"Content-Type": "application/json"})
+    assert r.status == 400 and "not valid JSON" in await r.text()
+    r = await client.post("/api/reveal", json={"uniqueid": "1\u0000", "reason": "x"})
+    assert r.status == 400 and "NUL" in await r.text()
+    assert (await client.get("/api/reports/day?day=%00")).status == 400
