@@ -191,6 +191,10 @@ async def test_an_agent_gets_no_other_agents_data_nor_a_full_number(app_client):
     ):
         r = await client.get(path)
         assert r.status in (200, 503) and "agent2" not in await r.text(), path
+    # routes that take an agent: another agent's is refused outright, not answered empty
+    for path in ("/api/quality/scores?agent=agent2", "/api/quality/samples?agent=agent2"):
+        assert (await client.get(path)).status == 403, path
+    assert (await client.get("/api/quality/scores?agent=agent1")).status == 200
     assert (await client.post("/api/wallboard/agent", json={"agent": "agent2", "op": "logout"})).status == 403
     assert (await client.post("/api/reveal", json={"uniqueid": "1", "reason": "curious"})).status == 403
     assert (await client.get("/reports/call-log.csv?full=1")).status == 403
