@@ -4,12 +4,19 @@ connects them. Each part registers its own close on one exit stack as it starts,
 reverse of start (also when start fails half-way) and the two cannot drift apart.
 
     store (events) ← AMI listener → live state → routing (FastAGI), peak monitor, dispatcher, web
+
+Several processes may share one database (decision 0110): every process runs what follows its PBX
+and what a constraint makes safe twice (FastAGI, the AMI listener, the dispatcher, missed-call
+watching, the web); the run-once parts (peak transitions, facts, the CDR sweep, report schedules, the
+dialer's pacing loop) run only while this process is the leader (`cti.cluster.leader`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -34,6 +41,8 @@ from cti.callbacks.dispatcher import Dispatcher
 from cti.callbacks.missed import MissedCallWatcher
 from cti.callbacks.outcomes import channel_id_for
 from cti.clock import Clock, SystemClock
+from cti.cluster import claims
+from cti.cluster.leader import Deposed, Leadership, fence
 from cti.config import Settings
 from cti.desk.wiring import DeskService, desk_service
 from cti.facts.updater import FactsUpdater
@@ -99,6 +108,10 @@ class CtiServer:
     web_runner: web.AppRunner | None = None
     web_port: int | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    leadership: Leadership | None = None
+    process: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    leader_poll_s: float = 0.5
+    _leader_tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _facts: FactsUpdater | None = None
     _reports: ReportScheduler | None = None
     _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
@@ -150,6 +163,8 @@ class CtiServer:
                                 events=self.store)  # fmt: skip
         await self.peak.start()
         peak = self.peak
+        self.leadership = Leadership(self.dsn, process=self.process, on_elected=self._elected,
+                                     on_lost=self._deposed, poll_s=self.leader_poll_s)  # fmt: skip
 
         # The CTI owns queue membership (R-LOGIN): after every resync that reached app_queue, every
         # open login in the database is put back (capture 17: a restart forgets them all).
@@ -172,6 +187,7 @@ class CtiServer:
             self.pool, policy=self.policy, clock=clock, events=self.store,
             live=view, originate=ami_originate(self.ami),
             default_did=self.default_did, timezone=s.timezone, extra_variables=self._callback_variables,
+            worker_id=self.process,
         )  # fmt: skip
         # outbound campaigns (R-PACE): the pacing loop runs in the process holding its lock
         self.outbound = OutboundRunner(
@@ -228,21 +244,83 @@ class CtiServer:
         """Connect AMI (retrying until Asterisk answers), then start the loops that act on it.
         AMI comes last among the inputs: everything that listens is subscribed before the first event."""
         assert self.listener is not None and self.peak is not None and self.dispatcher is not None
+        assert self.leadership is not None
         await self.listener.client.start(retry=True)
         self._tasks += [
-            asyncio.create_task(self.peak.run(), name="peak-monitor"),
+            asyncio.create_task(self._peak_loop(), name="peak-monitor"),
             asyncio.create_task(self.dispatcher.run(), name="callback-dispatcher"),
+            asyncio.create_task(self._renew_lease(), name="process-lease"),
+            asyncio.create_task(self.leadership.run(), name="leadership"),
+        ]
+        log.info("cti_connected", agi_port=self.agi.port if self.agi else None, web_port=self.web_port,
+                 ami=f"{self.settings.ami.host}:{self.settings.ami.port}")  # fmt: skip
+
+    # ---- several processes (decision 0110) ----------------------------------------------------
+    async def _renew_lease(self) -> None:
+        """This process's agent claims live as long as this lease (a SIGKILLed process's lapse)."""
+        assert self.pool is not None
+        while True:
+            try:
+                async with self.pool.acquire() as conn:
+                    await claims.renew_lease(conn, self.process)
+            except (OSError, asyncpg.PostgresError) as e:
+                log.warning("process_lease_renew_failed", error=type(e).__name__)
+            await asyncio.sleep(claims.LEASE_TTL_S / 3)  # real seconds, like the lease
+
+    async def _end_lease(self) -> None:
+        if self.pool is not None:
+            with contextlib.suppress(OSError, asyncpg.PostgresError):
+                async with self.pool.acquire() as conn:
+                    await claims.end_lease(conn, self.process)
+
+    async def _peak_loop(self) -> None:
+        """The leader steps the peak machine (fenced); the others follow what it persisted."""
+        assert self.peak is not None and self.leadership is not None
+        peak, leadership = self.peak, self.leadership
+        while True:
+            try:
+                await (peak.tick() if leadership.is_leader else peak.follow())
+            except Exception:
+                log.exception("peak_tick_failed")
+            await self.clock.sleep(1.0)
+
+    async def _elected(self, token: int) -> None:
+        """Start the run-once parts; each carries on from the database (claims, slots, persisted
+        peak state, the CDRs), not from anything the previous leader held in memory."""
+        assert self.peak is not None and self.outbound is not None and self._facts is not None
+        peak = self.peak
+        await peak.follow()  # the last persisted state, with its hysteresis timers
+
+        async def fenced(conn: Any) -> None:
+            await fence(conn, token)
+
+        peak.fence = fenced
+        self._leader_tasks = [
             asyncio.create_task(self.outbound.run(), name="outbound-pacer"),
             asyncio.create_task(self._sweep_cdr(), name="cdr-sweep"),
         ]
-        if self.line_tests is not None:  # R-LINE-TEST, twice a day
-            self._spawn(self.line_tests.run(), "line-tests")
-        assert self._facts is not None
+        if self.line_tests is not None:  # R-LINE-TEST, twice a day (each slot also claimed, 0310)
+            self._leader_tasks.append(asyncio.create_task(self.line_tests.run(), name="line-tests"))
         self._facts.start()
         if self._reports is not None:
             self._reports.start()
-        log.info("cti_connected", agi_port=self.agi.port if self.agi else None, web_port=self.web_port,
-                 ami=f"{self.settings.ami.host}:{self.settings.ami.port}")  # fmt: skip
+        log.warning("run_once_parts_started", process=self.process, token=token)
+
+    async def _deposed(self) -> None:
+        """Stop the run-once parts at once: another process is (or will be) the leader."""
+        if self.peak is not None:
+            self.peak.fence = _never_leader
+        for t in self._leader_tasks:
+            t.cancel()
+        for t in self._leader_tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._leader_tasks.clear()
+        if self._facts is not None:
+            await self._facts.close()
+        if self._reports is not None:
+            await self._reports.close()
+        log.warning("run_once_parts_stopped", process=self.process)
 
     async def _start_web(self) -> None:
         assert self.pool is not None
@@ -299,12 +377,14 @@ class CtiServer:
             await self.clock.sleep(CDR_SWEEP_EVERY.total_seconds())
 
     async def _cancel_tasks(self) -> None:
-        for t in self._tasks:
+        for t in self._tasks:  # leadership's own finally stops the run-once parts
             t.cancel()
         for t in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self._tasks.clear()
+        await self._deposed()  # in case leadership never ran (start failed before connect)
+        await self._end_lease()  # our claims are dead at once: another process may ring our agents
 
     async def close(self) -> None:
         """Stop in the reverse order of start: the web monitor, facts, the FastAGI side (no new
@@ -312,3 +392,7 @@ class CtiServer:
         last the event store and the pool: nothing read is dropped and nothing runs on a closed pool.
         Idempotent."""
         await self._stack.aclose()
+
+
+async def _never_leader(conn: Any) -> None:
+    raise Deposed("this process is not the leader")

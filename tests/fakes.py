@@ -9,6 +9,7 @@ from typing import Any
 
 from cti.callbacks.outcomes import AGENT_SIDE, CUSTOMER_MISSES, channel_id_for
 from cti.callbacks.repo import Attempt, Claim, Planner, Resolution
+from cti.cluster.claims import AgentTaken
 from cti.store.sink import MemoryEvents
 
 # Collects appended events (the EventStore interface: `async append(event)`); `of_type(name)`.
@@ -118,6 +119,8 @@ class MemoryCallbackRepo:
         due = [c for c in self.callbacks.values() if c["status"] == "open" and c["next_attempt_at"] <= now]
         if not due:
             return None
+        if agent in await self.busy_agents():  # the agent claim (cti.cluster.claims): one live attempt
+            raise AgentTaken(agent)
         c = min(due, key=rank)
         c.update(status="dialing", attempts=c["attempts"] + 1, claimed_by=worker_id)
         channel_id = channel_id_for(c["id"], c["attempts"])

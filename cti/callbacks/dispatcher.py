@@ -7,8 +7,10 @@ reconnect, CTI killed), the attempt stays unresolved and is resolved from AMI ev
 the `events` table after a restart -- and, failing any trace, only after it could no longer be
 running. It is never sent again; a retry is a new attempt with a new ChannelId.
 
-Several CTI processes can share one database: claiming uses `FOR UPDATE SKIP LOCKED`, and resolving
-an attempt is idempotent (the first process to see the outcome records it and emits the event).
+Several CTI processes can share one database: claiming uses `FOR UPDATE SKIP LOCKED`, the agent is
+claimed in the same transaction through `cti.cluster.claims` (one live claim per agent, shared with the
+dialer and the desk: decision 0110), and resolving an attempt is idempotent (the first process to see
+the outcome records it, releases the agent and emits the event).
 All of that SQL is in `cti.callbacks.repo` (`CallbackRepo`); this module decides and acts.
 
 Trunk down (capture 18, decision 0411): an attempt that ends `trunk_unavailable` costs the customer
@@ -44,6 +46,7 @@ from cti.callbacks.outcomes import (
 )
 from cti.callbacks.repo import Attempt, CallbackRepo, PgCallbackRepo
 from cti.clock import Clock
+from cti.cluster.claims import AgentTaken
 from cti.defaults import TIMEZONE
 from cti.masking import mask_number
 from cti.policy import Policy
@@ -202,10 +205,13 @@ class Dispatcher:
         now = self._clock.now()
         cbp = self._policy.callbacks
         interface = self._interface_for(agent)
-        claim = await self.repo.claim_next(
-            now, night_priority=cbp.night_priority, repeat_caller_priority=cbp.repeat_caller_priority,
-            worker_id=self.worker_id, agent=agent, interface=interface, default_did=self._default_did,
-        )  # fmt: skip
+        try:
+            claim = await self.repo.claim_next(
+                now, night_priority=cbp.night_priority, repeat_caller_priority=cbp.repeat_caller_priority,
+                worker_id=self.worker_id, agent=agent, interface=interface, default_did=self._default_did,
+            )  # fmt: skip
+        except AgentTaken:  # another process (or the dialer, or the desk) claimed the agent first
+            return DispatchResult("no_agent", agent=agent)
         if claim is None:
             return DispatchResult("idle", agent=agent)
         channel_id, attempt, did = claim.channel_id, claim.attempt, claim.did

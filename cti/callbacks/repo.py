@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from cti.callbacks.outcomes import AGENT_SIDE, CUSTOMER_MISSES, NextStep, channel_id_for
+from cti.cluster import claims
 from cti.db.rows import from_row
 from cti.routing.numbers import DIALABLE, compact_number
 
@@ -200,21 +201,26 @@ class PgCallbackRepo:
         self.pool = pool
 
     async def busy_agents(self) -> set[str]:
+        """Agents with an unresolved callback attempt or any live claim (an outbound dial, a desk
+        call, another process's attempt): a hint for choosing; the claim itself decides."""
         async with self.pool.acquire() as conn:
             rows = await conn.fetch("SELECT agent FROM callback_attempts WHERE state <> 'resolved'")
-        return {r["agent"] for r in rows}
+            return {r["agent"] for r in rows} | await claims.claimed_agents(conn)
 
     async def claim_next(
         self, now: datetime, *, night_priority: int, repeat_caller_priority: int, worker_id: str,
         agent: str, interface: str, default_did: str,
     ) -> Claim | None:  # fmt: skip
-        """Claim the most urgent due callback and record its next attempt, in one transaction."""
+        """Claim the most urgent due callback, the agent and record its next attempt, in one
+        transaction. Raises AgentTaken (and writes nothing) when a live claim holds the agent."""
         async with self.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(_CLAIM, now, night_priority, repeat_caller_priority, worker_id)
             if row is None:
                 return None
             attempt = row["attempts"]
             channel_id = channel_id_for(row["id"], attempt)
+            if not await claims.claim_agent(conn, agent, kind="callback", ref=channel_id, process=worker_id):
+                raise claims.AgentTaken(agent)  # rolls the callback claim back too
             did = row["did"] or default_did
             await conn.execute(
                 """INSERT INTO callback_attempts (callback_id, attempt, channel_id, agent, interface, did,
@@ -289,6 +295,7 @@ class PgCallbackRepo:
         """Resolve the attempt (only the first call changes anything) and, when the callback is still
         this attempt's, move it on as `plan(misses, agent_failures)` says."""
         async with self.pool.acquire() as conn, conn.transaction():
+            await claims.release(conn, channel_id)  # the agent is free for the next attempt
             att = await conn.fetchrow(
                 """UPDATE callback_attempts SET state = 'resolved', outcome = $2, resolved_at = $3,
                        dial_status = COALESCE($4, dial_status),

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -27,6 +29,7 @@ from cti.awaitables import maybe_await
 from cti.callbacks import repo as callbacks_repo
 from cti.callbacks.originate import OriginateRequest
 from cti.clock import Clock
+from cti.cluster import claims
 from cti.desk import alarms as alarm_rules
 from cti.desk import repo
 from cti.desk.attendance_watch import AttendanceWatch, line_test_alarms_at
@@ -120,6 +123,8 @@ class DeskService:
         self.alarms: list[alarm_rules.Alarm] = []
         self._day = None
         self._seq = 0
+        self.process = f"{socket.gethostname()}:{os.getpid()}"  # its lease owns the desk's agent claims
+        self._desk_actions: dict[str, str] = {}  # ActionID -> ChannelId of click-to-calls in flight
         self._task: asyncio.Task[None] | None = None
         self._unsub: Callable[[], None] | None = None
 
@@ -484,14 +489,39 @@ class DeskService:
                                                          did=req.did, desk_ref=f"{kind}:{ref}")  # fmt: skip
         if kind == "callback":
             info.callback_id = ref
-        reply = await self._ami("Originate", req.headers())
+        # the agent is claimed like for a callback or a dial (decision 0110): never rung twice at once
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not await claims.claim_agent(conn, agent, kind="desk", ref=channel_id, process=self.process):
+                raise DeskError("坐席正在被呼叫 the agent is being rung for another call")
+        try:
+            reply = await self._ami("Originate", req.headers())
+        except Exception:
+            await claims.release_pool(self.pool, channel_id)
+            raise
         ok = str(reply.get("Response")) == "Success"
+        if not ok:
+            await claims.release_pool(self.pool, channel_id)
+        elif reply.get("ActionID"):
+            self._desk_actions[str(reply["ActionID"])] = channel_id
         await self._emit("desk_call", {"kind": kind, "ref": ref, "channel_id": channel_id,
                                        "number": mask_number(number), "response": reply.get("Response")},
                          agent=agent)  # fmt: skip
         if not ok:
             raise DeskError(f"交换机拒绝 the PBX refused: {reply.get('Message', '')}")
         return {"call": channel_id}
+
+    async def handle_ami(self, frame: Mapping[str, Any]) -> None:
+        """A click-to-call's agent claim ends with its agent leg (Hangup, Uniqueid = our ChannelId) or
+        with a failed Originate (OriginateResponse Failure: Uniqueid `<unknown>`, matched by ActionID)."""
+        ev = frame.get("Event")
+        if ev == "Hangup":
+            uid = str(frame.get("Uniqueid") or "")
+            if uid.startswith("cti-desk-"):
+                await claims.release_pool(self.pool, uid)
+        elif ev == "OriginateResponse" and frame.get("Response") != "Success":
+            ref = self._desk_actions.pop(str(frame.get("ActionID")), None)
+            if ref is not None:
+                await claims.release_pool(self.pool, ref)
 
     # ---- the agent's day ----------------------------------------------------------------
     async def agent_day(self, agent: str) -> dict[str, Any]:

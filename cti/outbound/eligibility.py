@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 import asyncpg
 import orjson
 
+from cti.cluster import claims
 from cti.outbound.rules import RuleSet, quiet_until
 from cti.routing.numbers import trunk_form
 
@@ -180,7 +181,24 @@ async def claim(
     """Re-check one contact and claim it (and `agent`, if given) for a dial, atomically. None: not
     eligible any more, or another dial holds the number or the agent. The dial row is committed
     before the caller sends the Originate, so a dial is never sent unlogged."""
+    try:
+        return await _claim(conn, campaign_id, contact_id, now, rules, rule_set, process, agent)
+    except _Taken:
+        return None  # the transaction rolled back: no claim of the number or the agent is left
+
+
+class _Taken(Exception):
+    """The number or the agent is held by another dial, call or attempt."""
+
+
+async def _claim(
+    conn: asyncpg.Connection, campaign_id: int, contact_id: int, now: datetime, rules: RuleSet,
+    rule_set: int, process: str, agent: str | None,
+) -> Claim | None:  # fmt: skip
     async with conn.transaction():
+        if agent is not None:  # a dead process's claim on the agent is dropped, ours kept alive
+            await conn.execute(claims.RENEW_SQL, process, claims.LEASE_TTL_S)
+            await conn.execute(claims.DROP_DEAD_SQL, agent)
         # the lock first, in its own statement: the re-check after it takes a fresh snapshot, so it
         # sees a DNC entry committed by whoever held the lock before us
         number = await conn.fetchval(_LOCK_SQL, contact_id)
@@ -205,7 +223,7 @@ async def claim(
             trunk_form(number),
         )
         if written is None:
-            return None  # the number or the agent is held by another dial (nothing was written)
+            raise _Taken  # roll back: an agent claim may have gone in without its number claim
         if rules.count_at == "dial":
             await count_call(conn, number, row["product"], now, rules)
         return Claim(written["id"], number, written["did"], written["channel_id"], agent)
@@ -215,16 +233,21 @@ async def claim(
 _LOCK_SQL = """SELECT number, pg_advisory_xact_lock(hashtext('outbound-number:' || number))
                FROM contacts WHERE id = $1"""
 
-# The claim row first (primary key on the number, unique agent); the dial row and the campaign's
-# attempt count only if the claim went in. One statement: one round trip inside the lock.
+# The agent claim, then the number claim (primary key on the number, unique agent); the dial row and
+# the campaign's attempt count only if both went in. One statement: one round trip inside the lock.
+# An agent claim whose number claim failed is rolled back by the caller (`_Taken`).
 _WRITE_SQL = """
 WITH s AS (
     SELECT nextval('dials_id_seq') AS id,
            coalesce((SELECT cb.did FROM callbacks cb WHERE cb.number IN ($3, $12) AND cb.did IS NOT NULL
                      ORDER BY cb.last_call_at DESC LIMIT 1), $7) AS did   -- R-OUT-CID
+), a AS (   -- the agent claim shared with callbacks and the desk (cti.cluster.claims)
+    INSERT INTO agent_claims (agent, kind, ref, process)
+    SELECT $6, 'outbound', 'cti-ob-' || s.id, $9 FROM s WHERE $6::text IS NOT NULL
+    ON CONFLICT DO NOTHING RETURNING agent
 ), c AS (
     INSERT INTO dial_claims (number, agent, dial_id, campaign_id, claimed_by, claimed_at)
-    SELECT $3, $6, s.id, $1, $9, $10 FROM s
+    SELECT $3, $6, s.id, $1, $9, $10 FROM s WHERE $6::text IS NULL OR EXISTS (SELECT 1 FROM a)
     ON CONFLICT DO NOTHING RETURNING dial_id
 ), d AS (
     INSERT INTO dials (id, campaign_id, contact_id, number, product, segment, agent, did, rule_set_id,

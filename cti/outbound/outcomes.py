@@ -7,6 +7,7 @@ from datetime import datetime
 
 import asyncpg
 
+from cti.cluster import claims
 from cti.outbound import dnc
 from cti.outbound.eligibility import count_call
 from cti.outbound.rules import RuleSet
@@ -48,6 +49,7 @@ async def record_end(
             connected_agent if connected_at is not None else None,
         )
         await conn.execute("DELETE FROM dial_claims WHERE dial_id = $1", dial_id)
+        await claims.release(conn, f"cti-ob-{dial_id}")
 
 
 DISPOSITIONS = ("sale", "refusal", "callback", "wrong_number", "never_call", "no_decision")

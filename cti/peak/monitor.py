@@ -1,7 +1,8 @@
 """The running peak monitor: reads the schedule and switch from PostgreSQL, live figures from an
 injected callable, steps the pure machine, persists the state and emits a `peak_mode` event per change.
 
-Only one process needs to run it; every other reader uses `repo.load_state()` or `in_peak`.
+Only the leader (decision 0110) steps the machine (`tick`, its write fenced by the leader's token);
+every other process follows the persisted state (`follow`), so `in_peak` is right everywhere.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class PeakMonitor:
         events: EventSink,
         interval_s: float = 1.0,
         on_change: ChangeListener | None = None,
+        fence: Callable[[Any], Awaitable[None]] | None = None,
     ) -> None:
         self._pool = pool
         self._policy = policy
@@ -61,6 +63,7 @@ class PeakMonitor:
         self._events = events
         self._interval_s = interval_s
         self._on_change = on_change
+        self.fence = fence  # (conn) -> raises when this process may no longer write transitions
         self._state: PeakState | None = None
         # (from, state) for recent changes: a pause is judged at the AMI frame's Timestamp, which can be
         # older than our last tick when events queue up behind a busy reader (issue 10 item 3).
@@ -122,7 +125,10 @@ class PeakMonitor:
                 policy=self._policy,
             )
             if new != before:
-                await repo.save_state(conn, new, now=now)
+                async with conn.transaction():
+                    if self.fence is not None:
+                        await self.fence(conn)  # a deposed leader's transition does not land
+                    await repo.save_state(conn, new, now=now)
         self._state = new
         if tr is not None:
             self._history.append((tr.at, new))
@@ -132,6 +138,15 @@ class PeakMonitor:
             if self._on_change is not None:
                 await maybe_await(self._on_change(tr))
         return tr
+
+    async def follow(self) -> PeakState | None:
+        """Not the leader: take the state the leader persisted (its changes feed `state_at` too)."""
+        async with self._pool.acquire() as conn:
+            new = await repo.load_state(conn)
+        if new is not None and new != self._state:
+            self._state = new
+            self._history.append((new.since, new))
+        return new
 
     async def run(self) -> None:
         """Tick forever (cancel the task to stop)."""
