@@ -33,20 +33,26 @@ class SystemClock:
 class ScaledClock:
     """Virtual time that runs `speed` times faster than the wall clock from `start`."""
 
-    def __init__(self, start: datetime, speed: float = 1.0) -> None:
+    def __init__(self, start: datetime, speed: float = 1.0, *, anchor: float | None = None) -> None:
+        """`anchor`: the time.monotonic() at which virtual time was `start` (default: now). Monotonic
+        time is one system-wide clock, so processes given the same anchor share one virtual time."""
         if start.tzinfo is None:
             raise ValueError("ScaledClock start must be timezone-aware")
         if speed <= 0:
             raise ValueError("speed must be > 0")
         self.start = start.astimezone(UTC)
         self.speed = speed
-        self._m0 = _time.monotonic()
+        self._m0 = _time.monotonic() if anchor is None else anchor
 
     def now(self) -> datetime:
         return self.start + timedelta(seconds=(_time.monotonic() - self._m0) * self.speed)
 
     def time(self) -> float:
         return self.now().timestamp()
+
+    @property
+    def anchor(self) -> float:
+        return self._m0
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds) / self.speed)

@@ -85,6 +85,14 @@ class Rehearsal:
         finally:
             await conn.close()
 
+    async def prepare(self) -> None:
+        """The scenario's agents and airings in the database (also for cti.cluster.rehearsal)."""
+        await self._prepare()
+
+    def cti_server(self, clock: ScaledClock, ami_port: int, agi_port: int) -> CtiServer:
+        """The CTI process as the rehearsal runs it (also in the subprocesses of cti.cluster.rehearsal)."""
+        return self._cti(clock, ami_port, agi_port)
+
     def _cti(self, clock: ScaledClock, ami_port: int, agi_port: int) -> CtiServer:
         secret = self.scenario.ami_users.get("cti", ("cti", "all"))[0]
         ami = self.settings.ami.model_copy(update={
