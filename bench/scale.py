@@ -27,8 +27,10 @@ from cti.log import configure
 from cti.policy import load_policy
 
 SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "tv_evening.toml"
-KEYS = ("agents_double_booked", "originates_sent_twice", "lost", "lost_callable", "callback_wait_p95_s",
-        "callbacks_created", "offered", "failover_s", "leader_elections", "ami_reconnects", "wall_seconds")  # fmt: skip
+KEYS = (
+    "agents_double_booked", "originates_sent_twice", "lost", "lost_callable", "callback_wait_p95_s",
+    "callbacks_created", "offered", "failover_s", "leader_elections", "ami_reconnects", "wall_seconds",
+)  # fmt: skip
 
 
 async def one(
