@@ -43,6 +43,7 @@ from cti.callbacks.outcomes import channel_id_for
 from cti.clock import Clock, SystemClock
 from cti.cluster import claims
 from cti.cluster.leader import Deposed, Leadership, fence
+from cti.cluster.pbx import AgentPbx, PbxFloor, PbxRouter
 from cti.config import Settings
 from cti.desk.wiring import DeskService, desk_service
 from cti.facts.updater import FactsUpdater
@@ -109,6 +110,8 @@ class CtiServer:
     web_port: int | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     leadership: Leadership | None = None
+    pbx_listeners: dict[str, AMIListener] = field(default_factory=dict)  # settings.pbxes by name
+    router: PbxRouter | None = None  # None: one PBX
     process: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     leader_poll_s: float = 0.5
     _leader_tasks: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -158,6 +161,7 @@ class CtiServer:
         stack.push_async_callback(self._cancel_tasks)
         view = QueueView(self.live, self.policy, queue=self.queue)
         self.ami.subscribe(view.observe)
+        floor = self._other_pbxes(view)  # several Asterisk servers: their listeners, one floor
 
         self.peak = PeakMonitor(self.pool, policy=self.policy.peak, clock=clock, figures=view.figures,
                                 events=self.store)  # fmt: skip
@@ -169,9 +173,10 @@ class CtiServer:
         # The CTI owns queue membership (R-LOGIN): after every resync that reached app_queue, every
         # open login in the database is put back (capture 17: a restart forgets them all).
         self.agents = AgentService(self.pool, policy=self.policy, clock=clock, events=self.store,
-                                   ami_action=ami_action(self.ami), in_peak=lambda: peak.in_peak,
+                                   ami_action=self.agent_action, in_peak=lambda: peak.in_peak,
                                    tz=s.tz, default_queues=(self.queue,))  # fmt: skip
-        self.listener.after_resync(self.agents.restore_after_resync)
+        for listener in self._listeners():
+            listener.after_resync(self.agents.restore_after_resync)
 
         # The FastAGI side has its own pool (its hot path must not queue behind the dispatcher), the
         # open-order cache and the import of what the degraded script spooled while we were down.
@@ -185,7 +190,7 @@ class CtiServer:
 
         self.dispatcher = Dispatcher(
             self.pool, policy=self.policy, clock=clock, events=self.store,
-            live=view, originate=ami_originate(self.ami),
+            live=floor, originate=self._originate,
             default_did=self.default_did, timezone=s.timezone, extra_variables=self._callback_variables,
             worker_id=self.process,
         )  # fmt: skip
@@ -197,11 +202,11 @@ class CtiServer:
             self.policy,
             s.timezone,
             clock,
-            ami_originate(self.ami),  # type: ignore[arg-type]  # it only calls req.headers()
+            self._originate,  # type: ignore[arg-type]  # it only calls req.headers()
             in_peak=lambda: peak.in_peak,
         )
         guard = PeakPauseGuard(self.pool, policy=self.policy, clock=clock, events=self.store,
-                               in_peak=peak.was_in_peak, ami_action=ami_action(self.ami),
+                               in_peak=peak.was_in_peak, ami_action=self.agent_action,
                                peak_cause=peak.cause_at,
                                exempt_reasons=CTI_PAUSE_REASONS)  # fmt: skip
         missed = self.missed = MissedCallWatcher(
@@ -212,7 +217,8 @@ class CtiServer:
             if ev.get("Event") == "resync":  # calls that ended while we were blind, calls begun before us
                 self._spawn(missed.reconcile(live.state, clock.time()), "missed-call-reconcile")
 
-        self.live.subscribe(after_resync)
+        for listener in self._listeners():
+            listener.live.subscribe(after_resync)
         async with self.pool.acquire() as conn:  # before AMI: the first resync decides what vanished
             await missed.recover(conn, clock.now() - RECOVER_WINDOW)
         recordings = RecordingTracker(self.pool)  # started/ended/duration of each recording row
@@ -223,7 +229,8 @@ class CtiServer:
             missed.handle_ami,
             recordings.handle_ami,
         ):
-            self.ami.subscribe(handler)
+            for listener in self._listeners():
+                listener.client.subscribe(handler)
 
         self.line_tests = line_test_scheduler(self.pool, ami_action(self.ami), settings=s, policy=self.policy,
                                               clock=clock, events=self.store)  # fmt: skip
@@ -245,7 +252,8 @@ class CtiServer:
         AMI comes last among the inputs: everything that listens is subscribed before the first event."""
         assert self.listener is not None and self.peak is not None and self.dispatcher is not None
         assert self.leadership is not None
-        await self.listener.client.start(retry=True)
+        for listener in self._listeners():
+            await listener.client.start(retry=True)
         self._tasks += [
             asyncio.create_task(self._peak_loop(), name="peak-monitor"),
             asyncio.create_task(self.dispatcher.run(), name="callback-dispatcher"),
@@ -254,6 +262,42 @@ class CtiServer:
         ]
         log.info("cti_connected", agi_port=self.agi.port if self.agi else None, web_port=self.web_port,
                  ami=f"{self.settings.ami.host}:{self.settings.ami.port}")  # fmt: skip
+
+    # ---- several Asterisk servers (decision 0110) ---------------------------------------------
+    def _other_pbxes(self, view: QueueView) -> Any:
+        """Listeners for settings.pbxes, and the router that sends what rings an agent through the
+        agent's PBX. Returns the dispatcher's live view (one PBX: `view` itself, as always)."""
+        assert self.ami is not None and self.store is not None and self.pool is not None
+        s = self.settings
+        if not s.pbxes:
+            return view
+        originates, actions, views = {s.pbx: ami_originate(self.ami)}, {s.pbx: ami_action(self.ami)}, [view]
+        for name, ami_s in s.pbxes.items():
+            client = AMIClient.from_settings(ami_s)
+            listener = AMIListener(client, LiveState(), self.store, clock=self.clock)
+            self._stack.push_async_callback(listener.close)
+            other = QueueView(listener.live, self.policy, queue=self.queue)
+            client.subscribe(other.observe)
+            self.pbx_listeners[name] = listener
+            originates[name], actions[name] = ami_originate(client), ami_action(client)
+            views.append(other)
+        self.router = PbxRouter(AgentPbx(self.pool, s.pbx), originates, actions)
+        return PbxFloor(views)
+
+    def _listeners(self) -> list[AMIListener]:
+        assert self.listener is not None
+        return [self.listener, *self.pbx_listeners.values()]
+
+    @property
+    def agent_action(self) -> Any:
+        """AMI actions about an agent (QueueAdd/Pause, the desk's Originate): the agent's PBX."""
+        assert self.ami is not None
+        return self.router.action if self.router is not None else ami_action(self.ami)
+
+    @property
+    def _originate(self) -> Any:
+        assert self.ami is not None
+        return self.router.originate if self.router is not None else ami_originate(self.ami)
 
     # ---- several processes (decision 0110) ----------------------------------------------------
     async def _renew_lease(self) -> None:
@@ -330,6 +374,8 @@ class CtiServer:
         stats = lambda: callback_queries.callback_stats(pool, now=clock.now())  # noqa: E731
         self.desk = desk_service(self, peak_status=svc.status, callback_stats=stats)
         await self.desk.start()
+        for listener in self._listeners():  # click-to-call's agent claims end with the agent leg
+            listener.client.subscribe(self.desk.handle_ami)
         self._stack.push_async_callback(self.desk.close)  # after the web server that uses it
         app = make_app(Services(
             pool=pool, live=self.live, clock=clock, peak_status=svc.status, set_peak=svc.set_switch,

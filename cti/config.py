@@ -127,6 +127,10 @@ class Settings(BaseSettings):
     log_format: str = Field("auto", pattern="^(auto|json|console)$")
     log_level: str = Field("info", pattern="^(debug|info|warning|error)$")
     ami: AmiSettings = AmiSettings()
+    # Several Asterisk servers (decision 0110): `pbx` names the one `ami` reaches (agents.pbx), `pbxes`
+    # adds more this process serves ([pbxes.south] host/port/username/secret in cti.toml)
+    pbx: str = Field("default", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    pbxes: dict[str, AmiSettings] = Field(default_factory=dict)
     agi: AgiSettings = AgiSettings()
     web: WebSettings = WebSettings()
     recording: RecordingSettings = RecordingSettings()

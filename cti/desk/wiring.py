@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from cti.callbacks.ami_adapter import ami_action
 from cti.desk.service import DeskService
 
 if TYPE_CHECKING:
@@ -26,7 +25,7 @@ def desk_service(server: CtiServer, **extra: Any) -> DeskService:
         clock=server.clock,
         tz=server.settings.tz,
         events=store,
-        ami_action=ami_action(ami) if ami is not None else None,
+        ami_action=server.agent_action if ami is not None else None,  # through the agent's PBX
         ami_connected=lambda: ami is not None and ami.connected,
         spool_files=lambda: len(store.spool.segments()),
         in_peak=lambda: peak is not None and peak.in_peak,
