@@ -23,9 +23,11 @@ from cti.rehearsal import Rehearsal
 async def main(a: argparse.Namespace) -> None:
     from cti.cluster.rehearsal import scenario_for  # the parent's scenario, reduced the same way
 
-    scenario = scenario_for(Path(a.scenario), a.size)
+    scenario = scenario_for(Path(a.scenario), a.size, a.after_ad_s)
     settings = load_settings(env={"CTI_DATA_DIR": a.data_dir})
-    reh = Rehearsal(scenario, a.dsn, settings, load_policy(), speed=a.speed)
+    if a.web_port:  # the monitor of `cti demo --processes N`, on process 0
+        settings = settings.model_copy(update={"web": settings.web.model_copy(update={"port": a.web_port})})
+    reh = Rehearsal(scenario, a.dsn, settings, load_policy(), speed=a.speed, web=bool(a.web_port))
     clock = ScaledClock(datetime.fromisoformat(a.start), a.speed, anchor=a.anchor)
     cti = reh.cti_server(clock, a.ami_port, a.agi_port)
     stop = asyncio.Event()
@@ -50,10 +52,12 @@ async def main(a: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    options = (("dsn", str), ("scenario", str), ("size", float), ("data-dir", str), ("start", str),
-               ("speed", float), ("anchor", float), ("ami-port", int), ("agi-port", int))  # fmt: skip
+    options = (("dsn", str), ("scenario", str), ("size", float), ("after-ad-s", float), ("data-dir", str),
+               ("start", str), ("speed", float), ("anchor", float), ("ami-port", int),
+               ("agi-port", int))  # fmt: skip
     for name, kind in options:
         ap.add_argument(f"--{name}", type=kind, required=True)
+    ap.add_argument("--web-port", type=int, default=0)
     args = ap.parse_args()
     configure("json", "warning", stream=sys.stderr)
     asyncio.run(main(args))

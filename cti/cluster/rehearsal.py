@@ -59,9 +59,9 @@ SELECT count(*) FROM live a JOIN live b ON a.agent = b.agent AND a.ref < b.ref
 """
 
 
-def scenario_for(path: Path, size: float = 1.0) -> Scenario:
+def scenario_for(path: Path, size: float = 1.0, after_ad_s: float = 1500.0) -> Scenario:
     """The scenario at `size` (1: as shipped). Smaller: fewer agents and calls in the same proportion,
-    and the ad five minutes in with the evening ending 25 minutes after it (tests, a quick bench)."""
+    and the ad five minutes in with the evening ending `after_ad_s` after it (tests, a quick bench)."""
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     if size < 1.0:
         sim, arr = data["sim"], data["arrivals"]
@@ -70,7 +70,7 @@ def scenario_for(path: Path, size: float = 1.0) -> Scenario:
         for ad in arr.get("ads", []):
             ad["peak_per_min"] = ad["peak_per_min"] * size
             ad["at_s"] = 300
-        sim["duration_s"] = 300 + 1500
+        sim["duration_s"] = 300 + after_ad_s
     return parse_scenario(data, name=path.stem)
 
 
@@ -91,12 +91,14 @@ class ClusterRehearsal:
     policy: Policy
     processes: int = 2
     size: float = 1.0
+    after_ad_s: float = 1500.0  # with size < 1: how long the evening goes on after the ad
     speed: float = 20.0
     kill_leader_after_ad_s: float | None = None  # the drill: SIGKILL the leader this long into the ad
     drain_s: float = 3 * 3600.0
     sample_every_s: float = 60.0
     progress: Callable[[dict[str, Any]], None] | None = None
     log_dir: Path | None = None
+    web_port: int = 0  # >0: process 0 serves the monitor there (cti demo)
     children: list[Child] = field(default_factory=list)
     failover_s: float | None = None
     max_backlog: int = 0
@@ -106,7 +108,7 @@ class ClusterRehearsal:
         self._stop.set()
 
     async def run(self) -> dict[str, Any]:
-        scenario = scenario_for(self.scenario_path, self.size)
+        scenario = scenario_for(self.scenario_path, self.size, self.after_ad_s)
         base = Rehearsal(scenario, self.dsn, self.settings, self.policy, speed=self.speed)
         await base.prepare()
         clock = ScaledClock(scenario.start, self.speed)
@@ -162,9 +164,12 @@ class ClusterRehearsal:
         err: Any = asyncio.subprocess.DEVNULL
         if self.log_dir is not None:
             err = await asyncio.to_thread(open, self.log_dir / f"cti-{i}.log", "wb")  # the child's stderr
-        args = {"dsn": self.dsn, "scenario": str(self.scenario_path), "size": self.size, "data-dir": data_dir,
+        args = {"dsn": self.dsn, "scenario": str(self.scenario_path), "size": self.size,
+                "after-ad-s": self.after_ad_s, "data-dir": data_dir,
                 "start": scenario.start.isoformat(), "speed": self.speed, "anchor": clock.anchor,
                 "ami-port": ami_port, "agi-port": agi_port}  # fmt: skip
+        if i == 0 and self.web_port:
+            args["web-port"] = self.web_port
         argv = [x for k, v in args.items() for x in (f"--{k}", repr(v) if isinstance(v, float) else str(v))]
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "cti.cluster.child", *argv,

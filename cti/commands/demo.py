@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import click
 
+from cti.cluster.rehearsal import ClusterRehearsal
 from cti.commands.common import run, settings_from
 from cti.db.connect import database_url
 from cti.db.migrate import migrate
@@ -50,9 +51,18 @@ def _line(p: dict[str, Any], tz: ZoneInfo) -> str:
     "--speed", type=float, default=20.0, show_default=True, help="Simulated seconds per wall second."
 )
 @click.option("--web-port", type=int, default=None, help="Monitor port (default: settings web.port, 8080).")
+@click.option("--processes", type=click.IntRange(1, 8), default=1, show_default=True,
+              help="CTI processes on one database; more than 1 runs them as subprocesses.")  # fmt: skip
+@click.option("--kill-leader-after-ad", "kill_after", type=float, default=None,
+              help="Drill: SIGKILL the leader this many simulated seconds into the ad.")  # fmt: skip
 @click.pass_context
-def demo(ctx: click.Context, scenario_path: str | None, speed: float, web_port: int | None) -> None:
+def demo(
+    ctx: click.Context, scenario_path: str | None, speed: float, web_port: int | None, processes: int,
+    kill_after: float | None,
+) -> None:  # fmt: skip
     """Run a TV-ad evening on a simulated PBX against the CTI server, with the live monitor."""
+    if kill_after is not None and processes < 2:
+        raise click.UsageError("--kill-leader-after-ad needs --processes 2 or more (someone must take over)")
     settings = settings_from(ctx)
     if web_port is not None:
         settings = settings.model_copy(update={"web": settings.web.model_copy(update={"port": web_port})})
@@ -85,9 +95,21 @@ def demo(ctx: click.Context, scenario_path: str | None, speed: float, web_port: 
             click.echo(f"{hours:g} simulated hours at {speed:g}x")
             url = f"http://{settings.web.host}:{settings.web.port}/"
             click.echo(f"monitor 监控: {url}  user demo, password {password}")
-            reh = Rehearsal(scenario, dsn, settings, load_policy(settings.policy_file), speed=speed, web=True,
-                            progress=lambda p: click.echo(_line(p, settings.tz)),
-                            sample_every_s=300.0)  # fmt: skip
+            progress = lambda p: click.echo(_line(p, settings.tz))  # noqa: E731
+            policy = load_policy(settings.policy_file)
+            reh: Rehearsal | ClusterRehearsal
+            if processes > 1:
+                click.echo(
+                    f"{processes} CTI processes (FastAGI and the monitor on the first)"
+                    + (f"; the leader is killed {kill_after:g} s into the ad" if kill_after else "")
+                )
+                reh = ClusterRehearsal(Path(scenario_path or default_scenario()), dsn, settings, policy,
+                                       processes=processes, speed=speed, kill_leader_after_ad_s=kill_after,
+                                       progress=progress, sample_every_s=300.0,
+                                       web_port=settings.web.port)  # fmt: skip
+            else:
+                reh = Rehearsal(scenario, dsn, settings, policy, speed=speed, web=True, progress=progress,
+                                sample_every_s=300.0)  # fmt: skip
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError):
