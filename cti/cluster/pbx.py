@@ -65,7 +65,7 @@ class PbxRouter:
 
     async def action(self, name: str, headers: Mapping[str, str]) -> Mapping[str, Any]:
         channel = headers.get("Channel") if name == "Originate" else None  # the desk's: agent first
-        agent = agent_of(headers.get("Interface") or channel)
+        agent = headers.get("Endpoint") or agent_of(headers.get("Interface") or channel)  # Endpoint: qualify
         return await (await self._pick(self._actions, agent))(name, headers)
 
 
