@@ -44,6 +44,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+async def load_phones(sim: Simulator, dsn: str) -> None:
+    """The phones Asterisk would accept: the provisioned ones (also for cti.cluster.rehearsal)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await sim.load_agents(conn)
+    finally:
+        await conn.close()
+
+
 @dataclass
 class Rehearsal:
     scenario: Scenario
@@ -116,11 +125,7 @@ class Rehearsal:
             self.scenario, clock=clock, ami_port=ami_port, agi_url=f"agi://127.0.0.1:{agi_port}",
             arrivals=True, write_audio=False,
         )  # fmt: skip
-        conn = await asyncpg.connect(self.dsn)  # the phones Asterisk would accept: the provisioned ones
-        try:
-            await self.sim.load_agents(conn)
-        finally:
-            await conn.close()
+        await load_phones(self.sim, self.dsn)
         cdr = CdrWriter(self.dsn)  # the simulated Asterisk's cdr_pgsql
         self.sim.engine.on_call_record = cdr.record
         await cdr.start()

@@ -34,7 +34,7 @@ from cti.clock import ScaledClock
 from cti.config import Settings
 from cti.facts.repo import rebuild
 from cti.policy import Policy
-from cti.rehearsal import Rehearsal, free_port, summarise
+from cti.rehearsal import Rehearsal, free_port, load_phones, summarise
 from cti.sim.cdr import CdrWriter
 from cti.sim.scenario import Scenario, parse_scenario
 from cti.sim.simulator import Simulator
@@ -116,6 +116,7 @@ class ClusterRehearsal:
         wall0 = time.monotonic()
         sim = Simulator(scenario, clock=clock, ami_port=ami_port, agi_url=f"agi://127.0.0.1:{agi_port}",
                         arrivals=True, write_audio=False)  # fmt: skip
+        await load_phones(sim, self.dsn)
         cdr = CdrWriter(self.dsn)
         sim.engine.on_call_record = cdr.record
         await cdr.start()
