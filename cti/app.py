@@ -57,6 +57,7 @@ from cti.peak.monitor import PeakMonitor
 from cti.peak.service import PeakService
 from cti.policy import Policy
 from cti.recording_files import fixed_dir
+from cti.recording_retention import purge
 from cti.reports.schedule import ReportScheduler
 from cti.routing.live_adapter import live_snapshot_source
 from cti.state.live import LiveState
@@ -74,6 +75,7 @@ RECOVER_WINDOW = timedelta(hours=3)
 # The CDR sweep leaves a just-ended call to the live watcher for this long, and runs this often.
 CDR_SETTLE = timedelta(seconds=30)
 CDR_SWEEP_EVERY = timedelta(seconds=60)
+RETENTION_EVERY = timedelta(hours=1)  # recordings older than recording.retention_days go (leader only)
 
 # Pause reasons the CTI itself sets: the peak guard must not undo them as violations.
 CTI_PAUSE_REASONS = frozenset({"ring-no-answer"})
@@ -342,6 +344,7 @@ class CtiServer:
         self._leader_tasks = [
             asyncio.create_task(self.outbound.run(), name="outbound-pacer"),
             asyncio.create_task(self._sweep_cdr(), name="cdr-sweep"),
+            asyncio.create_task(self._purge_recordings(), name="recording-retention"),
         ]
         if self.line_tests is not None:  # R-LINE-TEST, twice a day (each slot also claimed, 0310)
             self._leader_tasks.append(asyncio.create_task(self.line_tests.run(), name="line-tests"))
@@ -421,6 +424,21 @@ class CtiServer:
             except (OSError, asyncpg.PostgresError) as e:
                 log.warning("cdr_sweep_failed", error=type(e).__name__)
             await self.clock.sleep(CDR_SWEEP_EVERY.total_seconds())
+
+    async def _purge_recordings(self) -> None:
+        """Recording retention (recording.retention_days), hourly under the leader: files and rows
+        older than the period go, with one `recordings_purged` event (cti.recording_retention)."""
+        assert self.pool is not None and self.store is not None
+        root = Path(fixed_dir(self.settings.recording.path_pattern))
+        while True:
+            try:
+                async with self.pool.acquire() as conn:
+                    await purge(
+                        conn, root, self.clock.now(), self.settings.recording.retention_days, self.store
+                    )
+            except (OSError, asyncpg.PostgresError) as e:
+                log.warning("recording_retention_failed", error=type(e).__name__)
+            await self.clock.sleep(RETENTION_EVERY.total_seconds())
 
     async def _cancel_tasks(self) -> None:
         for t in self._tasks:  # leadership's own finally stops the run-once parts

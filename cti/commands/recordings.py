@@ -1,5 +1,6 @@
 """`cti recordings purge`: apply the retention period (recording.retention_days) to recordings,
-files and rows, with a `recordings_purged` event. Run it daily (cron / systemd timer)."""
+files and rows, with a `recordings_purged` event. `cti serve` runs the same purge hourly under the
+leader (decision 0110); this runs it now."""
 
 from __future__ import annotations
 
