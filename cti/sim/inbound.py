@@ -30,6 +30,9 @@ class InboundFlow:
     # hangs the caller up (capture 04). tests/agi/test_survey_sim.py checks the dialplan says so.
     QUEUE_CONTINUE = True
     DIAL_CONTINUE = True
+    # features.conf `cti-survey => *0,self,Gosub(cti-survey-key,s,1)`, enabled on the agent's leg by
+    # the pre-dial handler's ARG2 (tests/asterisk_conf checks the two agree)
+    SURVEY_KEY = "*0"
 
     def __init__(
         self,
@@ -68,6 +71,8 @@ class InboundFlow:
         self.dialplan_hangup = False
         self.agi_args: tuple[str, ...] = ()
         self.surveyed = False  # the agent left and the caller went on to [cti-survey]
+        self.survey_via = ""  # SHARED(CTI_SURVEY_VIA) on the caller: `key` after the survey key
+        self.survey_key_enabled = True  # [cti-queue]'s Dial and Queue give the agent's leg the key
 
     # dialplan helpers
     def _app(self, app: str, data: str) -> None:
@@ -216,6 +221,7 @@ class InboundFlow:
         return None
 
     def redirect_to_agent(self, ep: Endpoint) -> None:
+        self.survey_key_enabled = False  # [agents]' Dial has no pre-dial handler
         for t in self.timers:
             t.cancel()
         self.timers.clear()
@@ -319,18 +325,53 @@ class InboundFlow:
         e.bridge_destroy(br)
         self._talk_over(ag, caller)
 
-    def _agent_left(self, ag: Channel, br: Bridge) -> None:
+    def agent_key(self, digits: str) -> bool:
+        """The agent keys `digits` while talking. Only the transfer-to-survey key does anything: the
+        bridge's DTMF hook runs `Gosub(cti-survey-key,s,1)` on the agent's channel, which marks the
+        caller (SHARED(CTI_SURVEY_VIA)=key) and runs Hangup(); the caller then continues as when the
+        agent hangs up (`_agent_left`). No capture exists: the order follows the Asterisk 22 docs
+        (Custom Dynamic Features: the feature listens on the channel whose DYNAMIC_FEATURES names it)
+        and bridge_channel.c (the application runs on the activating channel inside the bridge; a
+        hung-up channel leaves it, and the basic bridge dissolves). DTMFBegin/End are not emitted (the
+        CTI's manager user lacks the `dtmf` read class); other keys reach the customer unmodelled."""
+        ag, br = self.agent_ch, self.bridge
+        if self.done or ag is None or br is None or digits != self.SURVEY_KEY:
+            return False
+        if not self.survey_key_enabled:
+            return False  # a Redirect to [agents] dials without the pre-dial handler: no feature
+        e = self.e
+        ag.context, ag.exten = "cti-survey-key", "s"
+        e.newexten(ag, 1, "Set", f"SHARED(CTI_SURVEY_VIA,{self.caller.name})=key")
+        self.survey_via = "key"
+        e.newexten(ag, 2, "Hangup", "")
+        e.emit("SoftHangupRequest", "call", [*ag.snapshot(), ("Cause", "16")], ag.name)
+        continues = self.QUEUE_CONTINUE if self.member is not None else self.DIAL_CONTINUE
+        if continues:
+            self._agent_left(ag, br, phone_bye=False)
+        else:  # capture 04's ending, reached by the key instead of the phone's BYE
+            self._finish()
+            e.bridge_leave(ag)
+            e.bridge_leave(self.caller)
+            self._agent_complete("agent")
+            self._set_times()
+            e.emit("SoftHangupRequest", "call", [*self.caller.snapshot(), ("Cause", "16")], self.caller.name)
+            e.bridge_destroy(br)
+            self._talk_over(ag, self.caller)
+        return True
+
+    def _agent_left(self, ag: Channel, br: Bridge, phone_bye: bool = True) -> None:
         """The agent hung up first and the caller stays: no capture. What Asterisk does is read from
         app_queue.c (`stop:` a handled call with `c` returns 0, QUEUESTATUS=CONTINUE) and app_dial.c
         (`g`: next priority, DIALSTATUS stays ANSWER); the common part keeps capture 04's order
         (HangupRequest agent, BridgeLeave agent, BridgeLeave caller, BridgeDestroy, AgentComplete,
         Hangup agent), without the caller's SoftHangupRequest and Hangup. Then [cti-queue] sends the
-        caller to [cti-survey]: AGI(survey,<agent>,inbound,<queue>), Hangup()."""
+        caller to [cti-survey]: AGI(survey,<agent>,inbound,<queue>,<SHARED(CTI_SURVEY_VIA)>), Hangup()."""
         e, caller = self.e, self.caller
         for t in self.timers:
             t.cancel()
         self.timers.clear()
-        e.emit("HangupRequest", "call", ag.snapshot(), ag.name)
+        if phone_bye:  # the agent's phone hung up (04); the survey key's Hangup() sent SoftHangupRequest
+            e.emit("HangupRequest", "call", ag.snapshot(), ag.name)
         e.bridge_leave(ag)
         e.bridge_leave(caller)
         e.bridge_destroy(br)
@@ -353,7 +394,7 @@ class InboundFlow:
         self._app("Goto", "cti-survey,inbound,1")
         caller.context, caller.exten, self.prio = "cti-survey", "inbound", 1
         self.surveyed = True
-        self._agi("survey", agent, "inbound", queue)
+        self._agi("survey", agent, "inbound", queue, self.survey_via)
 
     def _talk_over(self, first: Channel, second: Channel) -> None:
         """Both channels go (the one that hung up first), then the member wraps up."""

@@ -365,6 +365,23 @@ class Simulator:
         self.kick()
         return True
 
+    def agent_presses(self, agent_id: str, digits: str) -> bool:
+        """The agent keys `digits` on the phone during an answered inbound call: the transfer-to-survey
+        key (`*0`, features.conf) ends the agent's leg and sends the caller to [cti-survey], marked as
+        sent by the key (cti.sim.inbound.InboundFlow.agent_key; no capture exists, it follows the
+        Asterisk 22 Custom Dynamic Features docs). True when the key did that; False when the agent is
+        on no such call or keyed anything else (those keys reach the customer and change nothing)."""
+        ep = self.core.endpoints.get(agent_id)
+        if ep is None:
+            raise ValueError(f"unknown agent {agent_id!r}")
+        self.sync_clock()
+        for ch in list(ep.channels):
+            flow = ch.call
+            if isinstance(flow, InboundFlow) and flow.agent_ch is ch and flow.agent_key(digits):
+                self.kick()
+                return True
+        return False
+
     def set_trunk(self, up: bool) -> None:
         """Take the carrier trunk down (its contact Unreachable, capture 18) or bring it back: while
         down, a callback's Dial to the customer ends CHANUNAVAIL without a customer channel."""

@@ -35,7 +35,8 @@ async def test_agent_leaves_and_the_customer_rates_the_call(rig, pool) -> None: 
     (complete,) = r.events("AgentComplete")
     assert complete["Reason"] == "agent"
     (agi,) = _survey_agi(r)
-    assert agi["Context"] == "cti-survey" and agi["AppData"].endswith("/survey,agent1,inbound,sales")
+    # agi_arg_4 empty: ${SHARED(CTI_SURVEY_VIA)} was never set (the agent hung up, no key)
+    assert agi["Context"] == "cti-survey" and agi["AppData"].endswith("/survey,agent1,inbound,sales,")
     assert r.events("VarSet", Variable="QUEUESTATUS")[-1]["Value"] == "CONTINUE"
     row = await _survey(pool)
     assert (row["agent"], row["score"], row["outcome"], row["queue"]) == ("agent1", 4, "rated", "sales")
@@ -48,6 +49,73 @@ async def test_agent_leaves_and_the_customer_rates_the_call(rig, pool) -> None: 
     assert r.events("SoftHangupRequest", Channel="PJSIP/trunk-00000000")  # Hangup() in [cti-survey]
     (ev,) = r.ctx.events.of_type("survey_result")  # type: ignore[attr-defined]
     assert ev.agent == "agent1" and ev.linkedid == rec["linkedid"]
+    assert ev.payload["via"] == "hangup" and row["via"] == "hangup"
+
+
+async def _talking(r, **behaviour) -> None:  # type: ignore[no-untyped-def]
+    """A call agent1 answers and would talk for ten minutes (the caller would hang up then)."""
+    _call(r.sim, talk_time=600, hangup_first="caller", **behaviour)
+    await r.sim.advance(5)
+    assert r.events("BridgeEnter") and not r.events("Hangup")
+
+
+async def test_agent_presses_the_survey_key_and_the_customer_is_surveyed_at_once(rig, pool) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    r = await rig()
+    r.sim.set_answer("agent1", "auto", delay=1.0)
+    r.sim.set_answer("agent2", "never")
+    await _talking(r, dtmf=["2"])
+    assert r.sim.agent_presses("agent1", "*0") is True
+    await r.sim.advance(1)
+    # the agent's leg ended by the Hangup() in [cti-survey-key], not by the phone: SoftHangupRequest
+    agent_ch = next(e["Channel"] for e in r.events("Hangup") if e["Channel"].startswith("PJSIP/agent1-"))
+    assert r.events("SoftHangupRequest", Channel=agent_ch) and not r.events("HangupRequest", Channel=agent_ch)
+    assert r.events("AgentComplete")[0]["Reason"] == "agent"
+    (agi,) = _survey_agi(r)
+    assert agi["AppData"].endswith("/survey,agent1,inbound,sales,key")
+    row = await _survey(pool)
+    assert (row["agent"], row["score"], row["outcome"], row["via"]) == ("agent1", 2, "rated", "key")
+    (ev,) = r.ctx.events.of_type("survey_result")  # type: ignore[attr-defined]
+    assert ev.agent == "agent1" and ev.payload["via"] == "key"
+    # long before the ten minutes the caller would have talked
+    caller_end = r.events("Hangup", Channel="PJSIP/trunk-00000000")[0]
+    assert float(caller_end["_ts"]) - float(r.events("BridgeEnter")[0]["_ts"]) < 10
+
+
+async def test_the_preferred_agent_has_the_key_too(rig, pool) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    r = await rig()
+    r.sim.set_answer("agent2", "auto", delay=1.0)
+    await _talking(r, did="4008001002", dtmf=["5"])  # agent2's own DID: Dial(g)
+    assert r.sim.agent_presses("agent2", "*0")
+    await r.sim.advance(30)
+    row = await _survey(pool)
+    assert (row["agent"], row["score"], row["via"]) == ("agent2", 5, "key")
+
+
+async def test_other_keys_and_an_idle_agent_change_nothing(rig, pool) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    r = await rig()
+    r.sim.set_answer("agent1", "auto", delay=1.0)
+    r.sim.set_answer("agent2", "never")
+    assert r.sim.agent_presses("agent1", "*0") is False  # no call yet
+    await _talking(r, dtmf=["4"])
+    assert r.sim.agent_presses("agent1", "*9") is False and r.sim.agent_presses("agent2", "*0") is False
+    await r.sim.advance(30)
+    assert not r.events("Hangup") and _survey_agi(r) == []
+    with pytest.raises(ValueError, match="unknown agent 'agent99'"):
+        r.sim.agent_presses("agent99", "*0")
+
+
+async def test_without_c_the_key_hangs_the_caller_up_as_capture_04_shows(rig, pool, monkeypatch) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    """The key only ends the agent's leg: the caller's fate is Queue's `c`, as when the agent hangs up."""
+    monkeypatch.setattr(InboundFlow, "QUEUE_CONTINUE", False)
+    r = await rig()
+    r.sim.set_answer("agent1", "auto", delay=1.0)
+    r.sim.set_answer("agent2", "never")
+    await _talking(r, dtmf=["4"])
+    assert r.sim.agent_presses("agent1", "*0")
+    await r.sim.advance(30)
+    assert r.events("AgentComplete")[0]["Reason"] == "agent"
+    assert r.events("Hangup", Channel="PJSIP/trunk-00000000")
+    assert _survey_agi(r) == [] and await _survey(pool) is None
 
 
 async def test_caller_who_hangs_up_first_is_not_surveyed(rig, pool) -> None:  # type: ignore[no-untyped-def]  # noqa: F811

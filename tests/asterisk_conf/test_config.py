@@ -73,7 +73,8 @@ def test_agent_legs_are_masked_and_recorded() -> None:
     text = DIALPLAN.read_text(encoding="utf-8")
     queue = text[text.index("[cti-queue]") : text.index("[cti-agent-leg]")]
     # both the preferred-agent Dial and the Queue run the pre-dial handler with the masked number
-    assert queue.count("b(cti-agent-leg^s^1(${CTI_MASKED}))") == 2
+    # (and ARG2, the transfer-to-survey key for the agent's leg: decision 0900)
+    assert queue.count("b(cti-agent-leg^s^1(${CTI_MASKED}^cti-survey))") == 2
     assert "U(cti-agent-connect)" in queue and ",,cti-agent-connect)" in queue
     assert "Dial(PJSIP/${CTI_PREFERRED},${CTI_PREFERRED_TIMEOUT}," in queue
     leg = _section(DIALPLAN, "cti-agent-leg")["exten"] + _section(DIALPLAN, "cti-agent-leg")["same"]
@@ -223,6 +224,7 @@ FUNC_MODULE = {
     "CDR": "func_cdr.so", "QUEUE_MEMBER": "app_queue.so", "PJSIP_HEADER": "res_pjsip_header_funcs.so",
     "DEVICE_STATE": "func_devstate.so", "STRFTIME": "func_strings.so", "LEN": "func_strings.so",
     "IF": "func_logic.so", "ISNULL": "func_logic.so", "DB": "func_db.so", "CUT": "func_cut.so",
+    "SHARED": "func_global.so", "GLOBAL": "func_global.so",
 }  # fmt: skip
 # modules that refuse to load without others (their AST_MODULE_INFO .requires)
 REQUIRES = {
@@ -255,7 +257,55 @@ def _dialplan_uses() -> tuple[set[str], set[str]]:
         ROOT / "cti" / "degraded" / "route_agi.py",
     ]:
         funcs |= set(re.findall(r"\b([A-Z_]{4,})\([a-z]+\)", script.read_text(encoding="utf-8")))
+    # features.conf [applicationmap]: `name => keys,on,App(args)` or `name => keys,on,App,args` runs App
+    for _, value in _section(CONF / "features.conf", "applicationmap").items():
+        apps |= {v.lstrip("> ").split(",")[2].split("(")[0].strip() for v in value}
     return apps, funcs
+
+
+def _applicationmap() -> dict[str, tuple[str, str, str]]:
+    """features.conf [applicationmap] as Asterisk 22 reads it: name => DTMF, ActivateOn[/ActivatedBy],
+    Application(args) (the third syntax of the sample; the one our entries use)."""
+    out = {}
+    for name, values in _section(CONF / "features.conf", "applicationmap").items():
+        value = values[0].lstrip("> ")
+        assert len(values) == 1, f"features.conf: {name} twice"
+        m = re.fullmatch(r"([0-9*#A-D]+),(self|peer)(?:/\w+)?,(\w+\(.*\))", value)
+        assert m, f"features.conf {name}: not DTMF,self|peer,App(args): {value!r}"
+        out[name] = (m.group(1), m.group(2), m.group(3))
+    return out
+
+
+def test_transfer_to_survey_key_is_the_agents_and_ends_only_the_agents_leg() -> None:
+    """Issue 17: the agent keys *0 and the customer goes to the survey. The feature listens on the
+    channel whose DYNAMIC_FEATURES names it (docs: ActivatedBy is no longer honored), so it is set on
+    the agent's leg only: by the pre-dial handler for inbound calls, in [callback-did] (the agent's
+    own channel) for callbacks, never with `__` on a customer's channel."""
+    from cti.sim.inbound import InboundFlow
+
+    keys, on, app = _applicationmap()["cti-survey"]
+    assert keys == InboundFlow.SURVEY_KEY == "*0" and on == "self"
+    assert app == "Gosub(cti-survey-key,s,1)"
+    mark = " ".join(_section(DIALPLAN, "cti-survey-key")["exten"] + _section(DIALPLAN, "cti-survey-key")["same"])
+    assert "Set(SHARED(CTI_SURVEY_VIA,${BRIDGEPEER})=key)" in mark and mark.endswith("Hangup()")
+    leg = _section(DIALPLAN, "cti-agent-leg")["exten"]
+    assert [v.lstrip("> ") for v in leg] == ["s,1,Set(DYNAMIC_FEATURES=${ARG2})"]
+    callback = _section(DIALPLAN, "callback-did")["same"]
+    sets = [i for i, v in enumerate(callback) if "Set(DYNAMIC_FEATURES=cti-survey)" in v]
+    dial = [i for i, v in enumerate(callback) if "Dial(PJSIP/${EXTEN}@${CTI_TRUNK}" in v]
+    assert sets and dial and sets[0] < dial[0]
+    text = DIALPLAN.read_text(encoding="utf-8")
+    assert "__DYNAMIC_FEATURES" not in text  # a customer keying *0 would hang themselves up
+    # outbound campaign calls have no survey: their legs get no ARG2
+    outbound = text[text.index("[cti-outbound]") :]
+    assert "^cti-survey" not in outbound
+    # the survey reads the mark: agi_arg_4
+    survey = _section(DIALPLAN, "cti-survey")["exten"]
+    assert all(line.split("AGI(")[1].rstrip(")").split(",")[4] == "${SHARED(CTI_SURVEY_VIA)}" for line in survey)
+    # the built-in featuremap keys stay off (no t/T/h/H/k/K/w/W/x/X on the agent's Dial/Queue), so
+    # the default disconnect `*` cannot swallow the *0 prefix
+    for opts in re.findall(r"(?:Dial\(PJSIP/\$\{CTI_PREFERRED\},[^,]+|Queue\(\$\{CTI_QUEUE\}),([A-Za-z]*)b\(", text):
+        assert not set(opts) & set("tThHkKwWxX"), opts
 
 
 def test_modules_are_an_explicit_list_holding_everything_the_dialplan_uses() -> None:

@@ -1,8 +1,10 @@
 """`survey` (issue 17): the agent left an answered call first, or sent the customer here with the
 transfer-to-survey key; the customer rates the call with one key, and is thanked.
 
-Arguments (agi_arg_1..3): the agent (`${MEMBERNAME}` after Queue, the agent's endpoint for a
-callback), the call kind (`inbound` | `callback`) and the queue (else `CTI_QUEUE`). The policy
+Arguments (agi_arg_1..4): the agent (`${MEMBERNAME}` after Queue, the agent's endpoint for a
+callback), the call kind (`inbound` | `callback`), the queue (else `CTI_QUEUE`) and how the customer
+got here: `key` when the agent's transfer-to-survey key marked the channel ([cti-survey-key] sets
+SHARED(CTI_SURVEY_VIA)), empty when the agent hung up; the event says `via` key | hangup. The policy
 (`[survey]`) says which calls are surveyed and with which scale (cti.quality.survey).
 
 One key; no key or a key outside the scale asks again (`attempts` in all); a customer who hangs up
@@ -33,15 +35,16 @@ KINDS = ("inbound", "callback")
 
 async def handle(session: AgiSession, ctx: AgiContext) -> None:
     env = session.env
-    args = [*env.args, "", "", ""]
+    args = [*env.args, "", "", "", ""]
     uniqueid = env.get("agi_uniqueid")
     agent = args[0] or await session.get_variable("MEMBERNAME") or None
     kind = args[1] if args[1] in KINDS else "inbound"
+    via = "key" if args[3] == "key" else "hangup"
     queue = args[2] or await session.get_variable("CTI_QUEUE") or None
     linkedid = await session.get_variable("CHANNEL(linkedid)") or uniqueid
     policy = ctx.policy.survey
     if not surveys(policy, kind, queue):
-        log.info("call not surveyed by policy", uniqueid=uniqueid, queue=queue, kind=kind)
+        log.info("call not surveyed by policy", uniqueid=uniqueid, queue=queue, kind=kind, via=via)
         await session.hangup()
         return
 
@@ -61,9 +64,9 @@ async def handle(session: AgiSession, ctx: AgiContext) -> None:
     except AgiHangup:
         if got is None:
             outcome = "hung_up"  # keys before the hangup that made no rating are not a rating
-        await _record(ctx, uniqueid, linkedid, agent, queue, kind, keyed, got, outcome)
+        await _record(ctx, uniqueid, linkedid, agent, queue, kind, via, keyed, got, outcome)
         raise
-    await _record(ctx, uniqueid, linkedid, agent, queue, kind, keyed, got, outcome)
+    await _record(ctx, uniqueid, linkedid, agent, queue, kind, via, keyed, got, outcome)
     await session.hangup()
 
 
@@ -74,6 +77,7 @@ async def _record(
     agent: str | None,
     queue: str | None,
     kind: str,
+    via: str,
     keyed: str,
     got: Any,
     outcome: str,
@@ -88,15 +92,16 @@ async def _record(
                 recording_id = await conn.fetchval("SELECT id FROM recordings WHERE linkedid = $1", linkedid)
                 await conn.execute(
                     """INSERT INTO survey_results (linkedid, uniqueid, agent, queue, call_kind, scale, keyed,
-                           score, outcome, alarm, recording_id, at)
-                       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) ON CONFLICT (linkedid) DO NOTHING""",
+                           score, outcome, alarm, recording_id, at, via)
+                       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) ON CONFLICT (linkedid) DO NOTHING""",
                     linkedid, uniqueid, agent, queue, kind, policy.scale, keyed, score, outcome, alarm,
-                    recording_id, ctx.clock.now(),
+                    recording_id, ctx.clock.now(), via,
                 )  # fmt: skip
         except Exception as e:  # the event below still carries the answer
             log.error("survey row not stored", uniqueid=uniqueid, error=str(e))
     payload = {
         "kind": kind,
+        "via": via,
         "scale": policy.scale,
         "keyed": keyed,
         "score": score,
