@@ -286,7 +286,8 @@ def test_transfer_to_survey_key_is_the_agents_and_ends_only_the_agents_leg() -> 
     keys, on, app = _applicationmap()["cti-survey"]
     assert keys == InboundFlow.SURVEY_KEY == "*0" and on == "self"
     assert app == "Gosub(cti-survey-key,s,1)"
-    mark = " ".join(_section(DIALPLAN, "cti-survey-key")["exten"] + _section(DIALPLAN, "cti-survey-key")["same"])
+    key_ctx = _section(DIALPLAN, "cti-survey-key")
+    mark = " ".join(key_ctx["exten"] + key_ctx["same"])
     assert "Set(SHARED(CTI_SURVEY_VIA,${BRIDGEPEER})=key)" in mark and mark.endswith("Hangup()")
     leg = _section(DIALPLAN, "cti-agent-leg")["exten"]
     assert [v.lstrip("> ") for v in leg] == ["s,1,Set(DYNAMIC_FEATURES=${ARG2})"]
@@ -301,10 +302,14 @@ def test_transfer_to_survey_key_is_the_agents_and_ends_only_the_agents_leg() -> 
     assert "^cti-survey" not in outbound
     # the survey reads the mark: agi_arg_4
     survey = _section(DIALPLAN, "cti-survey")["exten"]
-    assert all(line.split("AGI(")[1].rstrip(")").split(",")[4] == "${SHARED(CTI_SURVEY_VIA)}" for line in survey)
+    via = [line.split("AGI(")[1].rstrip(")").split(",")[4] for line in survey]
+    assert via == ["${SHARED(CTI_SURVEY_VIA)}"] * 2
     # the built-in featuremap keys stay off (no t/T/h/H/k/K/w/W/x/X on the agent's Dial/Queue), so
     # the default disconnect `*` cannot swallow the *0 prefix
-    for opts in re.findall(r"(?:Dial\(PJSIP/\$\{CTI_PREFERRED\},[^,]+|Queue\(\$\{CTI_QUEUE\}),([A-Za-z]*)b\(", text):
+    agent_calls = r"(?:Dial\(PJSIP/\$\{CTI_PREFERRED\},[^,]+|Queue\(\$\{CTI_QUEUE\}),([A-Za-z]*)b\("
+    options = re.findall(agent_calls, text)
+    assert len(options) == 4  # [cti-queue] and [cti-outbound], Dial and Queue each
+    for opts in options:
         assert not set(opts) & set("tThHkKwWxX"), opts
 
 

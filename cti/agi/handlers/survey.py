@@ -93,7 +93,8 @@ async def _record(
                 await conn.execute(
                     """INSERT INTO survey_results (linkedid, uniqueid, agent, queue, call_kind, scale, keyed,
                            score, outcome, alarm, recording_id, at, via)
-                       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) ON CONFLICT (linkedid) DO NOTHING""",
+                       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)
+                       ON CONFLICT (linkedid) DO NOTHING""",
                     linkedid, uniqueid, agent, queue, kind, policy.scale, keyed, score, outcome, alarm,
                     recording_id, ctx.clock.now(), via,
                 )  # fmt: skip
