@@ -18,7 +18,7 @@ told when a scenario agent's phone registers or unregisters). `restart_asterisk(
 Control and truth for tests (all on Simulator): add_agent, register(agent, on), login(agent, queue,
 penalty), pause_at_phone(agent, paused, reason), restart_asterisk(modules_s), on_shift,
 set_answer(agent, 'auto'|'never'|'manual', delay),
-answer(agent), set_customer(number, 'answer'|'noanswer'|'busy'|'congestion', delay, talk_time),
+answer(agent), agent_presses(agent, '*0') (the transfer-to-survey key), set_customer(number, 'answer'|'noanswer'|'busy'|'congestion', delay, talk_time),
 set_carrier_loop('ok'|'congestion'|'lost') (a line test's call to our own DID, cti/sim/carrier_loop.py),
 place_call(caller, did, name, behaviour={patience, dtmf, talk_time, hangup_first, message_s,
 ivr_hangup_after}, at),
@@ -105,6 +105,12 @@ Known differences from the captures (asterisk-captures/, kept on purpose or not 
   after a bridge). agi_arg_N lines follow res_agi.c's setup_env (no captured script had arguments).
   Callbacks: `[callback-did]`'s Dial `F(cti-survey^callback^1)` is not modelled: a simulated agent
   never hangs up a callback first (an AMI Hangup of the agent leg ends it as the customer's would).
+- The transfer-to-survey key (features.conf `cti-survey => *0`, `agent_presses`): no capture. Modelled
+  on inbound calls only (queue and preferred Dial; not after a Redirect to [agents], not callbacks,
+  where `agent_presses` returns False): Newexten Set/Hangup of [cti-survey-key] on the agent's channel,
+  its SoftHangupRequest (no HangupRequest), then the agent-left path with agi_arg_4 `key`. No
+  DTMFBegin/DTMFEnd (the CTI's manager user has no `dtmf` read class; capture 16 shows their shape),
+  other keys are ignored, and the 1000 ms featuredigittimeout between `*` and `0` takes no time.
 """
 
 from cti.sim.scenario import Scenario, ScenarioError, load_scenario
