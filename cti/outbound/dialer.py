@@ -8,7 +8,8 @@ means an abandoned call: the customer hears the company message and the call end
 
 Outcome matching follows the captures: the customer leg's Uniqueid is our ChannelId (capture 18,
 cti-cb-18-1); a failed Originate's OriginateResponse carries Uniqueid `<unknown>` (06c) and is matched
-by ActionID; a busy customer's Hangup (Cause 17, 06c) arrives before that OriginateResponse."""
+by ActionID. A busy customer's Hangup (Cause 17) comes only AFTER that OriginateResponse (Reason 0),
+but its HangupRequest (Cause 17) comes before it (06c case 3): the cause is kept from there."""
 
 from __future__ import annotations
 
@@ -107,6 +108,7 @@ class _Live:
     answered_at: datetime | None = None
     connected_at: datetime | None = None
     connected_agent: str | None = None
+    cause: str | None = None  # HangupRequest's Cause, seen before a failed OriginateResponse (06c)
 
 
 @dataclass
@@ -326,7 +328,17 @@ class Dialer:
             if frame.get("Response") == "Success":
                 await self.answered(dial_id)
             elif dial_id in self.live:
-                await self.ended(dial_id, "no_answer" if frame.get("Reason") == "3" else "failed")
+                cause = self.live[dial_id].cause
+                if cause is not None:  # busy / congestion: HangupRequest came first (06c case 3)
+                    outcome = outcome_from_hangup(cause)
+                else:
+                    outcome = "no_answer" if frame.get("Reason") == "3" else "failed"
+                await self.ended(dial_id, outcome)
+        elif ev == "HangupRequest":
+            dial_id = _dial_of(frame.get("Uniqueid"))
+            d = self.live.get(dial_id) if dial_id is not None else None
+            if d is not None and d.answered_at is None and frame.get("Cause"):
+                d.cause = str(frame.get("Cause"))
         elif ev == "AgentConnect":
             dial_id = _dial_of(frame.get("Linkedid")) or _dial_of(frame.get("Uniqueid"))
             if dial_id is not None:

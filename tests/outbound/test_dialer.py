@@ -96,8 +96,9 @@ async def test_outcomes_from_ami_frames_release_the_claim(pool, db, make_campaig
             "Channel": f"PJSIP/{a.number}@trunk",
         }
     )
-    # 06c: 486 Busy -> Hangup Cause 17 on the customer leg first (Uniqueid = our ChannelId)
-    await d.handle_ami({"Event": "Hangup", "Uniqueid": b.channel_id, "Cause": "17"})
+    # 06c case 3, in its order: 486 Busy -> HangupRequest Cause 17 on the customer leg (Uniqueid =
+    # our ChannelId), OriginateResponse Failure Reason 0, and only then Hangup Cause 17
+    await d.handle_ami({"Event": "HangupRequest", "Uniqueid": b.channel_id, "Cause": "17"})
     await d.handle_ami(
         {
             "Event": "OriginateResponse",
@@ -107,6 +108,7 @@ async def test_outcomes_from_ami_frames_release_the_claim(pool, db, make_campaig
             "Uniqueid": "<unknown>",
         }
     )
+    await d.handle_ami({"Event": "Hangup", "Uniqueid": b.channel_id, "Cause": "17"})
     # answered (Reason 4), agent connected within 2 s, then hangup
     await d.handle_ami(
         {
