@@ -288,6 +288,8 @@ class Dialer:
         if d is not None and d.connected_at is None:
             d.connected_at = self.clock.now()
             d.connected_agent = agent or d.agent
+            async with self.pool.acquire() as conn:
+                await outcomes.record_connect(conn, dial_id, d.connected_at, d.connected_agent)
 
     async def ended(self, dial_id: int, outcome: str | None = None) -> None:
         d = self.live.pop(dial_id, None)
@@ -295,13 +297,17 @@ class Dialer:
         if d is None:
             return
         if d.answered_at is not None:
-            connected = d.connected_at is not None and (
-                (d.connected_at - d.answered_at).total_seconds() <= self.abandon_connect_s
-            )
+            # [cti-outbound] gives the agent or queue CTI_CONNECT_TIMEOUT (= abandon_connect_s) and
+            # then plays the company message: a connect frame means the PBX connected in time. Our
+            # own clock would add AMI latency to the measure (one call in 300 misjudged at 30x).
+            connected = d.connected_at is not None
             self.window.add(d.answered_at.timestamp(), not connected)
             outcome = "answered" if connected else "abandoned"
             if d.connected_at is not None:
-                self.rates.handled((now - d.connected_at).total_seconds())
+                # the agent is free again only after the queue's wrap-up: counting talk alone made
+                # short calls look shorter and the predictive pacer over-dial (abandons)
+                wrap = getattr(self.floor, "wrapup_s", None)
+                self.rates.handled((now - d.connected_at).total_seconds() + (wrap() if wrap else 0.0))
         else:
             self.rates.dial_result(False, (now - d.sent_at).total_seconds())
             outcome = outcome or "failed"

@@ -193,7 +193,8 @@ def parse_outbound(o: dict[str, Any]) -> OutboundConfig:
     if len(hours) != 24 or not all(isinstance(x, int | float) and 0 <= x <= 1 for x in hours):
         raise ScenarioError(f"{w}.answer_by_hour: needs 24 probabilities between 0 and 1")
     rates = {k: float(o.get(k, getattr(d, k))) for k in ("busy_rate", "congestion_rate")}
-    verdicts = {k: float(o.get(k, getattr(d, k))) for k in ("purchase_rate", "refusal_rate", "never_call_rate")}
+    verdict_keys = ("purchase_rate", "refusal_rate", "never_call_rate")
+    verdicts = {k: float(o.get(k, getattr(d, k))) for k in verdict_keys}
     for group in (rates, verdicts):
         if any(v < 0 for v in group.values()) or sum(group.values()) > 1:
             raise ScenarioError(f"{w}: {', '.join(group)} must be >= 0 and add up to at most 1")
