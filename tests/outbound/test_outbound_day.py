@@ -12,6 +12,7 @@ from pathlib import Path
 
 import asyncpg
 
+from cti.commands.demo import funnel_lines
 from cti.config import load_settings
 from cti.policy import load_policy
 from cti.rehearsal import Rehearsal
@@ -71,3 +72,6 @@ async def test_outbound_day_paces_within_the_rules_and_the_funnel_matches_the_le
     )  # fmt: skip
     assert outcomes.get("congestion", 0) == led["congestion"], (outcomes, led)
     assert claims == 0  # every dial ended and released its number and agent
+    # what `cti demo` prints at the end: the funnel, Chinese first
+    lines = "\n".join(funnel_lines(ob))
+    assert f"外呼量 dials                {ob['dials']:>8}" in lines and "订单量 orders" in lines, lines
