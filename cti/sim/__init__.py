@@ -32,10 +32,10 @@ sched (virtual-time timers) <- core (channels, bridges, PJSIP endpoints: registr
 state; the event stream) <- people (when agents answer, pause, take breaks; how customers react; not
 Asterisk) <- app_queue (queues, members, callers, strategy, autopause) and recordings (MixMonitor) <- the
 dialplan flows behind `model.CallFlow`: inbound ([from-trunk] + FastAGI), originate (agent first),
-customer_first, outbound_customers (the dialer's customers and [cti-outbound]) <- pbx (the assembly). Around it: agi (FastAGI client), cdr (cdr_pgsql rows), ami_session
-/ ami_actions (the `ACTIONS` table) / ami (the server, which sees only an `AmiDriver`), console (CLI of
-Action: Command), traffic (a scenario's arrivals and shifts), simulator (time driver, test controls),
-runner (`cti sim`).
+customer_first, outbound_customers (the dialer's customers and [cti-outbound]), carrier_loop <- pbx
+(the assembly). Around it: agi (FastAGI client), cdr (cdr_pgsql rows), ami_session / ami_actions (the
+`ACTIONS` table) / ami (the server, which sees only an `AmiDriver`), console (CLI of Action: Command),
+traffic (a scenario's arrivals and shifts), simulator (time driver, test controls), runner (`cti sim`).
 
 Known differences from the captures (asterisk-captures/, kept on purpose or not yet modelled):
 - Only the VarSets a CTI reads are emitted (__CTI_DNIS, CTI_* set over AGI, AGISTATUS, QUEUESTATUS,
