@@ -145,7 +145,7 @@ def progress(ledger: Sequence[DialRecord]) -> dict[str, int]:
         "dials": len(ledger),
         "connects": sum(1 for r in ledger if r.connected_at is not None),
         "abandoned": sum(1 for r in ledger if r.abandoned),
-        "sales": sum(1 for r in ledger if r.verdict == "sale" and r.connected_at is not None),
+        "sales": sum(1 for r in ledger if r.verdict == "sale" and r.connected_at and r.ended_at),
     }
 
 
@@ -220,7 +220,8 @@ async def summarise(
             "answered": sum(1 for r in ob if r.answered_at is not None),
             "connects": sum(1 for r in ob if r.connected_at is not None),
             "abandoned": sum(1 for r in ob if r.abandoned),
-            "sales": sum(1 for r in ob if r.verdict == "sale" and r.connected_at is not None),
+            # a call still under way when the run stopped has no disposition yet
+            "sales": sum(1 for r in ob if r.verdict == "sale" and r.connected_at and r.ended_at),
         },
     }
     if panels is not None:

@@ -140,6 +140,9 @@ class OutboundCall(CustomerFirstCall):
     """An Originate of the outbound dialer: PJSIP/<number>@<trunk> into `[cti-outbound]` (module
     docstring for the captures each part follows)."""
 
+    inbound = False  # app_queue.QueueCaller: not in the inbound caller figures
+    disposition_after_s = 2.0  # the agent picks the verdict in the panel during wrap-up
+
     def __init__(
         self,
         e: Core,
@@ -358,7 +361,7 @@ class OutboundCall(CustomerFirstCall):
         e.hangup(ag, 16)
         self.app_queue.member_call_done(self.member, e.endpoints[ag.endpoint], q)
         self._end()
-        self._told()
+        e.after(self.disposition_after_s, self._told)
 
     def _told(self) -> None:
         rec = self.rec
