@@ -22,11 +22,13 @@ import asyncpg
 import structlog
 from pydantic import SecretStr
 
+from cti import outbound_rehearsal
 from cti.app import CtiServer
 from cti.callbacks.offer import callable_number
 from cti.clock import ScaledClock
 from cti.config import Settings
 from cti.facts.repo import rebuild
+from cti.outbound import campaigns as outbound_campaigns
 from cti.peak import repo as peak_repo
 from cti.policy import Policy
 from cti.sim.cdr import CdrWriter
@@ -71,6 +73,11 @@ class Rehearsal:
     sim: Simulator | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _login_tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    # an outbound day (scenario [outbound]): the campaign, the agents' panels posting dispositions
+    campaign_id: int | None = None
+    panels: outbound_rehearsal.AgentPanels | None = None
+    _agent_passwords: dict[str, str] = field(default_factory=dict)
+    _campaign_stopped: bool = False
 
     def stop(self) -> None:
         self._stop.set()
@@ -79,6 +86,9 @@ class Rehearsal:
         conn = await asyncpg.connect(self.dsn)
         try:
             await seed_agents(conn, self.scenario)
+            if self.scenario.outbound is not None:
+                prepared = await outbound_rehearsal.prepare(conn, self.scenario)
+                self.campaign_id, self._agent_passwords = prepared
             for i, ad in enumerate(self.scenario.ads):
                 start = self.scenario.start + timedelta(seconds=ad.at_s)
                 exists = await conn.fetchval(
@@ -109,8 +119,12 @@ class Rehearsal:
             "ping_interval_s": 10.0,  # sim and CTI share one process: a busy loop is not a dead peer
         })  # fmt: skip
         agi = self.settings.agi.model_copy(update={"host": "127.0.0.1", "port": agi_port})
-        s = self.settings.model_copy(update={"ami": ami, "agi": agi})
-        return CtiServer(s, self.policy, self.dsn, clock=clock, web_enabled=self.web,
+        update: dict[str, Any] = {"ami": ami, "agi": agi}
+        outbound = self.scenario.outbound is not None
+        if outbound and not self.web:  # the agents' panels post dispositions over HTTP: any free port
+            update["web"] = self.settings.web.model_copy(update={"host": "127.0.0.1", "port": 0})
+        s = self.settings.model_copy(update=update)
+        return CtiServer(s, self.policy, self.dsn, clock=clock, web_enabled=self.web or outbound,
                          default_did=self.scenario.dids[0], facts_interval_s=1800.0,
                          facts_window_s=3600.0)  # fmt: skip
 
@@ -133,14 +147,34 @@ class Rehearsal:
         try:
             await self.cti.connect()
             await self._log_agents_in()
+            if self.scenario.outbound is not None:
+                self.panels = outbound_rehearsal.AgentPanels(self._web_url(), self._agent_passwords)
+                await self.panels.start()
+                self.sim.pbx.outbound.on_verdict.append(self.panels.tell)
             await self._watch(clock, ami_port, agi_port)
         finally:
             await self.sim.close()
+            if self.panels is not None:
+                await self.panels.close()  # the last dispositions, while the CTI still answers
             await self.cti.close()
             await cdr.close()
         wall = time.monotonic() - wall0
         sim_s = (clock.now() - self.scenario.start).total_seconds()
         return await self.summary(wall, sim_s)
+
+    def _web_url(self) -> str:
+        assert self.cti is not None
+        return f"http://127.0.0.1:{self.cti.web_port}"
+
+    async def _stop_campaign(self) -> None:
+        """The supervisor stops the campaign at the end of the day; calls under way finish."""
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            if self.campaign_id is not None:
+                await outbound_campaigns.set_status(conn, self.campaign_id, "stopped", by="rehearsal")
+        finally:
+            await conn.close()
+        self._campaign_stopped = True
 
     async def _log_agents_in(self) -> None:
         """Agents join the queue the way the product lets them (R-LOGIN): through the CTI's login
@@ -192,8 +226,11 @@ class Rehearsal:
             elapsed = (now - self.scenario.start).total_seconds()
             if self.restart_at_s is not None and not self.restarts and elapsed >= self.restart_at_s:
                 await self._restart(clock, ami_port, agi_port)
+            if self.campaign_id is not None and now >= end and not self._campaign_stopped:
+                await self._stop_campaign()
             if self.progress:
-                self.progress({"sim_time": now, "callbacks_open": backlog, **self.sim.summary()})
+                extra = {"outbound": outbound_rehearsal.progress(self.sim.pbx.outbound.ledger)}
+                self.progress({"sim_time": now, "callbacks_open": backlog, **self.sim.summary(), **extra})
             arrivals_over = now >= end and self.sim.engine.calls_active == 0
             if (arrivals_over and backlog == 0) or now >= give_up:
                 break
@@ -205,6 +242,8 @@ class Rehearsal:
         await self.cti.close()
         self.cti = self._cti(clock, ami_port, agi_port)
         await self.cti.start()
+        if self.panels is not None:
+            self.panels.base_url = self._web_url()
         self.restarts += 1
 
     async def summary(self, wall_s: float, sim_s: float) -> dict[str, Any]:
@@ -212,15 +251,21 @@ class Rehearsal:
         try:
             await rebuild(conn, self.scenario.start - timedelta(minutes=1), self.policy.ring)
             ledger = self.sim.engine.ledger if self.sim is not None else []
-            return await summarise(
+            out = await summarise(
                 conn, self.scenario, self.policy, wall_s=wall_s, sim_s=sim_s, max_backlog=self.max_backlog,
                 restarts=self.restarts, ledger=ledger,
             )  # fmt: skip
+            if self.campaign_id is not None and self.sim is not None:
+                out["outbound"] = await outbound_rehearsal.summarise(
+                    conn, self.scenario, self.policy, self.campaign_id, self.sim.pbx.outbound.ledger,
+                    self.panels,
+                )  # fmt: skip
+            return out
         finally:
             await conn.close()
 
 
-_INBOUND = "linkedid NOT LIKE 'cti-cb-%' AND started_at >= $1"
+_INBOUND = "linkedid NOT LIKE 'cti-cb-%' AND linkedid NOT LIKE 'cti-ob-%' AND started_at >= $1"
 
 
 async def summarise(

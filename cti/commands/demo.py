@@ -1,6 +1,8 @@
-"""`cti demo`: the simulated PBX runs a TV-ad evening against the whole CTI server and the monitor,
-at a speed a person can watch, on the embedded PostgreSQL (or the server in DATABASE_URL), and ends
-with the evening's summary. It uses its own database, `cti_demo`, made afresh on every run."""
+"""`cti demo`: the simulated PBX runs a scenario — a TV-ad evening by default, or an outbound campaign
+day (`--scenario scenarios/outbound_day.toml`) — against the whole CTI server and the monitor, at a
+speed a person can watch, on the embedded PostgreSQL (or the server in DATABASE_URL), and ends with
+the summary (for an outbound day, the funnel). It uses its own database, `cti_demo`, made afresh on
+every run."""
 
 from __future__ import annotations
 
@@ -38,10 +40,32 @@ def default_scenario() -> Path:
 def _line(p: dict[str, Any], tz: ZoneInfo) -> str:
     """One progress line, its time in the site's time zone (settings), not the machine's (UTC)."""
     t = p["sim_time"].astimezone(tz).strftime("%H:%M")
-    return (
+    line = (
         f"[{t}] 来电 offered {p.get('offered', 0):>5}  接通 answered {p.get('answered', 0):>5}  "
         f"放弃 abandoned {p.get('abandoned', 0):>4}  待回拨 callbacks open {p['callbacks_open']:>4}"
     )
+    ob = p.get("outbound")
+    if ob and ob.get("dials"):
+        line += (
+            f"  | 外呼 dials {ob['dials']:>6}  接通坐席 connects {ob['connects']:>5}  "
+            f"放弃 abandoned {ob['abandoned']:>4}  成交 sales {ob['sales']:>4}"
+        )
+    return line
+
+
+def funnel_lines(ob: dict[str, Any]) -> list[str]:
+    """The outbound day's funnel, Chinese first (R-FUNNEL's names, seed 001 附件4)."""
+    return [
+        f"外呼量 dials                {ob['dials']:>8}",
+        f"接通量 connects             {ob['connects']:>8}   (客户接听 answered {ob['answered']})",
+        f"接通率 connect rate         {ob['connect_rate']:>8.1%}",
+        f"有效通话量 talks            {ob['talks']:>8}",
+        f"订单量 orders               {ob['orders']:>8}",
+        f"放弃率 abandon rate         {ob['abandon_rate_day']:>8.2%}   "
+        f"(滚动窗口最大 max over rolling windows {ob['abandon_rate_max_window']:.2%})",
+        f"来电等待时外呼 dials while inbound waiting {ob['dials_while_inbound_waiting']}",
+        f"合规违规 compliance violations {ob['compliance_violations']}",
+    ]
 
 
 @click.command()
@@ -60,13 +84,16 @@ def demo(
     ctx: click.Context, scenario_path: str | None, speed: float, web_port: int | None, processes: int,
     kill_after: float | None,
 ) -> None:  # fmt: skip
-    """Run a TV-ad evening on a simulated PBX against the CTI server, with the live monitor."""
+    """Run a scenario on a simulated PBX against the CTI server, with the live monitor: a TV-ad
+    evening by default, or an outbound campaign day (scenarios/outbound_day.toml)."""
     if kill_after is not None and processes < 2:
         raise click.UsageError("--kill-leader-after-ad needs --processes 2 or more (someone must take over)")
     settings = settings_from(ctx)
     if web_port is not None:
         settings = settings.model_copy(update={"web": settings.web.model_copy(update={"port": web_port})})
     scenario = load_scenario(scenario_path or default_scenario())
+    if scenario.outbound is not None and processes > 1:
+        raise click.UsageError("an outbound scenario runs with --processes 1 (its set-up is not shared)")
     given = settings.demo_password
     password = given.get_secret_value() if given else secrets.token_urlsafe(9)
 
@@ -91,6 +118,7 @@ def demo(
             hours = scenario.duration_s / 3600
             click.echo(
                 f"scenario {scenario.name}: {len(scenario.agents)} agents, {len(scenario.ads)} TV ad(s)"
+                + (f", campaign of {scenario.outbound.contacts} contacts" if scenario.outbound else "")
             )
             click.echo(f"{hours:g} simulated hours at {speed:g}x")
             url = f"http://{settings.web.host}:{settings.web.port}/"
@@ -117,5 +145,10 @@ def demo(
             return await reh.run()
 
     summary = run(go())
-    click.echo("\n晚间总结 Evening summary")
+    ob = summary.get("outbound")
+    click.echo("\n总结 Summary" if ob else "\n晚间总结 Evening summary")
     click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+    if ob:
+        click.echo("\n外呼漏斗 Outbound funnel")
+        for line in funnel_lines(ob):
+            click.echo(line)

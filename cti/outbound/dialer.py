@@ -8,7 +8,8 @@ means an abandoned call: the customer hears the company message and the call end
 
 Outcome matching follows the captures: the customer leg's Uniqueid is our ChannelId (capture 18,
 cti-cb-18-1); a failed Originate's OriginateResponse carries Uniqueid `<unknown>` (06c) and is matched
-by ActionID; a busy customer's Hangup (Cause 17, 06c) arrives before that OriginateResponse."""
+by ActionID. A busy customer's Hangup (Cause 17) comes only AFTER that OriginateResponse (Reason 0),
+but its HangupRequest (Cause 17) comes before it (06c case 3): the cause is kept from there."""
 
 from __future__ import annotations
 
@@ -107,6 +108,7 @@ class _Live:
     answered_at: datetime | None = None
     connected_at: datetime | None = None
     connected_agent: str | None = None
+    cause: str | None = None  # HangupRequest's Cause, seen before a failed OriginateResponse (06c)
 
 
 @dataclass
@@ -286,6 +288,8 @@ class Dialer:
         if d is not None and d.connected_at is None:
             d.connected_at = self.clock.now()
             d.connected_agent = agent or d.agent
+            async with self.pool.acquire() as conn:
+                await outcomes.record_connect(conn, dial_id, d.connected_at, d.connected_agent)
 
     async def ended(self, dial_id: int, outcome: str | None = None) -> None:
         d = self.live.pop(dial_id, None)
@@ -293,13 +297,17 @@ class Dialer:
         if d is None:
             return
         if d.answered_at is not None:
-            connected = d.connected_at is not None and (
-                (d.connected_at - d.answered_at).total_seconds() <= self.abandon_connect_s
-            )
+            # [cti-outbound] gives the agent or queue CTI_CONNECT_TIMEOUT (= abandon_connect_s) and
+            # then plays the company message: a connect frame means the PBX connected in time. Our
+            # own clock would add AMI latency to the measure (one call in 300 misjudged at 30x).
+            connected = d.connected_at is not None
             self.window.add(d.answered_at.timestamp(), not connected)
             outcome = "answered" if connected else "abandoned"
             if d.connected_at is not None:
-                self.rates.handled((now - d.connected_at).total_seconds())
+                # the agent is free again only after the queue's wrap-up: counting talk alone made
+                # short calls look shorter and the predictive pacer over-dial (abandons)
+                wrap = getattr(self.floor, "wrapup_s", None)
+                self.rates.handled((now - d.connected_at).total_seconds() + (wrap() if wrap else 0.0))
         else:
             self.rates.dial_result(False, (now - d.sent_at).total_seconds())
             outcome = outcome or "failed"
@@ -326,7 +334,17 @@ class Dialer:
             if frame.get("Response") == "Success":
                 await self.answered(dial_id)
             elif dial_id in self.live:
-                await self.ended(dial_id, "no_answer" if frame.get("Reason") == "3" else "failed")
+                cause = self.live[dial_id].cause
+                if cause is not None:  # busy / congestion: HangupRequest came first (06c case 3)
+                    outcome = outcome_from_hangup(cause)
+                else:
+                    outcome = "no_answer" if frame.get("Reason") == "3" else "failed"
+                await self.ended(dial_id, outcome)
+        elif ev == "HangupRequest":
+            dial_id = _dial_of(frame.get("Uniqueid"))
+            d = self.live.get(dial_id) if dial_id is not None else None
+            if d is not None and d.answered_at is None and frame.get("Cause"):
+                d.cause = str(frame.get("Cause"))
         elif ev == "AgentConnect":
             dial_id = _dial_of(frame.get("Linkedid")) or _dial_of(frame.get("Uniqueid"))
             if dial_id is not None:

@@ -25,6 +25,18 @@ async def record_answer(conn: asyncpg.Connection, dial_id: int, at: datetime, ru
             await count_call(conn, row["number"], row["product"], row["dialed_at"], rules)
 
 
+async def record_connect(conn: asyncpg.Connection, dial_id: int, at: datetime, agent: str | None) -> None:
+    """An agent took the customer: stored at once, so the agent's panel may post the disposition
+    while still talking (the route checks the call is theirs by `connected_agent`)."""
+    await conn.execute(
+        """UPDATE dials SET connected_at = $2, connected_agent = COALESCE($3, agent)
+           WHERE id = $1 AND connected_at IS NULL""",
+        dial_id,
+        at,
+        agent,
+    )
+
+
 async def record_end(
     conn: asyncpg.Connection,
     dial_id: int,

@@ -80,6 +80,10 @@ class Adapt:
     down: float = 0.9  # multiplied in when abandons approach the ceiling
     up: float = 1.03  # when well under it
     min_answered: int = 20  # fewer answers in the window: too little to judge, hold
+    # ... and to go UP: "no abandon yet" means little until the window holds enough answers for the
+    # ceiling to have shown (100 × 3 % = 3 expected). Creeping on 20 answers made a young campaign
+    # over-dial into a burst of abandons (tests/outbound/test_outbound_day.py: 4-5 % in its hour).
+    min_answered_up: int = 100
 
 
 def adapt_overdial(current: float, abandon_rate: float, answered: int, cfg: Adapt) -> float:
@@ -89,7 +93,7 @@ def adapt_overdial(current: float, abandon_rate: float, answered: int, cfg: Adap
         return current
     if abandon_rate >= cfg.back_off_at * cfg.target:
         return max(cfg.lo, current * cfg.down)
-    if abandon_rate < cfg.creep_below * cfg.target:
+    if abandon_rate < cfg.creep_below * cfg.target and answered >= cfg.min_answered_up:
         return min(cfg.hi, current * cfg.up)
     return current
 

@@ -55,6 +55,10 @@ class LiveFloor:
             if m.in_call is not None or (m.wrapup_until is not None and now < m.wrapup_until)
         )
 
+    def wrapup_s(self) -> float:
+        """The queue's wrap-up after each call (QueueMember Wrapuptime): part of the handle time."""
+        return max((m.wrapup_s for m in self.live.members(self.queue)), default=0.0)
+
     def inbound_waiting(self) -> int:
         return sum(1 for c in self.live.state.callers.values() if not c.uniqueid.startswith("cti-ob-"))
 

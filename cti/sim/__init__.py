@@ -33,10 +33,10 @@ sched (virtual-time timers) <- core (channels, bridges, PJSIP endpoints: registr
 state; the event stream) <- people (when agents answer, pause, take breaks; how customers react; not
 Asterisk) <- app_queue (queues, members, callers, strategy, autopause) and recordings (MixMonitor) <- the
 dialplan flows behind `model.CallFlow`: inbound ([from-trunk] + FastAGI), originate (agent first),
-customer_first <- pbx (the assembly). Around it: agi (FastAGI client), cdr (cdr_pgsql rows), ami_session
-/ ami_actions (the `ACTIONS` table) / ami (the server, which sees only an `AmiDriver`), console (CLI of
-Action: Command), traffic (a scenario's arrivals and shifts), simulator (time driver, test controls),
-runner (`cti sim`).
+customer_first, outbound_customers (the dialer's customers and [cti-outbound]), carrier_loop <- pbx
+(the assembly). Around it: agi (FastAGI client), cdr (cdr_pgsql rows), ami_session / ami_actions (the
+`ACTIONS` table) / ami (the server, which sees only an `AmiDriver`), console (CLI of Action: Command),
+traffic (a scenario's arrivals and shifts), simulator (time driver, test controls), runner (`cti sim`).
 
 Known differences from the captures (asterisk-captures/, kept on purpose or not yet modelled):
 - Only the VarSets a CTI reads are emitted (__CTI_DNIS, CTI_* set over AGI, AGISTATUS, QUEUESTATUS,
@@ -65,11 +65,11 @@ Known differences from the captures (asterisk-captures/, kept on purpose or not 
   evaluated: `agents,agentN` is reached for any N, where Asterisk applies `[agents]`' patterns (the
   `_age[n]tX.` bug of capture 18 is caught by tests/asterisk_conf, not by the simulator).
 - Originate: agent-first (PJSIP/agentN or Local/agentN@agents, then `callback`/`callback-did`) and
-  customer-first (PJSIP/<number>@pstn, then `agents,agentN`) are modelled, and a line test's
-  `PJSIP/<our DID>@trunk` with an Application, which the carrier loops back in through [from-trunk]
-  (no capture exists of that loop; the outbound leg writes no CDR row, Asterisk would: its linkedid is
-  our `cti-lt-N`); other dial strings to the trunk fail with Reason 0. The callback leg dials
-  `@pstn,15` (06d) where the project's `[callback-did]`
+  customer-first (PJSIP/<number>@pstn or @trunk, then `agents,agentN` or `[cti-outbound]`) are
+  modelled, and a line test's `PJSIP/<our DID>@trunk` with an Application, which the carrier loops
+  back in through [from-trunk] (no capture exists of that loop; the outbound leg writes no CDR row,
+  Asterisk would: its linkedid is our `cti-lt-N`); other dial strings to the trunk fail with Reason 0.
+  The callback leg dials `@pstn,15` (06d) where the project's `[callback-did]`
   dials `@trunk,30`. `set_trunk(False)` reproduces capture 18 (CHANUNAVAIL, no DialBegin/DialEnd, Cause
   3), except that the OriginateResponse comes before `[callback-did]`'s Newexten/VarSets, not after.
   `Async: false` replies at once (Asterisk waits for the answer) and sends no OriginateResponse.
@@ -90,6 +90,13 @@ Known differences from the captures (asterisk-captures/, kept on purpose or not 
   error text for an unknown endpoint is not captured.
 - Agents' phones never dial: the feature codes (*11..*15 in `[agents]`) are not modelled; simulated
   agents join through the CTI's login service (cti/rehearsal.py) or a test's QueueAdd.
+- Outbound (cti.sim.outbound_customers): busy and no answer replay 06c; congestion (503, Cause 34) has
+  no capture and follows the busy shape; `[cti-outbound]` after the answer has no capture (its Dial
+  looks like 12's preferred Dial, its Queue like 01-03's with the connect timeout), its Newexten
+  AppData are abridged, no MixMonitor runs on outbound calls, the customer always hangs up first,
+  and an unreachable trunk (set_trunk) does not stop a customer-first Originate. Simulated agents
+  answer as their profile says; a Queue() connect timeout cuts the ring short at once (app_queue's
+  timeoutpriority=app), where Asterisk checks it between ring polls.
 - Restart (capture 17): channels are hung up with Cause 16 and `Event: Shutdown` follows at once
   (~1.1 s later on the real PBX); the AMI port keeps accepting connections (the capture cannot tell
   whether it was briefly closed); while booting, app_queue's actions answer `Invalid/unknown command`

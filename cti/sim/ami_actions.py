@@ -485,7 +485,8 @@ def _originate(d: AmiDriver, s: AmiSession, f: Pairs, head: Pairs) -> None:
     )
     call = d.pbx.originate(req)
     pjsip = chan.upper().startswith("PJSIP/")
-    if pjsip and not req.application and req.context not in ("callback", "callback-did", "agents"):
+    known = ("callback", "callback-did", "agents", "cti-outbound")
+    if pjsip and not req.application and req.context not in known:
         # 09: a PJSIP channel with a missing Context/Exten fails synchronously
         _error(s, head, "Extension does not exist.")
         return

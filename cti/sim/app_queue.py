@@ -28,6 +28,7 @@ class QueueCaller(Protocol):
     answered: bool
     agent_channel: str
     joined_queue_at: float | None
+    inbound: bool  # an inbound caller (counted in the simulator's stats), not an outbound customer
 
     def abandon(self) -> None: ...
 
@@ -257,7 +258,7 @@ class AppQueue:
         core = self.core
         ch = call.caller
         if not q.cfg.joinempty and not any(self._usable(m) for m in q.members.values()):
-            core.stats.joinempty += 1
+            core.stats.joinempty += 1 if call.inbound else 0
             call.queue_done("JOINEMPTY")
             return
         if q.cfg.maxlen and len(q.entries) >= q.cfg.maxlen:
@@ -493,13 +494,14 @@ class AppQueue:
         q.hold_total += hold
         if hold <= q.cfg.servicelevel:
             q.in_sl += 1
-        core.stats.answered += 1
         call.answered = True
         call.agent_channel = ag.name
-        core.stats.wait_total += hold
-        core.stats.max_wait = max(core.stats.max_wait, hold)
-        if call.joined_queue_at is not None and core.now - call.joined_queue_at <= 2 * core.ring_cycle_s:
-            core.stats.answered_two_rings += 1
+        if call.inbound:  # the caller figures (summary, demo); an outbound customer is not one
+            core.stats.answered += 1
+            core.stats.wait_total += hold
+            core.stats.max_wait = max(core.stats.max_wait, hold)
+            if call.joined_queue_at is not None and core.now - call.joined_queue_at <= 2 * core.ring_cycle_s:
+                core.stats.answered_two_rings += 1
         m.in_call = True
         core.device_changed(leg.endpoint)
         call.connected(ag, m, hold)
@@ -528,7 +530,7 @@ class AppQueue:
         if entry not in entry.queue.entries:
             return
         self._leave(entry)
-        if status == "TIMEOUT":
+        if status == "TIMEOUT" and entry.call.inbound:
             self.core.stats.timed_out += 1
         entry.call.queue_done(status)
 

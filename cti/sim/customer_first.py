@@ -22,7 +22,10 @@ class CustomerFirstCall(Originated):
         self.people = people
         self.req = req
         self.cid_num, self.cid_name = split_callerid(req.callerid)
-        self.number = req.channel.partition("/")[2][:-5]
+        self.number, _, trunk = req.channel.partition("/")[2].partition("@")
+        # the channel is named after the endpoint dialled: PJSIP/pstn-... (06c), PJSIP/trunk-... for
+        # the project's trunk (cti.outbound.dialer)
+        self.trunk = trunk if trunk in e.endpoints else "pstn"
         self.cust: Channel | None = None
         self.agent: Channel | None = None
         self.timers: list[Timer] = []
@@ -42,7 +45,7 @@ class CustomerFirstCall(Originated):
         e = self.e
         e.call_started()
         cust = e.new_channel(
-            "PJSIP", "pstn", uniqueid=self.req.channel_id, context=self.req.context, exten=self.req.exten
+            "PJSIP", self.trunk, uniqueid=self.req.channel_id, context=self.req.context, exten=self.req.exten
         )
         cust.call = self
         cust.vars.update(self.req.variables)
@@ -50,9 +53,9 @@ class CustomerFirstCall(Originated):
         e.newexten(cust, 1, "AppDial2", "(Outgoing Line)")
         e.set_callerid(cust, self.cid_num, self.cid_name)
         e.set_connected(cust, self.cid_num, self.cid_name)
-        e.dial_event("DialBegin", None, cust, [("DialString", f"{self.number}@pstn")])
-        e.device_changed(e.endpoints["pstn"])
-        kind, delay, talk = self.people.customer(self.number)
+        e.dial_event("DialBegin", None, cust, [("DialString", f"{self.number}@{self.trunk}")])
+        e.device_changed(e.endpoints[self.trunk])
+        kind, delay, talk = self.outcome()
         self.talk = self.people.customer_talk(talk)
         timeout = self.req.timeout_ms / 1000.0
         if kind in ("busy", "congestion"):
@@ -64,12 +67,16 @@ class CustomerFirstCall(Originated):
         else:
             self.timers.append(e.after(timeout, self._timeout))
 
+    def outcome(self) -> tuple[str, float, float | None]:
+        """How the dialled customer reacts (a test's `set_customer`, else the default)."""
+        return self.people.customer(self.number)
+
     def _ringing(self) -> None:
         e, cust = self.e, self.cust
         assert cust is not None
         cust.callee = True
         e.set_state(cust, RINGING)
-        e.device_changed(e.endpoints["pstn"])
+        e.device_changed(e.endpoints[self.trunk])
         e.dial_event("DialState", None, cust, [("DialStatus", "RINGING")])
 
     def _end(self) -> None:

@@ -25,6 +25,8 @@ class InboundFlow:
     hangup), Queue(sales,,,,60), NoOp(QUEUESTATUS), Hangup; a caller the agent left goes on to
     [cti-survey] (AGI survey, Hangup)."""
 
+    inbound = True  # app_queue.QueueCaller: counted in the caller figures
+
     # The project's dialplan ([cti-queue]) runs Queue() with `c` and the preferred agent's Dial() with
     # `g`, so a caller the agent left continues in the dialplan (decision 0900); without them Asterisk
     # hangs the caller up (capture 04). tests/agi/test_survey_sim.py checks the dialplan says so.

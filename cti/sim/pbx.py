@@ -15,14 +15,18 @@ from cti.sim.customer_first import CustomerFirstCall
 from cti.sim.inbound import InboundFlow
 from cti.sim.model import CallSpec, Channel
 from cti.sim.originate import AgentFirstCall, OriginateRequest
+from cti.sim.outbound_customers import OutboundCall, OutboundCustomers, is_outbound
 from cti.sim.people import People
 from cti.sim.recordings import MixMonitor
+from cti.sim.scenario import OutboundConfig
 
 
 def is_customer_first(channel: str) -> bool:
-    """`PJSIP/<digits>@pstn`: the customer is dialled first (06c cases 2 and 3)."""
+    """`PJSIP/<digits>@pstn` (06c cases 2 and 3) or `@trunk` (the project's trunk, the outbound
+    dialer's Originate): the customer is dialled first."""
     tech, _, rest = channel.partition("/")
-    return tech.upper() == "PJSIP" and rest.endswith("@pstn") and rest[:-5].isdigit()
+    number, _, trunk = rest.partition("@")
+    return tech.upper() == "PJSIP" and trunk in ("pstn", "trunk") and number.isdigit()
 
 
 class Pbx:
@@ -31,6 +35,8 @@ class Pbx:
         self.people = People(self.core)
         self.app_queue = AppQueue(self.core, self.people)
         self.mixmonitor = MixMonitor(self.core, write_audio)
+        # the customers an outbound campaign dials (scenario [outbound]; defaults without one)
+        self.outbound = OutboundCustomers(core, core.scenario.outbound or OutboundConfig())
         # AGI requests waiting for the Simulator: (call, script) -> the Simulator runs them.
         self.agi_requests: list[tuple[InboundFlow, str]] = []
         self.on_agi_request: Callable[[], None] | None = None
@@ -54,6 +60,8 @@ class Pbx:
         if did is not None:
             assert self.carrier_loop in LOOP_MODES
             return CarrierLoopCall(self.core, req, did, self.carrier_loop, self.place_call)
+        if is_customer_first(req.channel) and is_outbound(req):
+            return OutboundCall(self.core, self.people, self.app_queue, self.outbound, req)
         if is_customer_first(req.channel):
             return CustomerFirstCall(self.core, self.people, req)
         return AgentFirstCall(self.core, self.people, self.mixmonitor, req)

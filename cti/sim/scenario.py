@@ -153,6 +153,80 @@ class AdSpike:
         return peak * math.exp(-(dt - self.rise_s) / (self.decay_min * 60.0))
 
 
+@dataclass(frozen=True)
+class OutboundConfig:
+    """`[outbound]`: one campaign the rehearsal creates in the CTI, its contact list (generated from
+    `contact_seed`, never a file in git) and how the dialled customers behave
+    (cti.sim.outbound_customers). Rates are per dial; `answer_by_hour` is the chance, by local hour,
+    that a customer who is neither busy nor unreachable answers before the ring time runs out."""
+
+    campaign: str = "outbound"
+    product: str = "broadband"
+    mode: str = "predictive"
+    queue: str = "sales"
+    did: str = "4008001234"
+    max_attempts: int = 3
+    retry_backoff_s: int = 3600
+    contacts: int = 0
+    contact_seed: int = 1
+    boss_share: float = 0.05  # segment `boss`: called only 10:00-11:30 (the campaign's window)
+    answer_by_hour: tuple[float, ...] = (0.35,) * 24
+    busy_rate: float = 0.08
+    congestion_rate: float = 0.02
+    answer_delay: Dist = Dist("lognormal", 8.0, 0.5, 1.0, 60.0)
+    purchase_rate: float = 0.08
+    refusal_rate: float = 0.6
+    never_call_rate: float = 0.01  # the rest: no decision
+    talk_purchase: Dist = Dist("lognormal", 240.0, 0.4)
+    talk_refusal: Dist = Dist("lognormal", 40.0, 0.5)
+    talk_other: Dist = Dist("lognormal", 90.0, 0.5)
+    company_message_s: float = 4.0  # the abandoned customer hears it, then the call ends
+
+    def answer_chance(self, hour: int) -> float:
+        return self.answer_by_hour[hour % 24]
+
+
+def parse_outbound(o: dict[str, Any]) -> OutboundConfig:
+    d = OutboundConfig()
+    w = "outbound"
+    hours = o.get("answer_by_hour", list(d.answer_by_hour))
+    if len(hours) != 24 or not all(isinstance(x, int | float) and 0 <= x <= 1 for x in hours):
+        raise ScenarioError(f"{w}.answer_by_hour: needs 24 probabilities between 0 and 1")
+    rates = {k: float(o.get(k, getattr(d, k))) for k in ("busy_rate", "congestion_rate")}
+    verdict_keys = ("purchase_rate", "refusal_rate", "never_call_rate")
+    verdicts = {k: float(o.get(k, getattr(d, k))) for k in verdict_keys}
+    for group in (rates, verdicts):
+        if any(v < 0 for v in group.values()) or sum(group.values()) > 1:
+            raise ScenarioError(f"{w}: {', '.join(group)} must be >= 0 and add up to at most 1")
+    mode = str(o.get("mode", d.mode))
+    if mode not in ("predictive", "progressive", "preview"):
+        raise ScenarioError(f"{w}.mode: unknown {mode!r} (predictive, progressive, preview)")
+
+    def dist(k: str) -> Dist:
+        return Dist.parse(o[k], f"{w}.{k}") if k in o else getattr(d, k)
+
+    return OutboundConfig(
+        campaign=str(o.get("campaign", d.campaign)),
+        product=str(o.get("product", d.product)),
+        mode=mode,
+        queue=str(o.get("queue", d.queue)),
+        did=str(o.get("did", d.did)),
+        max_attempts=int(o.get("max_attempts", d.max_attempts)),
+        retry_backoff_s=int(o.get("retry_backoff_s", d.retry_backoff_s)),
+        contacts=int(o.get("contacts", d.contacts)),
+        contact_seed=int(o.get("contact_seed", d.contact_seed)),
+        boss_share=float(o.get("boss_share", d.boss_share)),
+        answer_by_hour=tuple(float(x) for x in hours),
+        answer_delay=dist("answer_delay"),
+        talk_purchase=dist("talk_purchase"),
+        talk_refusal=dist("talk_refusal"),
+        talk_other=dist("talk_other"),
+        company_message_s=float(o.get("company_message_s", d.company_message_s)),
+        **rates,
+        **verdicts,
+    )
+
+
 @dataclass
 class Scenario:
     name: str = "inline"
@@ -178,6 +252,7 @@ class Scenario:
     # deployment ships), or what a real sounds directory holds (sounds_dir); minus missing_sounds
     missing_sounds: tuple[str, ...] = ("no-such-prompt",)
     sounds_dir: str | None = None
+    outbound: OutboundConfig | None = None  # an outbound campaign day (scenarios/outbound_day.toml)
 
     def has_sound(self, name: str) -> bool:
         if name in self.missing_sounds:
@@ -382,6 +457,8 @@ def parse_scenario(data: dict[str, Any], name: str = "inline") -> Scenario:
                 )
             )
     sc.agents = tuple(agents)
+    if "outbound" in data:
+        sc.outbound = parse_outbound(data["outbound"])
     return sc
 
 

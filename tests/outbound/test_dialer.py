@@ -96,8 +96,9 @@ async def test_outcomes_from_ami_frames_release_the_claim(pool, db, make_campaig
             "Channel": f"PJSIP/{a.number}@trunk",
         }
     )
-    # 06c: 486 Busy -> Hangup Cause 17 on the customer leg first (Uniqueid = our ChannelId)
-    await d.handle_ami({"Event": "Hangup", "Uniqueid": b.channel_id, "Cause": "17"})
+    # 06c case 3, in its order: 486 Busy -> HangupRequest Cause 17 on the customer leg (Uniqueid =
+    # our ChannelId), OriginateResponse Failure Reason 0, and only then Hangup Cause 17
+    await d.handle_ami({"Event": "HangupRequest", "Uniqueid": b.channel_id, "Cause": "17"})
     await d.handle_ami(
         {
             "Event": "OriginateResponse",
@@ -107,6 +108,7 @@ async def test_outcomes_from_ami_frames_release_the_claim(pool, db, make_campaig
             "Uniqueid": "<unknown>",
         }
     )
+    await d.handle_ami({"Event": "Hangup", "Uniqueid": b.channel_id, "Cause": "17"})
     # answered (Reason 4), agent connected within 2 s, then hangup
     await d.handle_ami(
         {
@@ -131,24 +133,25 @@ async def test_outcomes_from_ami_frames_release_the_claim(pool, db, make_campaig
 
 
 async def test_answered_without_agent_within_two_seconds_is_abandoned(pool, db, make_campaign):
+    """[cti-outbound] gives the queue CTI_CONNECT_TIMEOUT (2 s), then plays the company message and
+    hangs up: an answered dial that ends without a connect frame is abandoned. A connect frame is the
+    PBX saying it connected in time, even if it reaches us late (AMI latency is not the customer's)."""
     d, _floor, sent = await _dialer(pool, db, make_campaign, mode="predictive")
     await d.step()
-    first = sent[0]
-    await d.handle_ami(
-        {
-            "Event": "OriginateResponse",
-            "ActionID": "ami-1",
-            "Response": "Success",
-            "Reason": "4",
-            "Uniqueid": first.channel_id,
-        }
-    )
-    d.clock.advance(3)  # type: ignore[attr-defined]
-    await d.handle_ami({"Event": "AgentConnect", "Linkedid": first.channel_id})
+    first, second = sent[0], sent[1]
+    for aid, ch in (("ami-1", first.channel_id), ("ami-2", second.channel_id)):
+        ok = {"Event": "OriginateResponse", "ActionID": aid, "Response": "Success", "Reason": "4"}
+        await d.handle_ami({**ok, "Uniqueid": ch})
+    d.clock.advance(2.5)  # type: ignore[attr-defined]
+    await d.handle_ami({"Event": "AgentConnect", "Linkedid": second.channel_id, "MemberName": "agent2"})
     d.clock.advance(5)  # type: ignore[attr-defined]
     await d.handle_ami({"Event": "Hangup", "Uniqueid": first.channel_id, "Cause": "16"})
     assert await db.fetchval("SELECT outcome FROM dials WHERE id = $1", first.dial_id) == "abandoned"
     assert d.window.rate((T0 + timedelta(seconds=10)).timestamp()) == (1.0, 1)
+    # the connected one is on its agent's record at once: the panel may post while they talk
+    assert await db.fetchval("SELECT connected_agent FROM dials WHERE id = $1", second.dial_id) == "agent2"
+    await d.handle_ami({"Event": "Hangup", "Uniqueid": second.channel_id, "Cause": "16"})
+    assert await db.fetchval("SELECT outcome FROM dials WHERE id = $1", second.dial_id) == "answered"
 
 
 async def test_originate_that_never_left_releases_the_number_and_agent(pool, db, make_campaign):

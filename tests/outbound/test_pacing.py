@@ -57,6 +57,9 @@ def test_overdial_backs_off_near_the_ceiling_and_creeps_up_when_far_below():
     assert adapt_overdial(1.5, 0.0, 200, cfg) > 1.5
     assert adapt_overdial(1.5, 0.0, 5, cfg) == 1.5  # too few answers to judge
     assert adapt_overdial(1.5, 0.2, 5, cfg) == 1.5  # one early abandon in five is not a trend
+    # no abandon in 40 answers could still be a 3 % rate: only backing off is allowed on so little
+    assert adapt_overdial(1.5, 0.0, 40, cfg) == 1.5
+    assert adapt_overdial(1.5, 0.025, 40, cfg) < 1.5
     assert adapt_overdial(1.5, 0.015, 200, cfg) == 1.5  # between the two bands: hold
     x = 2.0
     for _ in range(100):
