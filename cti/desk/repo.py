@@ -147,6 +147,17 @@ async def recording(conn: Any, rec_id: int) -> dict[str, Any] | None:
     return dict(r) if r else None
 
 
+async def recent_recordings(conn: Any, limit: int = 20) -> list[dict[str, Any]]:
+    """The latest finished recordings, newest first (the wallboard's player; numbers masked by the caller)."""
+    rows = await conn.fetch(
+        """SELECT r.id, r.number, r.did, r.queue, r.started_at, r.duration_s, f.answered_by
+           FROM recordings r LEFT JOIN call_facts f ON f.linkedid = r.linkedid
+           WHERE r.ended_at IS NOT NULL ORDER BY r.ended_at DESC LIMIT $1""",
+        limit,
+    )
+    return [dict(r) for r in rows]
+
+
 async def audit_recording(conn: Any, at: datetime, username: str, rec_id: int, reason: str) -> None:
     await conn.execute(
         "INSERT INTO number_reveals (at, username, subject, reason) VALUES ($1, $2, $3, $4)",

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from cti.desk import repo
 from cti.desk.service import DeskError, DeskService
+from cti.masking import mask_number
 from cti.recording_files import inside
 from cti.web import auth, push
 from cti.web.desk import json_object
@@ -100,6 +101,18 @@ async def recording(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(path, headers={"Cache-Control": "no-store"})
 
 
+async def recordings(request: web.Request) -> web.Response:
+    """The latest recordings for the player on the wallboard: masked numbers, who answered, when."""
+    _user, desk = _ctx(request, RECORDING_ROLES)
+    async with desk.pool.acquire() as conn:
+        rows = await repo.recent_recordings(conn)
+    out = [{"id": r["id"], "number": mask_number(r["number"]), "did": r["did"], "queue": r["queue"],
+            "agent": r["answered_by"], "duration_s": float(r["duration_s"] or 0),
+            "started": r["started_at"].astimezone(desk.tz).strftime("%H:%M:%S") if r["started_at"] else ""}
+           for r in rows]  # fmt: skip
+    return web.json_response({"recordings": out}, dumps=push.dumps)
+
+
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     _user, desk = _ctx(request, auth.MONITOR_ROLES)
     first = push.dumps({"t_read": desk.last_read, "board": await desk.wallboard()})
@@ -138,6 +151,7 @@ def setup(app: web.Application) -> None:
     r.add_get("/wallboard", page)
     r.add_get("/api/wallboard", board)
     r.add_post("/api/wallboard/agent", lever)
+    r.add_get("/api/wallboard/recordings", recordings)
     r.add_post("/api/wallboard/spy", spy)
     r.add_get("/api/recordings/{id}", recording)
     r.add_get("/api/wallboard/ws", websocket)

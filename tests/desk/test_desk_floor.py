@@ -229,9 +229,16 @@ async def test_supervisor_levers_spy_click_to_call_and_a_seekable_recording(fl, 
             str(outside),
         )
         rec = await fl.pool.fetchval(
-            "INSERT INTO recordings (linkedid, path, created_at) VALUES ('x1', $1, now()) RETURNING id",
+            """INSERT INTO recordings (linkedid, path, number, created_at, started_at, ended_at, duration_s)
+               VALUES ('x1', $1, '13812345678', now(), now(), now(), 42.5) RETURNING id""",
             str(wav),
         )
+        # the wallboard's player lists it, masked; agents get nothing
+        listed = await (await sup.get("/api/wallboard/recordings")).json()
+        assert [(r["id"], r["number"], r["duration_s"]) for r in listed["recordings"]] == [
+            (rec, "138****5678", 42.5)
+        ]
+        assert (await agent.get("/api/wallboard/recordings")).status == 403
         assert (await agent.get(f"/api/recordings/{rec}")).status == 403
         assert (await sup.get(f"/api/recordings/{bad}")).status == 404
         full = await sup.get(f"/api/recordings/{rec}")

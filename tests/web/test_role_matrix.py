@@ -58,6 +58,7 @@ ALLOWED: dict[tuple[str, str], frozenset[str] | None] = {
     ("POST", "/api/wallboard/agent"): STEER,
     ("POST", "/api/wallboard/spy"): STEER,
     ("GET", "/api/recordings/{id}"): MON,
+    ("GET", "/api/wallboard/recordings"): MON,
     ("GET", "/api/audit"): MGR,
     # routes of admin / quality / outbound / metrics (merged while this table was written): what
     # they enforce today, for their owners to confirm
@@ -224,6 +225,7 @@ async def test_a_manager_reads_reveals_recording_plays_and_exports_in_one_log(ap
     await _as(client, "manager")
     r = await client.get("/reports/call-log.csv?day=2026-11-29")
     assert r.status == 200
+    await r.read()  # the download is logged before the body ends, not before the headers
     r = await client.get("/api/audit")
     entries = (await r.json())["entries"]
     got = {(e["username"], e["action"]) for e in entries}
