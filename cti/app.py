@@ -46,6 +46,7 @@ from cti.cluster.leader import Deposed, Leadership, fence
 from cti.cluster.pbx import AgentPbx, PbxFloor, PbxRouter
 from cti.config import Settings
 from cti.desk.wiring import DeskService, desk_service
+from cti.facts.live import LiveFacts
 from cti.facts.updater import FactsUpdater
 from cti.linetest.runner import LineTestScheduler, line_test_scheduler
 from cti.masking import mask_number
@@ -90,9 +91,13 @@ class CtiServer:
     queue: str | None = None  # None: settings.queue
     default_did: str | None = None  # None: settings.default_did (the rehearsal presents its own DIDs)
     web_enabled: bool = True
-    facts_interval_s: float = 60.0
+    # The slow sweep (leader only): facts are written as each call ends (LiveFacts); the sweep writes
+    # agent sessions and pauses and catches a call whose end was missed.
+    facts_interval_s: float = 300.0
     # Calls last well under an hour; re-deriving more than this every interval only burns CPU.
     facts_window_s: float = 2 * 3600.0
+    live_facts_warm_s: float = 3600.0  # replayed at start: the calls live across a restart
+    live_facts: LiveFacts | None = None
     # filled by start(); closed by close() through _stack
     pool: asyncpg.Pool | None = None
     store: EventStore | None = None
@@ -152,6 +157,12 @@ class CtiServer:
         self.store = EventStore(self.dsn, self.spool_dir, clock=clock)
         await self.store.start()
         stack.push_async_callback(self.store.close)  # last but the pool: nothing read is dropped
+        # a call's facts when it ends (issue 15), in every process that stores events (decision 0112)
+        self.live_facts = LiveFacts(self.pool, self.policy.ring, clock=clock)
+        self.store.on_append(self.live_facts.on_row)
+        await self.live_facts.warm(clock.now() - timedelta(seconds=self.live_facts_warm_s))
+        self.live_facts.start()
+        stack.push_async_callback(self.live_facts.close)  # after the listener: the last hangups are written
 
         # Network timers (ping, action timeouts, backoff) run on real time even when the rest of the
         # process runs on a scaled clock: a slow peer is slow in seconds, not in simulated seconds.

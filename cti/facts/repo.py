@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 
 import asyncpg
 
-from cti.facts.derive import Deriver, Facts, RingCadence, to_dt
+from cti.facts.derive import CallFact, Deriver, Facts, Ring, RingCadence, RingNoAnswer, to_dt
 
 
 def _num(v: float | None) -> Decimal | None:
@@ -45,42 +46,7 @@ async def rebuild(conn: asyncpg.Connection, since: datetime, ring: RingCadence) 
         await conn.execute("DELETE FROM agent_sessions WHERE login_at >= $1", since)
         await conn.execute("DELETE FROM agent_pauses WHERE started_at >= $1", since)
         await conn.execute("DELETE FROM agent_ring_no_answer WHERE at >= $1", since)
-        calls = [
-            (
-                c.linkedid, to_dt(c.started_at), c.did or None, c.caller_num or None, c.caller_masked or None,
-                c.queue, to_dt(c.offered_at), c.answered_by, to_dt(c.answered_at), _num(c.time_to_answer_s),
-                _num(c.hold_s), c.rings_to_answer, _num(c.talk_s), c.hung_up_first, c.abandoned,
-                _num(c.abandon_wait_s), c.abandon_position, c.agents_logged_in, c.recording_file,
-                to_dt(c.ended_at), c.gap, json.dumps(c.asterisk), c.outcome, to_dt(c.left_queue_at),
-            )
-            for c in facts.calls.values()
-        ]  # fmt: skip
-        await conn.executemany(
-            """INSERT INTO call_facts (linkedid, started_at, did, caller_num, caller_masked, queue,
-               offered_at, answered_by, answered_at, time_to_answer_s, hold_s, rings_to_answer, talk_s,
-               hung_up_first, abandoned, abandon_wait_s, abandon_position, agents_logged_in,
-               recording_file, ended_at, gap, asterisk, outcome, left_queue_at)
-               VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,
-                       $22::jsonb,$23,$24)
-               ON CONFLICT (linkedid) DO NOTHING""",
-            calls,
-        )
-        await conn.executemany(
-            """INSERT INTO call_rings (linkedid, agent_uniqueid, agent, queue, started_at, ended_at, outcome)
-               VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT DO NOTHING""",
-            [
-                (
-                    r.linkedid,
-                    r.agent_uniqueid,
-                    r.agent,
-                    r.queue,
-                    to_dt(r.started_at),
-                    to_dt(r.ended_at),
-                    r.outcome,
-                )
-                for r in facts.rings
-            ],
-        )
+        await _insert_calls(conn, facts.calls.values(), facts.rings, facts.ring_no_answer, upsert=False)
         await conn.executemany(
             """INSERT INTO agent_sessions (agent, queue, interface, login_at, logout_at)
                VALUES ($1,$2,$3,$4,$5) ON CONFLICT DO NOTHING""",
@@ -94,11 +60,7 @@ async def rebuild(conn: asyncpg.Connection, since: datetime, ring: RingCadence) 
                 for p in facts.pauses
             ],
         )
-        await conn.executemany(
-            """INSERT INTO agent_ring_no_answer (linkedid, agent, queue, at, ring_ms)
-               VALUES ($1,$2,$3,$4,$5) ON CONFLICT DO NOTHING""",
-            [(r.linkedid, r.agent, r.queue, to_dt(r.at), r.ring_ms) for r in facts.ring_no_answer],
-        )
+        await refresh_hourly(conn, since, None)
     return {
         "calls": len(facts.calls),
         "rings": len(facts.rings),
@@ -106,3 +68,102 @@ async def rebuild(conn: asyncpg.Connection, since: datetime, ring: RingCadence) 
         "pauses": len(facts.pauses),
         "ring_no_answer": len(facts.ring_no_answer),
     }
+
+
+_CALL_COLUMNS = """linkedid, started_at, did, caller_num, caller_masked, queue, offered_at, answered_by,
+    answered_at, time_to_answer_s, hold_s, rings_to_answer, talk_s, hung_up_first, abandoned, abandon_wait_s,
+    abandon_position, agents_logged_in, recording_file, ended_at, gap, asterisk, outcome, left_queue_at"""
+_UPSERT = ", ".join(
+    f"{c.strip()} = EXCLUDED.{c.strip()}" for c in _CALL_COLUMNS.split(",") if c.strip() != "linkedid"
+)
+
+
+def _call_row(c: CallFact) -> tuple[object, ...]:
+    return (
+        c.linkedid, to_dt(c.started_at), c.did or None, c.caller_num or None, c.caller_masked or None,
+        c.queue, to_dt(c.offered_at), c.answered_by, to_dt(c.answered_at), _num(c.time_to_answer_s),
+        _num(c.hold_s), c.rings_to_answer, _num(c.talk_s), c.hung_up_first, c.abandoned,
+        _num(c.abandon_wait_s), c.abandon_position, c.agents_logged_in, c.recording_file,
+        to_dt(c.ended_at), c.gap, json.dumps(c.asterisk), c.outcome, to_dt(c.left_queue_at),
+    )  # fmt: skip
+
+
+async def _insert_calls(
+    conn: asyncpg.Connection,
+    calls: Iterable[CallFact],
+    rings: Iterable[Ring],
+    rnas: Iterable[RingNoAnswer],
+    *,
+    upsert: bool,
+) -> None:
+    """The rows of whole calls: call_facts, call_rings, agent_ring_no_answer. `upsert` replaces what a
+    call already has (the incremental writer re-deriving a call); rebuild deleted its window first."""
+    conflict = f"DO UPDATE SET {_UPSERT}" if upsert else "DO NOTHING"
+    await conn.executemany(
+        f"""INSERT INTO call_facts ({_CALL_COLUMNS})
+            VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,
+                    $22::jsonb,$23,$24)
+            ON CONFLICT (linkedid) {conflict}""",
+        [_call_row(c) for c in calls],
+    )
+    await conn.executemany(
+        """INSERT INTO call_rings (linkedid, agent_uniqueid, agent, queue, started_at, ended_at, outcome)
+           VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT DO NOTHING""",
+        [(r.linkedid, r.agent_uniqueid, r.agent, r.queue, to_dt(r.started_at), to_dt(r.ended_at), r.outcome)
+         for r in rings],
+    )  # fmt: skip
+    await conn.executemany(
+        """INSERT INTO agent_ring_no_answer (linkedid, agent, queue, at, ring_ms)
+           VALUES ($1,$2,$3,$4,$5) ON CONFLICT DO NOTHING""",
+        [(r.linkedid, r.agent, r.queue, to_dt(r.at), r.ring_ms) for r in rnas],
+    )
+
+
+async def write_calls(
+    conn: asyncpg.Connection, calls: list[CallFact], rings: list[Ring], rnas: list[RingNoAnswer]
+) -> None:
+    """Replace the facts of these (ended) calls and the hourly rollups they fall in, in ONE transaction:
+    a reader sees a call and its hour's figures change together. Idempotent: the same call twice (a
+    re-run, two processes listening to one PBX) leaves the same rows."""
+    lids = [c.linkedid for c in calls]
+    async with conn.transaction():
+        await conn.execute("DELETE FROM call_rings WHERE linkedid = ANY($1::text[])", lids)
+        await conn.execute("DELETE FROM agent_ring_no_answer WHERE linkedid = ANY($1::text[])", lids)
+        await _insert_calls(conn, calls, rings, rnas, upsert=True)
+        hours = sorted({to_dt(c.started_at).replace(minute=0, second=0, microsecond=0) for c in calls})  # type: ignore[union-attr]
+        await refresh_hourly(conn, None, hours)
+
+
+_HOURLY = """
+INSERT INTO facts_hourly (hour, queue, agent, did, calls, offered, answered, abandoned, timeout,
+                          within_two_rings, hold_s, talk_s, abandon_wait_s)
+SELECT date_trunc('hour', started_at, 'UTC'), coalesce(queue, '-'), coalesce(answered_by, '-'),
+       coalesce(did, '-'),
+       count(*), count(*) FILTER (WHERE outcome <> 'unqueued'), count(*) FILTER (WHERE outcome = 'answered'),
+       count(*) FILTER (WHERE outcome = 'abandoned'), count(*) FILTER (WHERE outcome = 'timeout'),
+       count(*) FILTER (WHERE outcome = 'answered' AND rings_to_answer <= 2),
+       coalesce(sum(hold_s) FILTER (WHERE outcome = 'answered'), 0), coalesce(sum(talk_s), 0),
+       coalesce(sum(abandon_wait_s) FILTER (WHERE outcome = 'abandoned'), 0)
+FROM call_facts WHERE {where}
+GROUP BY 1, 2, 3, 4"""
+
+
+async def refresh_hourly(
+    conn: asyncpg.Connection, since: datetime | None, hours: list[datetime] | None
+) -> None:
+    """Recompute the rollup rows of the given UTC hours (or of every hour from `since`'s) from
+    call_facts. Serialised by a transaction-scoped advisory lock: two writers recomputing one hour
+    would otherwise both delete and then collide inserting."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('facts_hourly'))")
+    if hours is not None:
+        await conn.execute("DELETE FROM facts_hourly WHERE hour = ANY($1::timestamptz[])", hours)
+        # the range lets the started_at index find the hours; ANY keeps only those hours
+        where = ("started_at >= ($1::timestamptz[])[1] AND started_at <"
+                 " ($1::timestamptz[])[array_length($1::timestamptz[], 1)] + interval '1 hour'"
+                 " AND date_trunc('hour', started_at, 'UTC') = ANY($1::timestamptz[])")  # fmt: skip
+        await conn.execute(_HOURLY.format(where=where), hours)
+    else:
+        first_hour = "date_trunc('hour', $1::timestamptz, 'UTC')"
+        await conn.execute(f"DELETE FROM facts_hourly WHERE hour >= {first_hour}", since)
+        where = f"started_at >= {first_hour}"
+        await conn.execute(_HOURLY.format(where=where), since)

@@ -24,7 +24,7 @@ import contextlib
 import hashlib
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -238,6 +238,7 @@ class EventStore:
         self.batches = 0
         self.replayed_batches = 0  # batches that held already-stored keys
         self.db_up = False
+        self._on_append: list[Callable[[tuple[Any, ...]], None]] = []
 
     # ---- producer side -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -257,12 +258,19 @@ class EventStore:
             await self._wait_for_room()
         self._buf.append(row)
         self._appended += 1
+        for fn in self._on_append:
+            fn(row)
         if self._wake is not None:
             self._wake_writer()
         self._since_yield += 1
         if self._since_yield >= self.yield_every:
             self._since_yield = 0
             await asyncio.sleep(0)
+
+    def on_append(self, fn: Callable[[tuple[Any, ...]], None]) -> None:
+        """`fn(row)` for every accepted event, in the order they will be stored (their seq order), as
+        the row stored (spool.FIELDS): a consumer sees exactly what `cti facts rebuild` will read."""
+        self._on_append.append(fn)
 
     async def flush(self) -> None:
         """Return once everything appended before this call is committed in PostgreSQL or fsynced in
