@@ -30,8 +30,9 @@ import orjson
 import structlog
 
 from cti.clock import Clock, SystemClock
-from cti.facts.derive import CallFact, Deriver, Ring, RingCadence, RingNoAnswer
+from cti.facts.derive import CallFact, Deriver, Ring, RingNoAnswer
 from cti.facts.repo import write_calls
+from cti.policy import RingPolicy
 
 log = structlog.get_logger(__name__)
 
@@ -43,7 +44,7 @@ class LiveFacts:
     def __init__(
         self,
         pool: asyncpg.Pool,
-        ring: RingCadence,
+        ring: RingPolicy,
         *,
         clock: Clock | None = None,
         retry_s: float = 1.0,
@@ -51,6 +52,7 @@ class LiveFacts:
         recent_max: int = 20000,
     ) -> None:
         self.pool = pool
+        self.ring = ring
         self.deriver = Deriver(ring)
         self.clock: Clock = clock or SystemClock()
         self.retry_s = retry_s
@@ -146,7 +148,7 @@ class LiveFacts:
                 batch, self._pending = self._pending[: self.batch_max], self._pending[self.batch_max :]
                 try:
                     async with self.pool.acquire() as conn:
-                        await write_calls(conn, [c for c, _r, _n in batch],
+                        await write_calls(conn, self.ring, [c for c, _r, _n in batch],
                                           [r for _c, rs, _n in batch for r in rs],
                                           [n for _c, _r, ns in batch for n in ns])  # fmt: skip
                 except (OSError, asyncpg.PostgresError) as e:  # the database is back soon: keep them

@@ -10,6 +10,7 @@ from decimal import Decimal
 import asyncpg
 
 from cti.facts.derive import CallFact, Deriver, Facts, Ring, RingCadence, RingNoAnswer, to_dt
+from cti.policy import RingPolicy
 
 
 def _num(v: float | None) -> Decimal | None:
@@ -32,7 +33,7 @@ async def derive_since(conn: asyncpg.Connection, since: datetime, ring: RingCade
     return d.facts
 
 
-async def rebuild(conn: asyncpg.Connection, since: datetime, ring: RingCadence) -> dict[str, int]:
+async def rebuild(conn: asyncpg.Connection, since: datetime, ring: RingPolicy) -> dict[str, int]:
     """Replace every fact derived from events at or after `since`. Calls that began before `since`
     keep their rows (their start is not in the window, so they cannot be derived from it)."""
     facts = await derive_since(conn, since, ring)
@@ -60,7 +61,7 @@ async def rebuild(conn: asyncpg.Connection, since: datetime, ring: RingCadence) 
                 for p in facts.pauses
             ],
         )
-        await refresh_hourly(conn, since, None)
+        await refresh_hourly(conn, ring, since, None)
     return {
         "calls": len(facts.calls),
         "rings": len(facts.rings),
@@ -120,7 +121,11 @@ async def _insert_calls(
 
 
 async def write_calls(
-    conn: asyncpg.Connection, calls: list[CallFact], rings: list[Ring], rnas: list[RingNoAnswer]
+    conn: asyncpg.Connection,
+    ring: RingPolicy,
+    calls: list[CallFact],
+    rings: list[Ring],
+    rnas: list[RingNoAnswer],
 ) -> None:
     """Replace the facts of these (ended) calls and the hourly rollups they fall in, in ONE transaction:
     a reader sees a call and its hour's figures change together. Idempotent: the same call twice (a
@@ -131,25 +136,37 @@ async def write_calls(
         await conn.execute("DELETE FROM agent_ring_no_answer WHERE linkedid = ANY($1::text[])", lids)
         await _insert_calls(conn, calls, rings, rnas, upsert=True)
         hours = sorted({to_dt(c.started_at).replace(minute=0, second=0, microsecond=0) for c in calls})  # type: ignore[union-attr]
-        await refresh_hourly(conn, None, hours)
+        await refresh_hourly(conn, ring, None, hours)
 
 
 _HOURLY = """
 INSERT INTO facts_hourly (hour, queue, agent, did, calls, offered, answered, abandoned, timeout,
-                          within_two_rings, hold_s, talk_s, abandon_wait_s)
+    abandon_wait_s, abandon_wait_n, in_sl, in_30, hold_s, hold_n, answered_talk_s, answered_talk_n, talk_s,
+    sl_s, in_30_s)
 SELECT date_trunc('hour', started_at, 'UTC'), coalesce(queue, '-'), coalesce(answered_by, '-'),
-       coalesce(did, '-'),
-       count(*), count(*) FILTER (WHERE outcome <> 'unqueued'), count(*) FILTER (WHERE outcome = 'answered'),
-       count(*) FILTER (WHERE outcome = 'abandoned'), count(*) FILTER (WHERE outcome = 'timeout'),
-       count(*) FILTER (WHERE outcome = 'answered' AND rings_to_answer <= 2),
-       coalesce(sum(hold_s) FILTER (WHERE outcome = 'answered'), 0), coalesce(sum(talk_s), 0),
-       coalesce(sum(abandon_wait_s) FILTER (WHERE outcome = 'abandoned'), 0)
+       coalesce(did, '-'), count(*), count(*) FILTER (WHERE outcome <> 'unqueued'),
+       count(*) FILTER (WHERE outcome = 'answered'), count(*) FILTER (WHERE outcome = 'abandoned'),
+       count(*) FILTER (WHERE outcome = 'timeout'),
+       coalesce(sum(abandon_wait_s) FILTER (WHERE outcome = 'abandoned'), 0),
+       count(abandon_wait_s) FILTER (WHERE outcome = 'abandoned'),
+       count(*) FILTER (WHERE outcome = 'answered' AND hold_s < $2),
+       count(*) FILTER (WHERE outcome = 'answered' AND time_to_answer_s <= $3),
+       coalesce(sum(hold_s) FILTER (WHERE outcome = 'answered'), 0),
+       count(hold_s) FILTER (WHERE outcome = 'answered'),
+       coalesce(sum(talk_s) FILTER (WHERE outcome = 'answered'), 0),
+       count(talk_s) FILTER (WHERE outcome = 'answered'),
+       coalesce(sum(talk_s), 0), $2, $3
 FROM call_facts WHERE {where}
 GROUP BY 1, 2, 3, 4"""
 
 
+def thresholds(ring: RingPolicy) -> tuple[float, float]:
+    """(two rings in seconds, the 30-second rule) as the report figures define them."""
+    return ring.max_rings * ring.cycle_s, ring.slow_response_s
+
+
 async def refresh_hourly(
-    conn: asyncpg.Connection, since: datetime | None, hours: list[datetime] | None
+    conn: asyncpg.Connection, ring: RingPolicy, since: datetime | None, hours: list[datetime] | None
 ) -> None:
     """Recompute the rollup rows of the given UTC hours (or of every hour from `since`'s) from
     call_facts. Serialised by a transaction-scoped advisory lock: two writers recomputing one hour
@@ -161,9 +178,9 @@ async def refresh_hourly(
         where = ("started_at >= ($1::timestamptz[])[1] AND started_at <"
                  " ($1::timestamptz[])[array_length($1::timestamptz[], 1)] + interval '1 hour'"
                  " AND date_trunc('hour', started_at, 'UTC') = ANY($1::timestamptz[])")  # fmt: skip
-        await conn.execute(_HOURLY.format(where=where), hours)
+        await conn.execute(_HOURLY.format(where=where), hours, *thresholds(ring))
     else:
         first_hour = "date_trunc('hour', $1::timestamptz, 'UTC')"
         await conn.execute(f"DELETE FROM facts_hourly WHERE hour >= {first_hour}", since)
         where = f"started_at >= {first_hour}"
-        await conn.execute(_HOURLY.format(where=where), since)
+        await conn.execute(_HOURLY.format(where=where), since, *thresholds(ring))

@@ -13,8 +13,8 @@ import asyncpg
 import structlog
 
 from cti.clock import Clock, SystemClock
-from cti.facts.derive import RingCadence
 from cti.facts.repo import rebuild
+from cti.policy import RingPolicy
 
 log = structlog.get_logger(__name__)
 
@@ -23,7 +23,7 @@ class FactsUpdater:
     def __init__(
         self,
         dsn: str,
-        ring: RingCadence,
+        ring: RingPolicy,
         *,
         clock: Clock | None = None,
         window_s: float = 6 * 3600,

@@ -11,6 +11,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from cti.clock import ManualClock
+from cti.facts.repo import refresh_hourly
+from cti.policy import load_policy
 from cti.state.live import LiveState
 from cti.web.app import Services, make_app
 from cti.web.auth import add_user
@@ -35,6 +37,8 @@ async def client(db_url: str) -> AsyncIterator[tuple[TestClient, asyncpg.Pool]]:
                       ('1.2', '2026-11-16T01:10:00Z', '4008009999', '13987654321', '139****4321', 'sales',
                        'abandoned', NULL, NULL, 20, NULL, NULL)"""
         )
+        async with conn.transaction():  # the hourly rollups the pages read, as the facts writer keeps them
+            await refresh_hourly(conn, load_policy().ring, datetime(2026, 11, 1, tzinfo=UTC), None)
         await conn.execute(
             """INSERT INTO fine_ledger (id, violation_id, rule, person, role, amount_fen, points, occurred_at,
                                         source_kind, source_id, derived_at)
