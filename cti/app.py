@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -98,6 +98,7 @@ class CtiServer:
     facts_window_s: float = 2 * 3600.0
     live_facts_warm_s: float = 3600.0  # replayed at start: the calls live across a restart
     live_facts: LiveFacts | None = None
+    on_facts_written: Callable[[list[Any], float], None] | None = None  # (calls, clock time): bench.reports
     # filled by start(); closed by close() through _stack
     pool: asyncpg.Pool | None = None
     store: EventStore | None = None
@@ -160,6 +161,8 @@ class CtiServer:
         # a call's facts when it ends (issue 15), in every process that stores events (decision 0112)
         self.live_facts = LiveFacts(self.pool, self.policy.ring, clock=clock)
         self.store.on_append(self.live_facts.on_row)
+        if self.on_facts_written is not None:
+            self.live_facts.on_written.append(self.on_facts_written)
         await self.live_facts.warm(clock.now() - timedelta(seconds=self.live_facts_warm_s))
         self.live_facts.start()
         stack.push_async_callback(self.live_facts.close)  # after the listener: the last hangups are written

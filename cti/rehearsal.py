@@ -66,6 +66,7 @@ class Rehearsal:
     web: bool = False
     restart_at_s: float | None = None  # restart the CTI this many sim seconds in (tests, drills)
     progress: Callable[[dict[str, Any]], None] | None = None
+    on_facts_written: Callable[[list[Any], float], None] | None = None  # each batch of call facts written
     sample_every_s: float = 60.0
     max_backlog: int = 0
     restarts: int = 0
@@ -126,7 +127,7 @@ class Rehearsal:
         s = self.settings.model_copy(update=update)
         return CtiServer(s, self.policy, self.dsn, clock=clock, web_enabled=self.web or outbound,
                          default_did=self.scenario.dids[0], facts_interval_s=1800.0,
-                         facts_window_s=3600.0)  # fmt: skip
+                         facts_window_s=3600.0, on_facts_written=self.on_facts_written)  # fmt: skip
 
     async def run(self) -> dict[str, Any]:
         await self._prepare()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -68,8 +69,8 @@ class LiveFacts:
         self._recent: OrderedDict[str, _Ended] = OrderedDict()
         self.recent_max = recent_max
         self.written = 0  # calls written (re-writes included)
-        self.ended_at: dict[str, float] = {}  # linkedid -> clock time its end was seen (for lag figures)
-        self.on_written: list[Any] = []  # fn(linkedids, clock time) after each committed batch
+        # fn(calls, clock time) after each committed batch: how long after its end a call was written
+        self.on_written: list[Callable[[list[CallFact], float], None]] = []
 
     # ---- input: rows as the event store accepts them -------------------------------------------
     def on_row(self, row: tuple[Any, ...]) -> None:
@@ -114,7 +115,6 @@ class LiveFacts:
         if self._warming:
             return  # ended before this process started: the previous one (or the sweep) wrote it
         self._pending.append((call, rings, rnas))
-        self.ended_at[lid] = self.clock.time()
         self._idle.clear()
         self._wake.set()
 
@@ -158,11 +158,8 @@ class LiveFacts:
                     continue
                 self.written += len(batch)
                 now = self.clock.time()
-                lids = [c.linkedid for c, _r, _n in batch]
                 for fn in self.on_written:
-                    fn(lids, now)
-                for lid in lids:
-                    self.ended_at.pop(lid, None)
+                    fn([c for c, _r, _n in batch], now)
             self._idle.set()
 
     async def drain(self) -> None:
