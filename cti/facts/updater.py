@@ -1,7 +1,9 @@
-"""Keeps the facts tables current while the server runs: every `interval_s` it rebuilds the facts of
-the last `window_s` from the events log (the same code as `cti facts rebuild`, so live facts and
-rebuilt history never disagree). A call is re-derived as long as it started inside the window; the
-default window (6 h) is far longer than any call (Queue() waits at most 60 s, talks last minutes)."""
+"""The slow sweep behind the live facts writer (`cti.facts.live`, decision 0112): every `interval_s`
+it rebuilds the facts of the last `window_s` from the events log (the same code as `cti facts
+rebuild`, so live facts and rebuilt history never disagree). It writes agent sessions and pauses, and
+catches a call whose end the live writer missed (a gap, a restart). A call is re-derived as long as it
+started inside the window; the window is far longer than any call (Queue() waits at most 60 s, talks
+last minutes)."""
 
 from __future__ import annotations
 
