@@ -38,6 +38,7 @@ async def rebuild(conn: asyncpg.Connection, since: datetime, ring: RingPolicy) -
     keep their rows (their start is not in the window, so they cannot be derived from it)."""
     facts = await derive_since(conn, since, ring)
     async with conn.transaction():
+        await conn.execute(_LOCK)  # the live writer waits for this transaction (write_calls)
         await conn.execute(
             "DELETE FROM call_rings"
             " WHERE linkedid IN (SELECT linkedid FROM call_facts WHERE started_at >= $1)",
@@ -132,6 +133,8 @@ async def write_calls(
     re-run, two processes listening to one PBX) leaves the same rows."""
     lids = [c.linkedid for c in calls]
     async with conn.transaction():
+        # writers (two processes on one PBX, the sweep) take turns: no deadlock between their row locks
+        await conn.execute(_LOCK)
         await conn.execute("DELETE FROM call_rings WHERE linkedid = ANY($1::text[])", lids)
         await conn.execute("DELETE FROM agent_ring_no_answer WHERE linkedid = ANY($1::text[])", lids)
         await _insert_calls(conn, calls, rings, rnas, upsert=True)
@@ -139,6 +142,7 @@ async def write_calls(
         await refresh_hourly(conn, ring, None, hours)
 
 
+_LOCK = "SELECT pg_advisory_xact_lock(hashtext('facts_hourly'))"
 _HOURLY = """
 INSERT INTO facts_hourly (hour, queue, agent, did, calls, offered, answered, abandoned, timeout,
     abandon_wait_s, abandon_wait_n, in_sl, in_30, hold_s, hold_n, answered_talk_s, answered_talk_n, talk_s,
@@ -171,7 +175,7 @@ async def refresh_hourly(
     """Recompute the rollup rows of the given UTC hours (or of every hour from `since`'s) from
     call_facts. Serialised by a transaction-scoped advisory lock: two writers recomputing one hour
     would otherwise both delete and then collide inserting."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('facts_hourly'))")
+    await conn.execute(_LOCK)
     if hours is not None:
         await conn.execute("DELETE FROM facts_hourly WHERE hour = ANY($1::timestamptz[])", hours)
         # the range lets the started_at index find the hours; ANY keeps only those hours

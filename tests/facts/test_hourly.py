@@ -3,6 +3,7 @@ idempotent, and giving exactly the figures call_facts gives, for every grouping 
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -91,3 +92,23 @@ async def test_the_report_page_reads_the_rollups_unless_the_policy_changed(db: a
     # a window that does not start on an hour (the 11:30 report) reads call_facts
     assert not fig._whole_hours(since, since + timedelta(hours=11, minutes=30), str(TZ))
     assert not fig._whole_hours(since, until, "Asia/Kolkata")  # +05:30
+
+
+async def test_two_processes_writing_the_same_calls_at_once(
+    db: asyncpg.Connection, pool: asyncpg.Pool
+) -> None:
+    """Two CTI processes hearing one PBX write every call twice, concurrently: no deadlock, the rows
+    of one writer."""
+    calls = _calls(300, seed=11)
+    await write_calls(db, POLICY.ring, calls, [], [])
+    want = [tuple(r) for r in await db.fetch("SELECT * FROM facts_hourly ORDER BY 1, 2, 3, 4")]
+    facts = [tuple(r) for r in await db.fetch("SELECT * FROM call_facts ORDER BY linkedid")]
+
+    async def write(batch: list[CallFact]) -> None:
+        async with pool.acquire() as conn:
+            for i in range(0, len(batch), 30):
+                await write_calls(conn, POLICY.ring, batch[i : i + 30], [], [])
+
+    await asyncio.gather(write(calls), write(calls[::-1]), write(calls[100:] + calls[:100]))
+    assert [tuple(r) for r in await db.fetch("SELECT * FROM facts_hourly ORDER BY 1, 2, 3, 4")] == want
+    assert [tuple(r) for r in await db.fetch("SELECT * FROM call_facts ORDER BY linkedid")] == facts
