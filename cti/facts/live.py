@@ -30,6 +30,7 @@ import asyncpg
 import orjson
 import structlog
 
+from cti.ami.headers import first
 from cti.clock import Clock, SystemClock
 from cti.facts.derive import CallFact, Deriver, Ring, RingNoAnswer
 from cti.facts.repo import write_calls
@@ -82,7 +83,7 @@ class LiveFacts:
     def feed(self, ts: datetime, typ: str, payload: Any) -> None:
         d = self.deriver
         if typ == "Newchannel":
-            lid = payload.get("Linkedid") or payload.get("Uniqueid") or ""
+            lid = first(payload, "Linkedid") or first(payload, "Uniqueid")
             back = self._recent.pop(lid, None) if lid not in d.f.calls else None
             if back is not None:  # a new leg of a call that had ended: the deriver carries on with it
                 d.f.calls[lid] = back[0]
@@ -109,6 +110,8 @@ class LiveFacts:
             f.sessions = [s for s in f.sessions if s.logout_at is None]
         if len(f.pauses) > 1000:
             f.pauses = [p for p in f.pauses if p.ended_at is None]
+        if len(f.ring_no_answer) > 1000:  # of calls this process never saw begin: the sweep's
+            f.ring_no_answer = [r for r in f.ring_no_answer if r.linkedid in f.calls]
         self._recent[lid] = (call, rings, rnas)
         if len(self._recent) > self.recent_max:
             self._recent.popitem(last=False)
