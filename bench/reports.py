@@ -47,6 +47,7 @@ from cti.config import load_settings
 from cti.db.scratch import ScratchServer
 from cti.facts.repo import refresh_hourly
 from cti.fines import repo
+from cti.log import configure
 from cti.orders.repo import rebuild_rewards
 from cti.policy import load_policy
 from cti.rehearsal import Rehearsal
@@ -363,6 +364,7 @@ if __name__ == "__main__":
     ap.add_argument("--evening-after-ad-s", type=float, default=600.0, help="sim seconds after the ad")
     ap.add_argument("--xlsx-child", metavar="DSN", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    configure("json", "error", stream=sys.stderr)  # stdout is the one JSON object
     if a.xlsx_child:
         xlsx_child(a.xlsx_child, a.xlsx_rows)
     else:
