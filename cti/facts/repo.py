@@ -33,22 +33,31 @@ async def derive_since(conn: asyncpg.Connection, since: datetime, ring: RingCade
     return d.facts
 
 
-async def rebuild(conn: asyncpg.Connection, since: datetime, ring: RingPolicy) -> dict[str, int]:
+async def rebuild(
+    conn: asyncpg.Connection, since: datetime, ring: RingPolicy, *, keep_ended: bool = False
+) -> dict[str, int]:
     """Replace every fact derived from events at or after `since`. Calls that began before `since`
-    keep their rows (their start is not in the window, so they cannot be derived from it)."""
+    keep their rows (their start is not in the window, so they cannot be derived from it).
+
+    `keep_ended` (the live server's sweep): a call row that already has its end is kept, only
+    missing or unfinished calls are written. The live writer derived those ended calls from the whole
+    stream; a window starting after the agents logged in knows less (agents_logged_in), so
+    replacing them would make them worse, not fresher."""
     facts = await derive_since(conn, since, ring)
     async with conn.transaction():
         await conn.execute(_LOCK)  # the live writer waits for this transaction (write_calls)
-        await conn.execute(
-            "DELETE FROM call_rings"
-            " WHERE linkedid IN (SELECT linkedid FROM call_facts WHERE started_at >= $1)",
-            since,
-        )
-        await conn.execute("DELETE FROM call_facts WHERE started_at >= $1", since)
+        if not keep_ended:
+            await conn.execute(
+                "DELETE FROM call_rings"
+                " WHERE linkedid IN (SELECT linkedid FROM call_facts WHERE started_at >= $1)",
+                since,
+            )
+            await conn.execute("DELETE FROM call_facts WHERE started_at >= $1", since)
+            await conn.execute("DELETE FROM agent_ring_no_answer WHERE at >= $1", since)
         await conn.execute("DELETE FROM agent_sessions WHERE login_at >= $1", since)
         await conn.execute("DELETE FROM agent_pauses WHERE started_at >= $1", since)
-        await conn.execute("DELETE FROM agent_ring_no_answer WHERE at >= $1", since)
-        await _insert_calls(conn, facts.calls.values(), facts.rings, facts.ring_no_answer, upsert=False)
+        await _insert_calls(conn, facts.calls.values(), facts.rings, facts.ring_no_answer,
+                            upsert=keep_ended, only_unended=keep_ended)  # fmt: skip
         await conn.executemany(
             """INSERT INTO agent_sessions (agent, queue, interface, login_at, logout_at)
                VALUES ($1,$2,$3,$4,$5) ON CONFLICT DO NOTHING""",
@@ -97,10 +106,13 @@ async def _insert_calls(
     rnas: Iterable[RingNoAnswer],
     *,
     upsert: bool,
+    only_unended: bool = False,
 ) -> None:
     """The rows of whole calls: call_facts, call_rings, agent_ring_no_answer. `upsert` replaces what a
     call already has (the incremental writer re-deriving a call); rebuild deleted its window first."""
     conflict = f"DO UPDATE SET {_UPSERT}" if upsert else "DO NOTHING"
+    if upsert and only_unended:
+        conflict += " WHERE call_facts.ended_at IS NULL"
     await conn.executemany(
         f"""INSERT INTO call_facts ({_CALL_COLUMNS})
             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,

@@ -30,7 +30,9 @@ class FactsUpdater:
         clock: Clock | None = None,
         window_s: float = 6 * 3600,
         interval_s: float = 60.0,
+        keep_ended: bool = True,
     ) -> None:
+        self.keep_ended = keep_ended  # calls the live writer finished are its (repo.rebuild)
         self.dsn = dsn
         self.ring = ring
         self.clock: Clock = clock or SystemClock()
@@ -43,7 +45,7 @@ class FactsUpdater:
         since = self.clock.now() - timedelta(seconds=self.window_s)
         conn = await asyncpg.connect(self.dsn)
         try:
-            self.last = await rebuild(conn, since, self.ring)
+            self.last = await rebuild(conn, since, self.ring, keep_ended=self.keep_ended)
         finally:
             await conn.close()
         return self.last

@@ -143,6 +143,15 @@ async def test_call_facts_at_hangup_equal_a_rebuild(
     agent2 = [r for r in got if r["agent"] == "agent2"]
     assert [(r["calls"], r["answered"], r["talk_s"]) for r in agent2] == [(2, 2, Decimal("17.000"))]
 
+    # the live server's sweep re-derives a window that starts after the agents logged in: it keeps the
+    # calls the live writer finished (a window-only derivation would count 0 agents logged in)
+    third = await db.fetchval("SELECT max(started_at) FROM call_facts")
+    await rebuild(db, third, RING, keep_ended=True)
+    assert await _snapshot(db) == live
+    await rebuild(db, third, RING)  # what replacing them would have done
+    assert await db.fetchval("SELECT agents_logged_in FROM call_facts WHERE started_at = $1", third) == 0
+    assert next(r for r in live["call_facts"] if r[1] == third)[17] == 2  # agents_logged_in, live
+
     # `cti facts rebuild` from the event log gives the very same rows, rollups included
     await rebuild(db, datetime(2000, 1, 1, tzinfo=UTC), RING)
     assert await _snapshot(db) == live
