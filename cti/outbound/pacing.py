@@ -70,47 +70,31 @@ def predictive_dials(floor: Floor, rates: Rates, overdial: float, z: float = 1.0
     return max(0, math.floor(x * x) - floor.in_flight)
 
 
-def abandon_upper_bound(abandoned: int, answered: int, z: float) -> float:
-    """One-sided Wilson score upper bound on the true abandon rate after `abandoned` of `answered`.
-    Small windows give a wide bound (0 of 20 answers still allows ~12 % at z=1.645), large ones a
-    tight one, so one rule is cautious early and bold once the evidence is in."""
-    if answered <= 0:
-        return 1.0
-    p = abandoned / answered
-    z2n = z * z / answered
-    centre = p + z2n / 2
-    spread = z * math.sqrt(p * (1 - p) / answered + z2n / (4 * answered))
-    return min(1.0, (centre + spread) / (1 + z2n))
-
-
 @dataclass(frozen=True)
 class Adapt:
     target: float  # abandon ceiling, e.g. 0.03
     lo: float = 0.5
     back_off_at: float = 0.6  # share of the ceiling where the factor starts coming down
+    creep_below: float = 0.4  # share of the ceiling under which it goes up
     hi: float = 3.0
     down: float = 0.9  # multiplied in when abandons approach the ceiling
-    up_max: float = 1.04  # the largest step up, taken only when the bound is far under the ceiling
-    min_answered: int = 20  # fewer answers in the window: too little to judge a back-off, hold
-    # Going UP needs the window's upper bound on the abandon rate under the ceiling, and the step
-    # shrinks with the margin: "no abandon yet" on 20 answers still allows 12 %, so a young
-    # campaign holds (tests/outbound/test_outbound_day.py overshot to 4-5 % creeping on 20 answers);
-    # on hundreds of answers the bound is tight and the factor climbs. No fixed answer-count gate.
-    z: float = 1.0  # one-sided 84 %: a cautious step, not a proof; the step size adds the rest
+    up: float = 1.03  # when well under it
+    min_answered: int = 20  # fewer answers in the window: too little to judge, hold
+    # ... and to go UP: "no abandon yet" means little until the window holds enough answers for the
+    # ceiling to have shown (100 × 3 % = 3 expected). Creeping on 20 answers made a young campaign
+    # over-dial into a burst of abandons (tests/outbound/test_outbound_day.py: 4-5 % in its hour).
+    min_answered_up: int = 100
 
 
 def adapt_overdial(current: float, abandon_rate: float, answered: int, cfg: Adapt) -> float:
-    """Next over-dial factor. Backs off hard when the observed rate nears the ceiling; goes up by
-    a step proportional to how far the Wilson upper bound of the rate sits under the ceiling;
-    otherwise holds."""
-    if answered < 1:
+    """Next over-dial factor. Backs off hard when the rate nears the ceiling, creeps up when far
+    below it, and holds while the window has too few answers to judge."""
+    if answered < cfg.min_answered:
         return current
-    if answered >= cfg.min_answered and abandon_rate >= cfg.back_off_at * cfg.target:
+    if abandon_rate >= cfg.back_off_at * cfg.target:
         return max(cfg.lo, current * cfg.down)
-    bound = abandon_upper_bound(round(abandon_rate * answered), answered, cfg.z)
-    if bound < cfg.target:
-        margin = (cfg.target - bound) / cfg.target
-        return min(cfg.hi, current * (1 + (cfg.up_max - 1) * margin))
+    if abandon_rate < cfg.creep_below * cfg.target and answered >= cfg.min_answered_up:
+        return min(cfg.hi, current * cfg.up)
     return current
 
 
