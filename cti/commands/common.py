@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import getpass
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
 import click
@@ -14,6 +16,10 @@ from cti import runloop
 from cti.config import ConfigError, Settings, load_settings
 from cti.db.connect import database_url
 from cti.log import configure
+
+if TYPE_CHECKING:
+    from cti.ami.client import AMIClient
+    from cti.store.events import EventStore
 
 T = TypeVar("T")
 
@@ -46,6 +52,32 @@ def with_conn(settings: Settings, fn: Callable[[asyncpg.Connection], Awaitable[T
                 await conn.close()
 
     return run(go())
+
+
+@asynccontextmanager
+async def pbx_session(settings: Settings) -> AsyncIterator[tuple[asyncpg.Pool, EventStore, AMIClient]]:
+    """A database pool, an event store and an AMI connection of this process's own, for a command that
+    acts on the PBX beside a running `cti serve`. AMI unreachable: one line, exit status 1."""
+    from cti.ami.client import AMIClient, AMIError
+    from cti.clock import SystemClock
+    from cti.store.events import EventStore
+
+    async with database_url(settings) as url:
+        pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+        # its own spool: a running `cti serve` owns the main one
+        store = EventStore(url, Path(settings.data_dir) / "spool-cli", clock=SystemClock())
+        await store.start()
+        client = AMIClient.from_settings(settings.ami)
+        try:
+            try:
+                await client.start()
+            except AMIError as e:
+                raise click.ClickException(f"AMI: {e}") from None
+            yield pool, store, client
+        finally:
+            await client.close()
+            await store.close()
+            await pool.close()
 
 
 def who() -> str:
