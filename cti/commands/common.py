@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -101,3 +101,11 @@ def parse_when(value: str, settings: Settings) -> datetime:
     except ValueError:
         raise BadInput(f"{value!r} is not a date or time (use 2026-06-01 or 2026-06-01T09:30)") from None
     return dt if dt.tzinfo else dt.replace(tzinfo=settings.tz)
+
+
+def parse_day(value: str, param_hint: str | None = None) -> date:
+    """A `YYYY-MM-DD` argument; anything else is a usage error (exit status 2) naming it."""
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=param_hint) from None
