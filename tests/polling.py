@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 
 async def until(pred: Callable[[], bool], limit: float = 5.0) -> bool:
@@ -15,3 +15,12 @@ async def until(pred: Callable[[], bool], limit: float = 5.0) -> bool:
             return False
         await asyncio.sleep(0.02)
     return True
+
+
+async def until_awaited(cond: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
+    """Return once `await cond()` is true; fail the test when `timeout` seconds pass first."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not await cond():
+        assert loop.time() < end, "condition not reached"
+        await asyncio.sleep(0.05)
