@@ -18,10 +18,9 @@ import click
 
 from cti.agents.decide import Decision
 from cti.agents.service import AgentService
-from cti.ami.client import AMIClient, AMIError
 from cti.callbacks.ami_adapter import ami_action
 from cti.clock import SystemClock
-from cti.commands.common import run, settings_from
+from cti.commands.common import pbx_session, run, settings_from
 from cti.config import Settings
 from cti.db.connect import database_url
 from cti.policy import load_policy
@@ -34,30 +33,12 @@ async def _in_peak(pool: asyncpg.Pool) -> bool:
 
 def _with_service(settings: Settings, fn: Callable[[AgentService], Awaitable[Decision | None]]) -> Any:
     async def go() -> Any:
-        from pathlib import Path
-
-        from cti.store.events import EventStore
-
         policy = load_policy(settings.policy_file)
-        async with database_url(settings) as url:
-            pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
-            # its own spool: a running `cti serve` owns the main one
-            store = EventStore(url, Path(settings.data_dir) / "spool-cli", clock=SystemClock())
-            await store.start()
-            client = AMIClient.from_settings(settings.ami)
-            try:
-                try:
-                    await client.start()
-                except AMIError as e:
-                    raise click.ClickException(f"AMI: {e}") from None
-                svc = AgentService(pool, policy=policy, clock=SystemClock(), events=store,
-                                   ami_action=ami_action(client), in_peak=lambda: _in_peak(pool),
-                                   tz=settings.tz, default_queues=(settings.queue,))  # fmt: skip
-                return await fn(svc)
-            finally:
-                await client.close()
-                await store.close()
-                await pool.close()
+        async with pbx_session(settings) as (pool, store, client):
+            svc = AgentService(pool, policy=policy, clock=SystemClock(), events=store,
+                               ami_action=ami_action(client), in_peak=lambda: _in_peak(pool),
+                               tz=settings.tz, default_queues=(settings.queue,))  # fmt: skip
+            return await fn(svc)
 
     return run(go())
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import getpass
-from collections.abc import Awaitable, Callable, Coroutine
-from datetime import datetime
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import asynccontextmanager
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
 import click
@@ -14,6 +16,10 @@ from cti import runloop
 from cti.config import ConfigError, Settings, load_settings
 from cti.db.connect import database_url
 from cti.log import configure
+
+if TYPE_CHECKING:
+    from cti.ami.client import AMIClient
+    from cti.store.events import EventStore
 
 T = TypeVar("T")
 
@@ -48,6 +54,32 @@ def with_conn(settings: Settings, fn: Callable[[asyncpg.Connection], Awaitable[T
     return run(go())
 
 
+@asynccontextmanager
+async def pbx_session(settings: Settings) -> AsyncIterator[tuple[asyncpg.Pool, EventStore, AMIClient]]:
+    """A database pool, an event store and an AMI connection of this process's own, for a command that
+    acts on the PBX beside a running `cti serve`. AMI unreachable: one line, exit status 1."""
+    from cti.ami.client import AMIClient, AMIError
+    from cti.clock import SystemClock
+    from cti.store.events import EventStore
+
+    async with database_url(settings) as url:
+        pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+        # its own spool: a running `cti serve` owns the main one
+        store = EventStore(url, Path(settings.data_dir) / "spool-cli", clock=SystemClock())
+        await store.start()
+        client = AMIClient.from_settings(settings.ami)
+        try:
+            try:
+                await client.start()
+            except AMIError as e:
+                raise click.ClickException(f"AMI: {e}") from None
+            yield pool, store, client
+        finally:
+            await client.close()
+            await store.close()
+            await pool.close()
+
+
 def who() -> str:
     """The operator's login name, recorded as who made a change from the command line."""
     try:
@@ -69,3 +101,11 @@ def parse_when(value: str, settings: Settings) -> datetime:
     except ValueError:
         raise BadInput(f"{value!r} is not a date or time (use 2026-06-01 or 2026-06-01T09:30)") from None
     return dt if dt.tzinfo else dt.replace(tzinfo=settings.tz)
+
+
+def parse_day(value: str, param_hint: str | None = None) -> date:
+    """A `YYYY-MM-DD` argument; anything else is a usage error (exit status 2) naming it."""
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=param_hint) from None

@@ -10,12 +10,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import asyncpg
 import click
 
-from cti.commands.common import run, settings_from, with_conn
+from cti.commands.common import pbx_session, run, settings_from, with_conn
 from cti.config import Settings
-from cti.db.connect import database_url
 
 _DID = r"^\+?[0-9]{3,20}$"
 
@@ -27,41 +25,26 @@ def linetest() -> None:
 
 def _run_tests(settings: Settings, did: str | None) -> list[Any]:
     async def go() -> list[Any]:
-        from cti.ami.client import AMIClient, AMIError
         from cti.callbacks.ami_adapter import ami_action
         from cti.clock import SystemClock
         from cti.linetest import repo
         from cti.linetest.runner import LineTester
-        from cti.store.events import EventStore
 
         lt = settings.linetest
         assert lt.caller_id is not None
-        async with database_url(settings) as url:
-            pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
-            store = EventStore(url, settings.data_dir / "spool-cli", clock=SystemClock())
-            await store.start()
-            client = AMIClient.from_settings(settings.ami)
-            try:
-                try:
-                    await client.start()
-                except AMIError as e:
-                    raise click.ClickException(f"AMI: {e}") from None
-                tester = LineTester(pool, action=ami_action(client), clock=SystemClock(), events=store,
-                                    caller_id=lt.caller_id, trunk=settings.ami.trunk_endpoints[0],
-                                    timeout_s=lt.timeout_s)  # fmt: skip
-                client.subscribe(tester.handle_ami)
-                if did is not None:
-                    dids = [did]
-                else:
-                    async with pool.acquire() as conn:
-                        dids = await repo.active_dids(conn, list(lt.dids))
-                if not dids:
-                    raise click.ClickException("no DID to test: set linetest.dids or give agents a DID")
-                return [await tester.run(d, via="cli") for d in dids]
-            finally:
-                await client.close()
-                await store.close()
-                await pool.close()
+        async with pbx_session(settings) as (pool, store, client):
+            tester = LineTester(pool, action=ami_action(client), clock=SystemClock(), events=store,
+                                caller_id=lt.caller_id, trunk=settings.ami.trunk_endpoints[0],
+                                timeout_s=lt.timeout_s)  # fmt: skip
+            client.subscribe(tester.handle_ami)
+            if did is not None:
+                dids = [did]
+            else:
+                async with pool.acquire() as conn:
+                    dids = await repo.active_dids(conn, list(lt.dids))
+            if not dids:
+                raise click.ClickException("no DID to test: set linetest.dids or give agents a DID")
+            return [await tester.run(d, via="cli") for d in dids]
 
     return run(go())
 

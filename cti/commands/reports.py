@@ -4,13 +4,13 @@ export the call log as CSV/XLSX."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 import click
 
-from cti.commands.common import settings_from, with_conn
+from cti.commands.common import parse_day, settings_from, with_conn
 from cti.fines.repo import day_bounds
 from cti.policy import load_policy_from_db
 from cti.reports.exports import CALL_LOG_COLUMNS, call_log_rows, csv_chunks, write_xlsx_stream
@@ -44,10 +44,7 @@ def run_due_cmd(ctx: click.Context) -> None:
 def show(ctx: click.Context, kind: str, day: str) -> None:
     """Print a scheduled report's stored output (JSON)."""
     settings = settings_from(ctx)
-    try:
-        d = date.fromisoformat(day)
-    except ValueError:
-        raise click.BadParameter(f"{day!r} is not a date (YYYY-MM-DD)", param_hint="DAY") from None
+    d = parse_day(day, "DAY")
     out = with_conn(
         settings, lambda c: c.fetchval("SELECT output FROM report_runs WHERE kind = $1 AND day = $2", kind, d)
     )
@@ -63,10 +60,7 @@ def show(ctx: click.Context, kind: str, day: str) -> None:
 def call_log(ctx: click.Context, day: str, out: Path) -> None:
     """Write DAY's call log (numbers masked) to OUT (.csv with BOM, or .xlsx)."""
     settings = settings_from(ctx)
-    try:
-        d = date.fromisoformat(day)
-    except ValueError:
-        raise click.BadParameter(f"{day!r} is not a date (YYYY-MM-DD)", param_hint="DAY") from None
+    d = parse_day(day, "DAY")
     since, until = day_bounds(d, settings.tz)
 
     async def go(conn: asyncpg.Connection) -> int:

@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 
 import asyncpg
 import click
 
-from cti.commands.common import settings_from, with_conn
+from cti.commands.common import parse_day, settings_from, with_conn
 from cti.fines.attendance import RosterError, parse_roster_csv, roster_between, set_roster
 from cti.fines.rules import RosterEntry
-
-
-def _day(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
 @click.group()
@@ -55,7 +47,7 @@ def set_(
     by: str,
 ) -> None:
     """Set DAY's SHIFT for a group: its AGENTS and supervisor."""
-    n = _save(ctx, [RosterEntry(_day(day), shift, group, supervisor, agents)], by)
+    n = _save(ctx, [RosterEntry(parse_day(day), shift, group, supervisor, agents)], by)
     click.echo(f"roster: {n} entry saved")
 
 
@@ -78,7 +70,7 @@ def import_(ctx: click.Context, path: Path, by: str) -> None:
 @click.pass_context
 def show(ctx: click.Context, first: str, last: str | None) -> None:
     settings = settings_from(ctx)
-    a, b = _day(first), _day(last or first)
+    a, b = parse_day(first), parse_day(last or first)
     for e in with_conn(settings, lambda c: roster_between(c, a, b)):
         click.echo(
             f"{e.day} {e.shift:<8} {e.group:<10} supervisor={e.supervisor or '-'} agents={' '.join(e.agents)}"

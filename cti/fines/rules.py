@@ -317,6 +317,18 @@ def derive_ledger(inp: FineInputs, policy_at: PolicyAt, tz: tzinfo, until: datet
     return out
 
 
+def _late_rows(
+    policy_at: PolicyAt, kind: str, sid: str, shift: str, agent: str, at: datetime, by: timedelta
+) -> list[LedgerRow]:
+    """R-LATE prices a late login and an early logout alike: `kind` ("late" / "early") names the
+    violation (`<sid>:<kind>`) and the detail key (`<kind>_s`, seconds)."""
+    rule = policy_at(at).fines.get("late")
+    if rule is None:
+        return []
+    detail = {"shift": shift, f"{kind}_s": round(by.total_seconds(), 3)}
+    return _rows("late", rule, "shift", f"{sid}:{kind}", at, [agent], [], detail)
+
+
 def _attendance(inp: FineInputs, shifts: Shifts, policy_at: PolicyAt, until: datetime) -> list[LedgerRow]:
     """R-LATE (login after shift start: known at the login; logout before shift end: known once the
     shift ended) and R-STATUS (b) (still logged in
@@ -343,32 +355,10 @@ def _attendance(inp: FineInputs, shifts: Shifts, policy_at: PolicyAt, until: dat
             sid = f"{e.day.isoformat()}:{e.shift}:{a}"
             if not any(x.login_at <= start + grace for x in mine):
                 at = min(x.login_at for x in mine)
-                rule = policy_at(at).fines.get("late")
-                if rule is not None:
-                    out += _rows(
-                        "late",
-                        rule,
-                        "shift",
-                        sid + ":late",
-                        at,
-                        [a],
-                        [],
-                        {"shift": e.shift, "late_s": round((at - start).total_seconds(), 3)},
-                    )
+                out += _late_rows(policy_at, "late", sid, e.shift, a, at, at - start)
             if end <= until and not any(x.logout_at is None or x.logout_at >= end for x in mine):
                 at = max(x.logout_at for x in mine if x.logout_at is not None)
-                rule = policy_at(at).fines.get("late")
-                if rule is not None:
-                    out += _rows(
-                        "late",
-                        rule,
-                        "shift",
-                        sid + ":early",
-                        at,
-                        [a],
-                        [],
-                        {"shift": e.shift, "early_s": round((end - at).total_seconds(), 3)},
-                    )
+                out += _late_rows(policy_at, "early", sid, e.shift, a, at, end - at)
     for (a, day), end in sorted(last_end.items()):
         p = policy_at(end)
         check = end + timedelta(minutes=p.attendance.logout_grace_min)

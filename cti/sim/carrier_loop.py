@@ -131,13 +131,6 @@ class CarrierLoopCall(Originated):
             self.e.hangup(self.out, 16)
         self._end()
 
-    def _end(self) -> None:
-        if not self.done:
-            self.done = True
-            for t in self.timers:
-                t.cancel()
-            self.e.call_ended()
-
     def external_hangup(self, cause: int = 16, channel: Channel | None = None) -> None:
         if self.done:
             return

@@ -79,13 +79,6 @@ class CustomerFirstCall(Originated):
         e.device_changed(e.endpoints[self.trunk])
         e.dial_event("DialState", None, cust, [("DialStatus", "RINGING")])
 
-    def _end(self) -> None:
-        if not self.done:
-            self.done = True
-            for t in self.timers:
-                t.cancel()
-            self.e.call_ended()
-
     def _rejected(self, kind: str) -> None:
         e, cust = self.e, self.cust
         assert cust is not None

@@ -53,6 +53,8 @@ class Originated:
     req: OriginateRequest
     cid_num: str
     cid_name: str
+    timers: list[Timer]
+    done: bool
 
     def _originate_response(self, reason: int, first: Channel | None, on: str) -> None:
         """Success (Reason 4) naming the originated channel, or Failure naming the dial string with
@@ -77,6 +79,14 @@ class Originated:
     def _resp_head(self) -> list[tuple[str, str]]:
         """OriginateResponse carries the Originate's ActionID first (06c)."""
         return [("ActionID", self.req.action_id)] if self.req.action_id is not None else []
+
+    def _end(self) -> None:
+        """The call is over (once): its pending timers stop and the core counts it ended."""
+        if not self.done:
+            self.done = True
+            for t in self.timers:
+                t.cancel()
+            self.e.call_ended()
 
     def redirect(self, channel: Channel, context: str, exten: str) -> str | None:
         return "Redirect failed"  # only a waiting inbound caller can be redirected (package docstring)

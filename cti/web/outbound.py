@@ -24,19 +24,16 @@ from cti.policy import load_policy
 from cti.routing.numbers import NotAPhoneNumber, normalise_dialable, trunk_form
 from cti.web import auth
 from cti.web.app import SERVICES, USER
+from cti.web.replies import json_error, json_reply
 
 log = structlog.get_logger(__name__)
 MANAGE = frozenset({"supervisor", "manager", "admin"})
 
 
-def _err(cls: type[web.HTTPException], msg: str) -> web.HTTPException:
-    return cls(text=json.dumps({"error": msg}, ensure_ascii=False), content_type="application/json")
-
-
 def _need(request: web.Request, roles: frozenset[str]) -> auth.User:
     user: auth.User = request[USER]
     if not user.may(roles):
-        raise _err(web.HTTPForbidden, f"role {user.role} may not do this / 无权限")
+        raise json_error(web.HTTPForbidden, f"role {user.role} may not do this / 无权限")
     return user
 
 
@@ -44,9 +41,9 @@ async def _body(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise _err(web.HTTPBadRequest, "body must be JSON / 请求体须为JSON") from None
+        raise json_error(web.HTTPBadRequest, "body must be JSON / 请求体须为JSON") from None
     if not isinstance(body, dict):
-        raise _err(web.HTTPBadRequest, "body must be a JSON object")
+        raise json_error(web.HTTPBadRequest, "body must be a JSON object")
     return body
 
 
@@ -54,14 +51,8 @@ def _when(value: Any, field: str, tz: tzinfo) -> datetime:
     try:
         dt = datetime.fromisoformat(str(value))
     except ValueError:
-        raise _err(web.HTTPBadRequest, f"{field} is not an ISO date/time") from None
+        raise json_error(web.HTTPBadRequest, f"{field} is not an ISO date/time") from None
     return dt if dt.tzinfo else dt.replace(tzinfo=tz)
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(
-        data, status=status, dumps=lambda o: json.dumps(o, ensure_ascii=False, default=str)
-    )
 
 
 async def list_campaigns(request: web.Request) -> web.Response:
@@ -70,7 +61,7 @@ async def list_campaigns(request: web.Request) -> web.Response:
         rows = await conn.fetch(
             "SELECT id, name, product, queue, did, mode, status FROM campaigns ORDER BY id"
         )
-    return _json([dict(r) for r in rows])
+    return json_reply([dict(r) for r in rows])
 
 
 async def create_campaign(request: web.Request) -> web.Response:
@@ -95,12 +86,12 @@ async def create_campaign(request: web.Request) -> web.Response:
                 windows=windows,
             )
     except KeyError as e:
-        raise _err(web.HTTPBadRequest, f"missing field {e.args[0]}") from None
+        raise json_error(web.HTTPBadRequest, f"missing field {e.args[0]}") from None
     except (ValueError, TypeError, asyncpg.CheckViolationError) as e:
-        raise _err(web.HTTPBadRequest, str(e)) from None
+        raise json_error(web.HTTPBadRequest, str(e)) from None
     except asyncpg.UniqueViolationError:
-        raise _err(web.HTTPConflict, "a campaign with this name exists") from None
-    return _json({"id": cid}, status=201)
+        raise json_error(web.HTTPConflict, "a campaign with this name exists") from None
+    return json_reply({"id": cid}, status=201)
 
 
 async def campaign_status(request: web.Request) -> web.Response:
@@ -112,10 +103,10 @@ async def campaign_status(request: web.Request) -> web.Response:
                 conn, int(request.match_info["id"]), str(b.get("status")), by=user.username
             )
     except ValueError as e:
-        raise _err(web.HTTPBadRequest, str(e)) from None
+        raise json_error(web.HTTPBadRequest, str(e)) from None
     except LookupError as e:
-        raise _err(web.HTTPNotFound, str(e)) from None
-    return _json({"id": int(request.match_info["id"]), "status": b["status"]})
+        raise json_error(web.HTTPNotFound, str(e)) from None
+    return json_reply({"id": int(request.match_info["id"]), "status": b["status"]})
 
 
 async def add_dnc(request: web.Request) -> web.Response:
@@ -134,9 +125,9 @@ async def add_dnc(request: web.Request) -> web.Response:
                 reason=b.get("reason"),
             )
     except (NotAPhoneNumber, dnc.BadCategory) as e:
-        raise _err(web.HTTPBadRequest, str(e)) from None
+        raise json_error(web.HTTPBadRequest, str(e)) from None
     log.info("dnc_added", number=mask_number(number), category=b.get("category"), by=user.username)
-    return _json({"number": mask_number(number), "added": added})
+    return json_reply({"number": mask_number(number), "added": added})
 
 
 async def disposition(request: web.Request) -> web.Response:
@@ -148,17 +139,17 @@ async def disposition(request: web.Request) -> web.Response:
     async with svc.pool.acquire() as conn:
         row = await conn.fetchrow("SELECT agent, connected_agent FROM dials WHERE id = $1", dial_id)
         if row is None:
-            raise _err(web.HTTPNotFound, f"no dial {dial_id}")
+            raise json_error(web.HTTPNotFound, f"no dial {dial_id}")
         if not user.may(MANAGE) and user.agent_id not in (row["agent"], row["connected_agent"]):
-            raise _err(web.HTTPForbidden, "not your call / 不是您的通话")
+            raise json_error(web.HTTPForbidden, "not your call / 不是您的通话")
         cb = _when(b["callback_at"], "callback_at", svc.tz) if b.get("callback_at") else None
         try:
             await outcomes.record_disposition(
                 conn, dial_id, str(b.get("disposition")), svc.clock.now(), by=user.username, callback_at=cb
             )
         except ValueError as e:
-            raise _err(web.HTTPBadRequest, str(e)) from None
-    return _json({"dial_id": dial_id, "disposition": b.get("disposition")})
+            raise json_error(web.HTTPBadRequest, str(e)) from None
+    return json_reply({"dial_id": dial_id, "disposition": b.get("disposition")})
 
 
 async def assign(request: web.Request) -> web.Response:
@@ -181,8 +172,8 @@ async def assign(request: web.Request) -> web.Response:
                 months=load_policy().outbound.assignment_recall_months,
             )
     except (ValueError, TypeError) as e:
-        raise _err(web.HTTPBadRequest, str(e)) from None
-    return _json({"assigned": n})
+        raise json_error(web.HTTPBadRequest, str(e)) from None
+    return json_reply({"assigned": n})
 
 
 async def funnel_report(request: web.Request) -> web.Response:
@@ -190,7 +181,7 @@ async def funnel_report(request: web.Request) -> web.Response:
     q = request.query
     by = q.get("by", "campaign")
     if by not in GROUPINGS:
-        raise _err(web.HTTPBadRequest, f"by must be one of {', '.join(GROUPINGS)}")
+        raise json_error(web.HTTPBadRequest, f"by must be one of {', '.join(GROUPINGS)}")
     svc = request.app[SERVICES]
     since = _when(q.get("since", ""), "since", svc.tz)
     until = _when(q["until"], "until", svc.tz) if q.get("until") else svc.clock.now()
@@ -198,7 +189,7 @@ async def funnel_report(request: web.Request) -> web.Response:
         rows = await funnel(conn, by, since, until, svc.tz.key, load_policy().outbound.effective_talk_s)
     if q.get("format") == "csv":
         return web.Response(text=to_csv(rows), content_type="text/csv", charset="utf-8")
-    return _json(to_json(rows))
+    return json_reply(to_json(rows))
 
 
 async def export_list(request: web.Request) -> web.Response:
@@ -220,7 +211,7 @@ async def export_list(request: web.Request) -> web.Response:
                 at=svc.clock.now(),
             )
             log.warning("export_refused", by=user.username, role=user.role)
-            raise _err(web.HTTPForbidden, "agents may not export customer data / 坐席不得导出客户资料")
+            raise json_error(web.HTTPForbidden, "agents may not export customer data / 坐席不得导出客户资料")
         rows = await conn.fetch(
             """SELECT c.number, c.name, c.segment FROM list_members m
                JOIN contact_lists l ON l.id = m.list_id JOIN contacts c ON c.id = m.contact_id
@@ -256,11 +247,11 @@ async def preview_next(request: web.Request) -> web.Response:
         rules = RuleSet.from_policy(load_policy(), svc.tz.key, await campaigns.windows_of(conn, cid))
         found = await next_eligible(conn, cid, svc.clock.now(), rules, limit=1)
         if not found:
-            return _json({"contact": None})
+            return json_reply({"contact": None})
         name = await conn.fetchval("SELECT name FROM contacts WHERE id = $1", found[0].contact_id)
     log.info("preview_shown", campaign=cid, by=user.username)
     c = found[0]
-    return _json(
+    return json_reply(
         {
             "contact": {
                 "id": c.contact_id,
@@ -277,18 +268,18 @@ async def preview_dial(request: web.Request) -> web.Response:
     svc = request.app[SERVICES]
     agent = user.agent_id
     if agent is None:
-        raise _err(web.HTTPForbidden, "only an agent with a phone can dial / 仅坐席可拨打")
+        raise json_error(web.HTTPForbidden, "only an agent with a phone can dial / 仅坐席可拨打")
     if svc.outbound_preview_dial is None:
-        raise _err(web.HTTPServiceUnavailable, "the dialer is not running in this process")
+        raise json_error(web.HTTPServiceUnavailable, "the dialer is not running in this process")
     try:
         got = await svc.outbound_preview_dial(
             int(request.match_info["id"]), int(request.match_info["cid"]), agent
         )
     except LookupError as e:
-        raise _err(web.HTTPNotFound, str(e)) from None
+        raise json_error(web.HTTPNotFound, str(e)) from None
     if got is None:
-        raise _err(web.HTTPConflict, "not dialed: taken, no longer eligible, or inbound first / 未拨出")
-    return _json(got)
+        raise json_error(web.HTTPConflict, "not dialed: taken, no longer eligible, or inbound first / 未拨出")
+    return json_reply(got)
 
 
 def setup(app: web.Application) -> None:

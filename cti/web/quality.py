@@ -10,7 +10,6 @@ audit row in `recording_playbacks`. A recording is served only from inside the r
 
 from __future__ import annotations
 
-import json
 import tempfile
 from datetime import date
 from html import escape
@@ -28,38 +27,20 @@ from cti.reports import exports
 from cti.reports import quality as report
 from cti.web import auth
 from cti.web.app import SERVICES, USER, _need, _static
+from cti.web.replies import day_param, json_error, json_reply
 
 REVIEW_ROLES = auth.MONITOR_ROLES  # supervisor, manager, admin
 FORM_ROLES = frozenset({"manager", "admin"})
 RECORDINGS_DIR = web.AppKey("recordings_dir", Path)
 
 
-def _error(cls: type[web.HTTPException], msg: str) -> web.HTTPException:
-    return cls(text=json.dumps({"error": msg}, ensure_ascii=False), content_type="application/json")
-
-
-def _json(data: Any) -> web.Response:
-    return web.json_response(data, dumps=lambda o: json.dumps(o, ensure_ascii=False, default=str))
-
-
-def _day(request: web.Request) -> date:
-    svc = request.app[SERVICES]
-    raw = request.query.get("day")
-    if not raw:
-        return svc.clock.now().astimezone(svc.tz).date()
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise _error(web.HTTPBadRequest, f"day {raw[:20]!r} is not YYYY-MM-DD / 日期格式错误") from None
-
-
 async def _body(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
     except ValueError:
-        raise _error(web.HTTPBadRequest, "body must be JSON / 请求体必须是JSON") from None
+        raise json_error(web.HTTPBadRequest, "body must be JSON / 请求体必须是JSON") from None
     if not isinstance(body, dict):
-        raise _error(web.HTTPBadRequest, "body must be an object")
+        raise json_error(web.HTTPBadRequest, "body must be an object")
     return body
 
 
@@ -69,7 +50,9 @@ def _whose(request: web.Request) -> str | None:
     asked = request.query.get("agent") or None
     if user.role == "agent":
         if user.agent_id is None or (asked is not None and asked != user.agent_id):
-            raise _error(web.HTTPForbidden, "an agent sees only their own scores / 只能查看本人的质检结果")
+            raise json_error(
+                web.HTTPForbidden, "an agent sees only their own scores / 只能查看本人的质检结果"
+            )
         return user.agent_id
     _need(request, REVIEW_ROLES)
     return asked
@@ -85,19 +68,19 @@ async def api_samples(request: web.Request) -> web.Response:
     svc = request.app[SERVICES]
     async with svc.pool.acquire() as conn:
         qa = (await load_policy_from_db(conn)).qa
-        start, _, _ = repo.period_bounds(_day(request), qa.period, svc.tz)
+        start, _, _ = repo.period_bounds(day_param(request), qa.period, svc.tz)
         rows = await repo.samples(conn, qa.period, start, agent=agent)
     user: auth.User = request[USER]
     me = {"username": user.username, "role": user.role, "agent_id": user.agent_id}
-    return _json({"me": me, "period": qa.period, "period_start": start, "samples": rows})
+    return json_reply({"me": me, "period": qa.period, "period_start": start, "samples": rows})
 
 
 async def api_my_scores(request: web.Request) -> web.Response:
     agent = _whose(request)
     if agent is None:
-        raise _error(web.HTTPBadRequest, "agent=... is required / 请指定坐席")
+        raise json_error(web.HTTPBadRequest, "agent=... is required / 请指定坐席")
     async with request.app[SERVICES].pool.acquire() as conn:
-        return _json({"agent": agent, "scores": await repo.scores_of(conn, agent)})
+        return json_reply({"agent": agent, "scores": await repo.scores_of(conn, agent)})
 
 
 async def api_alarms(request: web.Request) -> web.Response:
@@ -107,13 +90,13 @@ async def api_alarms(request: web.Request) -> web.Response:
     svc = request.app[SERVICES]
     async with svc.pool.acquire() as conn:
         qa = (await load_policy_from_db(conn)).qa
-        start, since, until = repo.period_bounds(_day(request), qa.period, svc.tz)
+        start, since, until = repo.period_bounds(day_param(request), qa.period, svc.tz)
         rows = await conn.fetch(
             """SELECT linkedid, agent, queue, call_kind, score, recording_id, at FROM survey_results
                WHERE alarm AND at >= $1 AND at < $2 ORDER BY at DESC""",
             since, until,
         )  # fmt: skip
-    return _json({"period_start": start, "alarms": [dict(r) for r in rows]})
+    return json_reply({"period_start": start, "alarms": [dict(r) for r in rows]})
 
 
 async def api_draw(request: web.Request) -> web.Response:
@@ -121,8 +104,10 @@ async def api_draw(request: web.Request) -> web.Response:
     svc = request.app[SERVICES]
     async with svc.pool.acquire() as conn:
         qa = (await load_policy_from_db(conn)).qa
-        plan, rows = await repo.draw_period(conn, qa, _day(request), svc.tz, user.username, svc.clock.now())
-    return _json({"period": plan.period, "period_start": plan.period_start, "plan_digest": plan.digest(),
+        plan, rows = await repo.draw_period(
+            conn, qa, day_param(request), svc.tz, user.username, svc.clock.now()
+        )
+    return json_reply({"period": plan.period, "period_start": plan.period_start, "plan_digest": plan.digest(),
                   "extra_agents": sorted(plan.extra_agents), "samples": rows})  # fmt: skip
 
 
@@ -131,14 +116,14 @@ async def api_add_sample(request: web.Request) -> web.Response:
     svc = request.app[SERVICES]
     linkedid = str((await _body(request)).get("linkedid", "")).strip()
     if not linkedid:
-        raise _error(web.HTTPBadRequest, "linkedid is required / 请填写通话编号")
+        raise json_error(web.HTTPBadRequest, "linkedid is required / 请填写通话编号")
     try:
         async with svc.pool.acquire() as conn:
             qa = (await load_policy_from_db(conn)).qa
             row = await repo.add_by_hand(conn, qa, linkedid, svc.tz, user.username, svc.clock.now())
     except repo.QualityError as e:
-        raise _error(web.HTTPNotFound, str(e)) from None
-    return _json(row)
+        raise json_error(web.HTTPNotFound, str(e)) from None
+    return json_reply(row)
 
 
 async def api_score(request: web.Request) -> web.Response:
@@ -148,7 +133,7 @@ async def api_score(request: web.Request) -> web.Response:
     try:
         sample_id = int(request.match_info["id"])
     except ValueError:
-        raise _error(web.HTTPNotFound, "no such sample") from None
+        raise json_error(web.HTTPNotFound, "no such sample") from None
     try:
         async with svc.pool.acquire() as conn:
             row = await repo.score_sample(
@@ -156,16 +141,16 @@ async def api_score(request: web.Request) -> web.Response:
                 str(body.get("comment") or ""), user.username, svc.clock.now(),
             )  # fmt: skip
     except FormError as e:
-        raise _error(web.HTTPBadRequest, str(e)) from None
+        raise json_error(web.HTTPBadRequest, str(e)) from None
     except repo.QualityError as e:
-        raise _error(web.HTTPNotFound, str(e)) from None
-    return _json(row)
+        raise json_error(web.HTTPNotFound, str(e)) from None
+    return json_reply(row)
 
 
 async def api_forms(request: web.Request) -> web.Response:
     _need(request, REVIEW_ROLES)
     async with request.app[SERVICES].pool.acquire() as conn:
-        return _json({"forms": await repo.forms(conn)})
+        return json_reply({"forms": await repo.forms(conn)})
 
 
 async def api_save_form(request: web.Request) -> web.Response:
@@ -177,12 +162,12 @@ async def api_save_form(request: web.Request) -> web.Response:
         async with svc.pool.acquire() as conn:
             version = await repo.save_form(conn, name, body.get("definition"), user.username, svc.clock.now())
     except FormError as e:
-        raise _error(web.HTTPBadRequest, str(e)) from None
+        raise json_error(web.HTTPBadRequest, str(e)) from None
     except Exception as e:  # the name's CHECK: say which rule, not a 500
         if "qa_forms_name_check" in str(e):
-            raise _error(web.HTTPBadRequest, "form name: 1-64 letters, digits, . _ -") from None
+            raise json_error(web.HTTPBadRequest, "form name: 1-64 letters, digits, . _ -") from None
         raise
-    return _json({"name": name, "version": version})
+    return json_reply({"name": name, "version": version})
 
 
 async def audio(request: web.Request) -> web.StreamResponse:
@@ -192,14 +177,14 @@ async def audio(request: web.Request) -> web.StreamResponse:
     try:
         rec_id = int(request.match_info["id"])
     except ValueError:
-        raise _error(web.HTTPNotFound, "no such recording") from None
+        raise json_error(web.HTTPNotFound, "no such recording") from None
     async with svc.pool.acquire() as conn:
         rec = await conn.fetchrow("SELECT id, linkedid, path FROM recordings WHERE id = $1", rec_id)
         if rec is None:
-            raise _error(web.HTTPNotFound, "no such recording / 无此录音")
+            raise json_error(web.HTTPNotFound, "no such recording / 无此录音")
         file = inside(request.app[RECORDINGS_DIR], rec["path"])
         if file is None:
-            raise _error(web.HTTPNotFound, "recording file not found / 录音文件不存在")
+            raise json_error(web.HTTPNotFound, "recording file not found / 录音文件不存在")
         # before a byte leaves: a recording that reached a browser is always in the log
         await conn.execute(
             """INSERT INTO recording_playbacks (at, username, role, recording_id, linkedid, byte_range)
@@ -214,13 +199,13 @@ def _period_args(request: web.Request) -> tuple[str, str]:
     bucket = request.query.get("period", "week")
     by = request.query.get("by", "agent")
     if bucket not in ("week", "month") or by not in ("agent", "team"):
-        raise _error(web.HTTPBadRequest, "period must be week or month, by agent or team")
+        raise json_error(web.HTTPBadRequest, "period must be week or month, by agent or team")
     return bucket, by
 
 
 async def _report_rows(request: web.Request, bucket: str, by: str) -> list[dict[str, Any]]:
     svc = request.app[SERVICES]
-    _, since, until = repo.period_bounds(_day(request), bucket, svc.tz)
+    _, since, until = repo.period_bounds(day_param(request), bucket, svc.tz)
     async with svc.pool.acquire() as conn:
         policy = await load_policy_from_db(conn)
         return await report.quality_rows(conn, since, until, str(svc.tz), bucket, by,
@@ -230,7 +215,7 @@ async def _report_rows(request: web.Request, bucket: str, by: str) -> list[dict[
 async def api_report(request: web.Request) -> web.Response:
     _need(request, REVIEW_ROLES)
     bucket, by = _period_args(request)
-    return _json({"period": bucket, "by": by, "rows": await _report_rows(request, bucket, by)})
+    return json_reply({"period": bucket, "by": by, "rows": await _report_rows(request, bucket, by)})
 
 
 def render_report(rows: list[dict[str, Any]], bucket: str, by: str, day: date) -> str:
@@ -258,7 +243,7 @@ async def report_page(request: web.Request) -> web.Response:
     _need(request, REVIEW_ROLES)
     bucket, by = _period_args(request)
     rows = await _report_rows(request, bucket, by)
-    return web.Response(text=render_report(rows, bucket, by, _day(request)), content_type="text/html")
+    return web.Response(text=render_report(rows, bucket, by, day_param(request)), content_type="text/html")
 
 
 async def report_download(request: web.Request) -> web.StreamResponse:
@@ -267,7 +252,7 @@ async def report_download(request: web.Request) -> web.StreamResponse:
     bucket, by = _period_args(request)
     fmt = request.match_info["fmt"]
     rows = await _report_rows(request, bucket, by)
-    name = f"quality-{bucket}-{by}-{_day(request)}.{fmt}"
+    name = f"quality-{bucket}-{by}-{day_param(request)}.{fmt}"
     async with svc.pool.acquire() as conn:
         await exports.log_download(conn, svc.clock.now(), user.username, user.role, name, False, len(rows))
     disposition = {"Content-Disposition": f"attachment; filename={name}"}

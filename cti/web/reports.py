@@ -7,7 +7,6 @@ granted `can_reveal_numbers`, and every download is logged; waivers are a superv
 
 from __future__ import annotations
 
-import json
 import tempfile
 from datetime import date
 from html import escape
@@ -26,6 +25,7 @@ from cti.reports import exports
 from cti.reports.pages import bounds, report
 from cti.web import auth, charts
 from cti.web.app import SERVICES, _need
+from cti.web.replies import day_param, json_error, json_reply
 
 ORDER_FEED_ROLES = frozenset({"manager", "admin"})
 WAIVE_ROLES = frozenset(fines_repo.WAIVER_ROLES)
@@ -42,35 +42,20 @@ RULE_NAMES = {
 }
 
 
-def _json_error(cls: type[web.HTTPException], msg: str) -> web.HTTPException:
-    return cls(text=json.dumps({"error": msg}, ensure_ascii=False), content_type="application/json")
-
-
-def _day(request: web.Request) -> date:
-    svc = request.app[SERVICES]
-    raw = request.query.get("day")
-    if not raw:
-        return svc.clock.now().astimezone(svc.tz).date()
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise _json_error(web.HTTPBadRequest, f"day {raw[:20]!r} is not YYYY-MM-DD / 日期格式错误") from None
-
-
 async def _data(request: web.Request, period: str) -> dict[str, Any]:
     svc = request.app[SERVICES]
     async with svc.pool.acquire() as conn:
         policy = await load_policy_from_db(conn)
-        return await report(conn, _day(request), period, svc.tz, policy)
+        return await report(conn, day_param(request), period, svc.tz, policy)
 
 
 async def api_report(request: web.Request) -> web.Response:
     _need(request, auth.MONITOR_ROLES)
     period = request.match_info["period"]
     if period not in ("day", "month"):
-        raise _json_error(web.HTTPNotFound, "period must be day or month")
+        raise json_error(web.HTTPNotFound, "period must be day or month")
     data = await _data(request, period)
-    return web.json_response(data, dumps=lambda o: json.dumps(o, ensure_ascii=False, default=str))
+    return json_reply(data)
 
 
 def _pct(v: float | None) -> str:
@@ -154,17 +139,17 @@ async def report_page(request: web.Request) -> web.Response:
     if period not in ("day", "month"):
         period = "day"
     data = await _data(request, period)
-    return web.Response(text=render(data, _day(request)), content_type="text/html")
+    return web.Response(text=render(data, day_param(request)), content_type="text/html")
 
 
 async def call_log(request: web.Request) -> web.StreamResponse:
     """The day's call log; `full=1` gives full numbers to a user granted them. Logged either way."""
     user = _need(request, auth.MONITOR_ROLES)
     svc = request.app[SERVICES]
-    day, fmt = _day(request), request.match_info["fmt"]
+    day, fmt = day_param(request), request.match_info["fmt"]
     full = request.query.get("full") == "1"
     if full and not user.can_reveal_numbers:
-        raise _json_error(web.HTTPForbidden, "not granted / 无查看完整号码权限")
+        raise json_error(web.HTTPForbidden, "not granted / 无查看完整号码权限")
     since, until = bounds(day, "day", svc.tz)
     name = f"call-log-{day}{'-full' if full else ''}.{fmt}"
     n = 0
@@ -221,15 +206,15 @@ async def api_orders(request: web.Request) -> web.Response:
     try:
         body = await request.json()
     except ValueError:
-        raise _json_error(web.HTTPBadRequest, "body must be JSON / 请求体必须是JSON") from None
+        raise json_error(web.HTTPBadRequest, "body must be JSON / 请求体必须是JSON") from None
     if not isinstance(body, list) or not all(isinstance(o, dict) for o in body):
-        raise _json_error(web.HTTPBadRequest, "body must be a list of orders")
+        raise json_error(web.HTTPBadRequest, "body must be a list of orders")
     try:
         orders = [parse_row(o, f"order {i + 1}", svc.tz) for i, o in enumerate(body)]
         async with svc.pool.acquire() as conn:
             counts = await store(conn, orders, "api")
     except OrderImportError as e:
-        raise _json_error(web.HTTPBadRequest, str(e)) from None
+        raise json_error(web.HTTPBadRequest, str(e)) from None
     return web.json_response(counts)
 
 
@@ -238,14 +223,14 @@ async def api_waive(request: web.Request) -> web.Response:
     svc = request.app[SERVICES]
     body = await request.json()
     if not isinstance(body, dict):
-        raise _json_error(web.HTTPBadRequest, "body must be an object")
+        raise json_error(web.HTTPBadRequest, "body must be an object")
     try:
         async with svc.pool.acquire() as conn:
             await fines_repo.waive(conn, str(body.get("ledger_id", "")), user.username, user.role,
                                    str(body.get("reason", "")), svc.clock.now(), svc.tz,
                                    undo=bool(body.get("undo")))  # fmt: skip
     except fines_repo.WaiverError as e:
-        raise _json_error(web.HTTPBadRequest, str(e)) from None
+        raise json_error(web.HTTPBadRequest, str(e)) from None
     return web.json_response({"ok": True})
 
 
@@ -261,14 +246,14 @@ async def api_roster(request: web.Request) -> web.Response:
             for e in body
         ]  # fmt: skip
     except (ValueError, KeyError, TypeError) as e:
-        raise _json_error(
+        raise json_error(
             web.HTTPBadRequest, f"roster entries need day (YYYY-MM-DD), shift, agents: {e}"
         ) from None
     try:
         async with svc.pool.acquire() as conn:
             n = await set_roster(conn, entries, user.username)
     except RosterError as e:
-        raise _json_error(web.HTTPBadRequest, str(e)) from None
+        raise json_error(web.HTTPBadRequest, str(e)) from None
     return web.json_response({"saved": n})
 
 

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
-
 import asyncpg
 
 from cti.sim import Simulator
 from cti.sim.scenario import QueueConfig, Scenario
+from tests.cliproc import run_cti
 
 
 async def cti(env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    p = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "cti", "agents", *args, env={**os.environ, **env},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(p.communicate(), 60)
-    return p.returncode or 0, out.decode(), err.decode()
+    return await run_cti(env, "agents", *args)
 
 
 async def test_login_pause_status_logout_through_the_cli(db_url: str, pool: asyncpg.Pool, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -4,13 +4,12 @@ alembic migrations (contrib/ast-db-manage/config/versions)."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import os
-import sys
 from pathlib import Path
 
 import asyncpg
+
+from tests.cliproc import run_cti
 
 # Column names as Asterisk's migrations create them (43956d550a44_add_tables_for_pjsip.py and
 # 1ac563b350a8 for send_connected_line); res_config_pgsql asks for exactly these.
@@ -26,12 +25,7 @@ ASTERISK_COLUMNS = {
 
 
 async def cti(env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    p = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "cti", "agents", *args, env={**os.environ, **env},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(p.communicate(), 60)
-    return p.returncode or 0, out.decode(), err.decode()
+    return await run_cti(env, "agents", *args)
 
 
 def _password(out: str, agent: str) -> str:

@@ -8,8 +8,7 @@ for a moment -> the link is kept, the resync retried, and every login is put bac
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -26,6 +25,7 @@ from cti.sim import Simulator
 from cti.sim.scenario import QueueConfig, Scenario
 from cti.state.live import LiveState
 from cti.store.sink import MemoryEvents
+from tests.polling import until
 from tests.sim.helpers import FastAgiServer
 
 NOW = datetime(2026, 11, 29, 2, 30, tzinfo=UTC)
@@ -45,15 +45,6 @@ class Rig:
     events: MemoryEvents
     pool: asyncpg.Pool
     peak: list[bool]
-
-
-async def until(pred: Callable[[], bool], limit: float = 5.0) -> bool:
-    end = time.monotonic() + limit
-    while not pred():
-        if time.monotonic() > end:
-            return False
-        await asyncio.sleep(0.02)
-    return True
 
 
 @pytest.fixture

@@ -5,23 +5,13 @@ the live state then shows the restarted PBX (no members, no channels)."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 
 from cti.ami.client import AMIClient
 from cti.ami.listener import AMIListener
 from cti.sim import Simulator
 from cti.sim.scenario import QueueConfig, Scenario
 from cti.state.live import LiveState
-
-
-async def until(pred: Callable[[], bool], limit: float = 5.0) -> bool:
-    end = time.monotonic() + limit
-    while not pred():
-        if time.monotonic() > end:
-            return False
-        await asyncio.sleep(0.01)
-    return True
+from tests.polling import until
 
 
 async def test_unknown_queuestatus_after_restart_is_an_answer_not_a_lost_link() -> None:

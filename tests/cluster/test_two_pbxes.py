@@ -4,7 +4,6 @@ goes out through that PBX's AMI."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -19,18 +18,11 @@ from cti.config import load_settings
 from cti.policy import load_policy
 from cti.sim.scenario import Scenario
 from cti.sim.simulator import Simulator
+from tests.polling import until_awaited
 
 POLICY = load_policy()
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # 20:00 Shanghai: callbacks are dialed
 DID = "4008001234"
-
-
-async def _until(pred, timeout: float = 20.0) -> None:
-    for _ in range(int(timeout / 0.05)):
-        if await pred():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached")
 
 
 async def test_each_agent_is_queued_and_called_through_its_own_pbx(
@@ -73,7 +65,7 @@ async def test_each_agent_is_queued_and_called_through_its_own_pbx(
         def names(live: Any) -> set[str]:
             return {m.name for m in live.members("sales")}
 
-        await _until(lambda: _async(names(south.live) == {"agent2"} and names(cti.live) == {"agent1"}))
+        await until_awaited(lambda: _async(names(south.live) == {"agent2"} and names(cti.live) == {"agent1"}))
         numbers = ("13812345001", "13812345002")
         for n in numbers:
             for sim in sims.values():
@@ -83,7 +75,7 @@ async def test_each_agent_is_queued_and_called_through_its_own_pbx(
         async def both_reached() -> bool:
             return await db.fetchval("SELECT count(*) FROM callback_attempts WHERE outcome = 'reached'") == 2
 
-        await _until(both_reached, 60)
+        await until_awaited(both_reached, 60)
         rows = {
             r["agent"]: r["channel_id"]
             for r in await db.fetch("SELECT agent, channel_id FROM callback_attempts")

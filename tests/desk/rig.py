@@ -4,10 +4,8 @@ public API only."""
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -62,15 +60,6 @@ class Floor:
     url: str
     clock: ManualClock
     app: web.Application
-
-
-async def until(pred: Callable[[], bool], limit: float = 5.0) -> bool:
-    end = time.monotonic() + limit
-    while not pred():
-        if time.monotonic() > end:
-            return False
-        await asyncio.sleep(0.02)
-    return True
 
 
 @asynccontextmanager

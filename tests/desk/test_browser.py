@@ -9,7 +9,8 @@ import shutil
 
 import pytest
 
-from tests.desk.rig import CUSTOMER, PASSWORDS, floor, until
+from tests.desk.rig import CUSTOMER, PASSWORDS, floor
+from tests.polling import until
 
 pw = pytest.importorskip("playwright.async_api")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -12,7 +12,8 @@ import aiohttp
 import pytest
 
 from cti.web.quality import RECORDINGS_DIR
-from tests.desk.rig import CUSTOMER, NOW, PASSWORDS, floor, until
+from tests.desk.rig import CUSTOMER, NOW, PASSWORDS, floor
+from tests.polling import until
 
 
 async def session_for(url: str, user: str) -> aiohttp.ClientSession:

@@ -16,6 +16,7 @@ from cti.policy import load_policy
 from cti.state.live import LiveState
 from cti.web.app import Services, make_app
 from cti.web.auth import add_user
+from tests.weblogin import login
 
 
 @pytest.fixture
@@ -53,11 +54,6 @@ async def client(db_url: str) -> AsyncIterator[tuple[TestClient, asyncpg.Pool]]:
     yield c, pool
     await c.close()
     await pool.close()
-
-
-async def login(c: TestClient, user: str, pw: str) -> None:
-    r = await c.post("/login", data={"username": user, "password": pw}, allow_redirects=False)
-    assert r.status == 302
 
 
 async def test_supervisor_reads_the_day_page_with_inline_charts(client) -> None:  # type: ignore[no-untyped-def]

@@ -26,6 +26,7 @@ from cti.metrics import LINE_TEST_OK
 from cti.policy import load_policy
 from tests.agi.conftest import make_ctx
 from tests.agi.fake_asterisk import FakeChannel, env_lines, run_call
+from tests.cliproc import run_cti
 
 POLICY = load_policy()
 TZ = ZoneInfo("Asia/Shanghai")
@@ -256,15 +257,7 @@ def test_facts_leave_line_test_calls_out() -> None:
 
 
 async def cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    import os
-    import sys
-
-    p = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "cti", "linetest", *args, env={**os.environ, **env},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(p.communicate(), 60)
-    return p.returncode or 0, out.decode(), err.decode()
+    return await run_cti(env, "linetest", *args)
 
 
 async def test_cli_lists_results_and_refuses_without_setup(db_url: str, pool: asyncpg.Pool, tmp_path) -> None:  # type: ignore[no-untyped-def]

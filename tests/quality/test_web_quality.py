@@ -20,6 +20,7 @@ from cti.state.live import LiveState
 from cti.web import quality
 from cti.web.app import Services, make_app
 from cti.web.auth import add_user
+from tests.weblogin import login
 
 NOW = datetime(2026, 11, 27, 8, tzinfo=UTC)  # Friday; the week began Monday 2026-11-23 (Shanghai)
 T0 = datetime(2026, 11, 23, 2, tzinfo=UTC)
@@ -70,11 +71,6 @@ async def client(db_url: str, tmp_path: Path) -> AsyncIterator[tuple[TestClient,
     yield c, pool
     await c.close()
     await pool.close()
-
-
-async def login(c: TestClient, user: str, pw: str) -> None:
-    r = await c.post("/login", data={"username": user, "password": pw}, allow_redirects=False)
-    assert r.status == 302
 
 
 async def test_the_plan_drawn_twice_keeps_the_same_calls(client) -> None:  # type: ignore[no-untyped-def]

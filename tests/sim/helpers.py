@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
+from cti.sim import Simulator
 from tests.captures import CAPTURES
 
 Frame = list[tuple[str, str]]
@@ -197,3 +199,16 @@ def per_channel(frames: list[Frame], skip: set[str]) -> dict[str, list[tuple[str
             extra = (m["Variable"],)
         out[m["Channel"]].append((ev, *extra))
     return dict(out)
+
+
+@asynccontextmanager
+async def started(sim: Simulator) -> AsyncIterator[RawAmi]:
+    """Start `sim` and log a raw AMI session in to it; close both after."""
+    await sim.start()
+    ami = await RawAmi.connect(sim.ami_port)
+    await ami.login()
+    try:
+        yield ami
+    finally:
+        await ami.close()
+        await sim.close()

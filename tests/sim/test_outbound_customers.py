@@ -12,7 +12,7 @@ import pytest
 from cti.sim import Simulator
 from cti.sim.outbound_customers import contact_rows
 from cti.sim.scenario import OutboundConfig, QueueConfig, Scenario, ScenarioError, parse_scenario
-from tests.sim.helpers import RawAmi, capture_frames, d, per_channel
+from tests.sim.helpers import RawAmi, capture_frames, d, per_channel, started
 
 SKIP = {"VarSet", "RTCPSent", "Cdr", "ChallengeSent", "SuccessfulAuth", "DeviceStateChange"}
 NUMBER = "13812345678"
@@ -44,12 +44,8 @@ async def rig() -> AsyncIterator[tuple[Simulator, RawAmi]]:
     sc = Scenario(queues=(QueueConfig(name="sales", timeout=10, retry=2, autopause=True),))
     sim = Simulator(sc)
     sim.add_agent("agent1", "Agent One")
-    await sim.start()
-    ami = await RawAmi.connect(sim.ami_port)
-    await ami.login()
-    yield sim, ami
-    await ami.close()
-    await sim.close()
+    async with started(sim) as ami:
+        yield sim, ami
 
 
 def events(frames, name: str, **match: str) -> list[dict[str, str]]:  # type: ignore[no-untyped-def]

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from cti.sim import Simulator
-from tests.sim.helpers import FastAgiServer, RawAmi, capture_frames, d, keys
+from tests.sim.helpers import FastAgiServer, RawAmi, capture_frames, d, keys, started
 from tests.sim.test_fidelity import queue_add, route_queue_only, scenario
 
 
@@ -27,12 +27,8 @@ async def rig() -> AsyncIterator[tuple[Simulator, RawAmi]]:
     )
     sim.add_agent("agent1", "Agent One", registered=False)
     sim.add_agent("agent2", "Agent Two", registered=False)
-    await sim.start()
-    ami = await RawAmi.connect(sim.ami_port)
-    await ami.login()
-    yield sim, ami
-    await ami.close()
-    await sim.close()
+    async with started(sim) as ami:
+        yield sim, ami
     await agi.close()
 
 

@@ -14,6 +14,7 @@ from cti.clock import ManualClock
 from cti.state.live import LiveState
 from cti.web.app import Services, make_app
 from cti.web.auth import add_user
+from tests.weblogin import login
 
 T0 = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 
@@ -29,11 +30,6 @@ async def web(db_url: str) -> AsyncIterator[tuple[TestClient, asyncpg.Pool]]:
     yield client, pool
     await client.close()
     await pool.close()
-
-
-async def login(client: TestClient, user: str, pw: str) -> None:
-    r = await client.post("/login", data={"username": user, "password": pw}, allow_redirects=False)
-    assert r.status == 302
 
 
 async def test_admin_provisions_agents_in_the_browser(web) -> None:  # type: ignore[no-untyped-def]

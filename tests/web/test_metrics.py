@@ -3,7 +3,6 @@ PBX, read with prometheus_client's own parser."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from cti.rehearsal import free_port
 from cti.sim import Simulator
 from cti.sim.scenario import QueueConfig, Scenario
 from cti.web import auth
+from tests.polling import until_awaited
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -36,14 +36,6 @@ async def scrape(port: int, headers: dict[str, str] | None = None) -> tuple[int,
         http.get(f"http://127.0.0.1:{port}/metrics", headers=headers) as r,
     ):
         return r.status, await r.text()
-
-
-async def until(cond, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not await cond():
-        assert loop.time() < end, "condition not reached"
-        await asyncio.sleep(0.05)
 
 
 async def test_metrics_reflect_a_real_call(db_url: str, pool: asyncpg.Pool, tmp_path: Path) -> None:
@@ -86,7 +78,7 @@ async def test_metrics_reflect_a_real_call(db_url: str, pool: asyncpg.Pool, tmp_
         async def routed_and_stored() -> bool:
             return bool(await pool.fetchval("SELECT count(*) FROM events WHERE type = 'route'"))
 
-        await until(routed_and_stored)
+        await until_awaited(routed_and_stored)
         await cti.store.flush()  # type: ignore[union-attr]
         status, text = await scrape(cti.web_port)
         after = samples(text)
@@ -120,7 +112,7 @@ async def test_metrics_reflect_a_real_call(db_url: str, pool: asyncpg.Pool, tmp_
             s = samples((await scrape(cti.web_port))[1])  # type: ignore[arg-type]
             return s[("cti_ami_reconnects_total", ())] == 1 and s[("cti_ami_connected", ())] == 1
 
-        await until(reconnected)
+        await until_awaited(reconnected)
     finally:
         await sim.close()
         await cti.close()
