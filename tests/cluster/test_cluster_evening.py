@@ -25,7 +25,9 @@ async def test_two_processes_leader_killed_in_the_ad_nobody_lost_nobody_rung_twi
     reh = ClusterRehearsal(SCENARIO, db_url, settings, load_policy(), processes=2, size=0.2, after_ad_s=600,
                            speed=20.0, kill_leader_after_ad_s=180.0)  # fmt: skip
     s = await reh.run()
-    assert s["leader_killed"] and s["leader_elections"] == 2, s
+    # the first leader and its successor; a leader whose lock check stalls past its deadline on a
+    # saturated machine steps down and is elected again (decision 0110), which must cost nothing below
+    assert s["leader_killed"] and s["leader_elections"] >= 2, s
     assert s["failover_s"] is not None and s["failover_s"] < 5.0, s
     assert s["agents_double_booked"] == 0, s
     assert s["originates_sent_twice"] == 0 and s["numbers_with_two_open_callbacks"] == 0, s
