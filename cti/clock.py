@@ -44,6 +44,18 @@ class ScaledClock:
         self.speed = speed
         self._m0 = _time.monotonic() if anchor is None else anchor
 
+    @classmethod
+    def anchored(cls, start: datetime, speed: float, m0: float) -> ScaledClock:
+        """The same virtual time as a clock another process started at monotonic time `m0` (the
+        monotonic clock is machine-wide): a drill's CTI subprocess shares the simulator's evening."""
+        clock = cls(start, speed)
+        clock._m0 = m0
+        return clock
+
+    @property
+    def m0(self) -> float:
+        return self._m0
+
     def now(self) -> datetime:
         return self.start + timedelta(seconds=(_time.monotonic() - self._m0) * self.speed)
 

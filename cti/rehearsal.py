@@ -13,7 +13,7 @@ import asyncio
 import socket
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -27,6 +27,7 @@ from cti.app import CtiServer
 from cti.callbacks.offer import callable_number
 from cti.clock import ScaledClock
 from cti.config import Settings
+from cti.drill.proxy import TcpProxy
 from cti.facts.repo import rebuild
 from cti.outbound import campaigns as outbound_campaigns
 from cti.peak import repo as peak_repo
@@ -67,6 +68,13 @@ class Rehearsal:
     restart_at_s: float | None = None  # restart the CTI this many sim seconds in (tests, drills)
     progress: Callable[[dict[str, Any]], None] | None = None
     on_facts_written: Callable[[list[Any], float], None] | None = None  # each batch of call facts written
+    # drills (bench.drills): the CTI's own DSN (a proxy in front of PostgreSQL), a proxy the CTI's AMI
+    # link goes through, one in front of its FastAGI port, and a script run alongside the evening
+    cti_dsn: str | None = None
+    ami_proxy: TcpProxy | None = None
+    agi_proxy: TcpProxy | None = None
+    script: Callable[[Rehearsal], Awaitable[None]] | None = None
+    clock: ScaledClock | None = None
     sample_every_s: float = 60.0
     max_backlog: int = 0
     restarts: int = 0
@@ -125,19 +133,21 @@ class Rehearsal:
         if outbound and not self.web:  # the agents' panels post dispositions over HTTP: any free port
             update["web"] = self.settings.web.model_copy(update={"host": "127.0.0.1", "port": 0})
         s = self.settings.model_copy(update=update)
-        return CtiServer(s, self.policy, self.dsn, clock=clock, web_enabled=self.web or outbound,
+        dsn = self.cti_dsn or self.dsn
+        return CtiServer(s, self.policy, dsn, clock=clock, web_enabled=self.web or outbound,
                          default_did=self.scenario.dids[0], facts_interval_s=1800.0,
                          facts_window_s=3600.0, on_facts_written=self.on_facts_written)  # fmt: skip
 
     async def run(self) -> dict[str, Any]:
         await self._prepare()
-        clock = ScaledClock(self.scenario.start, self.speed)
+        clock = self.clock = ScaledClock(self.scenario.start, self.speed)
         ami_port, agi_port = free_port(), free_port()
         wall0 = time.monotonic()
-        self.cti = self._cti(clock, ami_port, agi_port)
+        cti_ami_port, sim_agi_port = await self._fronts(ami_port, agi_port)
+        self.cti = self._cti(clock, cti_ami_port, agi_port)
         await self.cti.start(connect=False)  # FastAGI listening before the first call arrives
         self.sim = Simulator(
-            self.scenario, clock=clock, ami_port=ami_port, agi_url=f"agi://127.0.0.1:{agi_port}",
+            self.scenario, clock=clock, ami_port=ami_port, agi_url=f"agi://127.0.0.1:{sim_agi_port}",
             arrivals=True, write_audio=False,
         )  # fmt: skip
         await load_phones(self.sim, self.dsn)
@@ -152,7 +162,7 @@ class Rehearsal:
                 self.panels = outbound_rehearsal.AgentPanels(self._web_url(), self._agent_passwords)
                 await self.panels.start()
                 self.sim.pbx.outbound.on_verdict.append(self.panels.tell)
-            await self._watch(clock, ami_port, agi_port)
+            await self._watch(clock, cti_ami_port, agi_port)
         finally:
             await self.sim.close()
             if self.panels is not None:
@@ -176,6 +186,16 @@ class Rehearsal:
         finally:
             await conn.close()
         self._campaign_stopped = True
+
+    async def _fronts(self, ami_port: int, agi_port: int) -> tuple[int, int]:
+        """The ports the CTI dials for AMI and the simulator dials for FastAGI: the proxies', if any."""
+        if self.ami_proxy is not None:
+            self.ami_proxy.target_port = ami_port
+            ami_port = self.ami_proxy.port or await self.ami_proxy.start()
+        if self.agi_proxy is not None:
+            self.agi_proxy.target_port = agi_port
+            agi_port = self.agi_proxy.port or await self.agi_proxy.start()
+        return ami_port, agi_port
 
     async def _log_agents_in(self) -> None:
         """Agents join the queue the way the product lets them (R-LOGIN): through the CTI's login
@@ -219,6 +239,7 @@ class Rehearsal:
         assert self.sim is not None
         end = self.scenario.start + timedelta(seconds=self.scenario.duration_s)
         give_up = end + timedelta(seconds=self.drain_s)
+        script = asyncio.create_task(self.script(self), name="rehearsal-script") if self.script else None
         while not self._stop.is_set():
             await clock.sleep(self.sample_every_s)
             now = clock.now()
@@ -233,8 +254,14 @@ class Rehearsal:
                 extra = {"outbound": outbound_rehearsal.progress(self.sim.pbx.outbound.ledger)}
                 self.progress({"sim_time": now, "callbacks_open": backlog, **self.sim.summary(), **extra})
             arrivals_over = now >= end and self.sim.engine.calls_active == 0
+            if script is not None and script.done():
+                script.result()  # a drill that failed says so
+            elif script is not None and now < give_up:
+                continue  # a drill script still running holds the evening open
             if (arrivals_over and backlog == 0) or now >= give_up:
                 break
+        if script is not None and not script.done():
+            script.cancel()
 
     async def _restart(self, clock: ScaledClock, ami_port: int, agi_port: int) -> None:
         """Kill the CTI mid-run and start a new one: nothing may be lost, nobody dialed twice."""
