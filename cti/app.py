@@ -45,6 +45,7 @@ from cti.cluster import claims
 from cti.cluster.leader import Deposed, Leadership, fence
 from cti.cluster.pbx import AgentPbx, PbxFloor, PbxRouter
 from cti.config import Settings
+from cti.db.connect import bounded
 from cti.desk.wiring import DeskService, desk_service
 from cti.facts.live import LiveFacts
 from cti.facts.updater import FactsUpdater
@@ -153,7 +154,7 @@ class CtiServer:
     async def _start(self, connect: bool) -> None:
         s, clock, stack = self.settings, self.clock, self._stack
         stack.callback(log.info, "cti_stopped")  # the last word
-        self.pool = await asyncpg.create_pool(self.dsn, min_size=2, max_size=10)
+        self.pool = await asyncpg.create_pool(self.dsn, **bounded({"min_size": 2, "max_size": 10}))
         stack.push_async_callback(self.pool.close)
         self.store = EventStore(self.dsn, self.spool_dir, clock=clock)
         await self.store.start()

@@ -26,6 +26,9 @@ from cti.store.sink import EventSink, MemoryEvents, append_or_log
 log = structlog.get_logger(__name__)
 
 
+AGI_COMMAND_TIMEOUT_S = 5.0
+
+
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 8) -> Any:
     """The pool AGI handlers share. synchronous_commit=off: a recording row lost in the last few ms
     before a PostgreSQL crash is rebuilt from the `route` event (the event store keeps it); waiting
@@ -36,12 +39,13 @@ async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 8) -> Any:
     session-level advisory locks; asyncpg still rolls back a transaction left open."""
     import asyncpg
 
+    from cti.db.connect import bounded
+
+    # A call's decision has a deadline of seconds (AgiSettings.session_timeout_s, then the fallback):
+    # a query stuck longer on a dead connection only keeps that connection from being replaced.
+    kw = bounded({"min_size": min_size, "max_size": max_size}, command_timeout_s=AGI_COMMAND_TIMEOUT_S)
     return await asyncpg.create_pool(
-        dsn,
-        min_size=min_size,
-        max_size=max_size,
-        reset=_keep_session,
-        server_settings={"synchronous_commit": "off"},
+        dsn, reset=_keep_session, server_settings={"synchronous_commit": "off"}, **kw
     )
 
 

@@ -11,6 +11,7 @@ row (db/033) makes the decision once per call even when several CTI processes wa
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from cti.clock import Clock
 from cti.masking import mask_number
 from cti.policy import Policy
 from cti.state.model import State
-from cti.store.events import Event
+from cti.store.events import CONNECTION_ERRORS, Event
 from cti.store.sink import EventSink, append_or_log
 
 log = structlog.get_logger(__name__)
@@ -88,7 +89,8 @@ def _ts(frame: Mapping[str, Any], clock: Clock) -> float:
 
 class MissedCallWatcher:
     def __init__(
-        self, pool: Any, *, policy: Policy, clock: Clock, events: EventSink, max_tracked: int = 100_000
+        self, pool: Any, *, policy: Policy, clock: Clock, events: EventSink, max_tracked: int = 100_000,
+        retry_s: float = 1.0,
     ) -> None:
         self._pool = pool
         self.policy = policy
@@ -96,6 +98,8 @@ class MissedCallWatcher:
         self._events = events
         self._max = max_tracked
         self.calls: dict[str, WatchedCall] = {}
+        self.retry_s = retry_s
+        self.pending: set[asyncio.Task[None]] = set()  # decisions waiting for the database
 
     async def handle_ami(self, frame: Mapping[str, Any]) -> MissedDecision | None:
         ev = frame.get("Event")
@@ -119,7 +123,7 @@ class MissedCallWatcher:
             ended = _ts(frame, self._clock)
             d = missed_call_decision(call, ended, min_wait_s=self.policy.peak.abandon_callback_after_s)
             if d.reason != "answered":
-                await self.apply(call, ended, d)
+                await self.apply_or_retry(call, ended, d)
             return d
         return None
 
@@ -143,7 +147,7 @@ class MissedCallWatcher:
             call = self.calls.pop(uid)
             d = missed_call_decision(call, now, min_wait_s=self.policy.peak.abandon_callback_after_s)
             if d.reason != "answered":
-                await self.apply(call, now, d)
+                await self.apply_or_retry(call, now, d)
                 decided += 1
         for uid, ch in state.channels.items():
             if uid in self.calls or not is_inbound_caller(
@@ -156,6 +160,30 @@ class MissedCallWatcher:
                 uid, ch.created, callable_number(ch.caller_num), None, answered=answered
             )
         return decided
+
+    async def apply_or_retry(self, call: WatchedCall, ended: float, d: MissedDecision) -> None:
+        """Apply now; if the database is unreachable (restarting, blackholed), keep retrying in the
+        background. The decision was made from AMI and exists nowhere else: raising here lost the
+        caller (issue 16's PostgreSQL-restart drill). The missed_calls row makes a retry idempotent;
+        a process that stops meanwhile leaves it to the next one's `recover` (the event log)."""
+        try:
+            await self.apply(call, ended, d)
+        except CONNECTION_ERRORS as e:
+            log.warning("missed_call_deferred", linkedid=call.uniqueid, error=type(e).__name__)
+            task = asyncio.create_task(self._retry(call, ended, d), name=f"missed-retry-{call.uniqueid}")
+            self.pending.add(task)
+            task.add_done_callback(self.pending.discard)
+
+    async def _retry(self, call: WatchedCall, ended: float, d: MissedDecision) -> None:
+        delay = self.retry_s
+        while True:
+            await asyncio.sleep(delay)  # real time: the database comes back in seconds, not sim time
+            try:
+                await self.apply(call, ended, d)
+                log.info("missed_call_applied_late", linkedid=call.uniqueid)
+                return
+            except CONNECTION_ERRORS:
+                delay = min(30.0, delay * 2)
 
     async def apply(self, call: WatchedCall, ended: float, d: MissedDecision) -> None:
         start, end = datetime.fromtimestamp(call.started, UTC), datetime.fromtimestamp(ended, UTC)

@@ -25,7 +25,24 @@ async def database_url(settings: Settings) -> AsyncIterator[str]:
         emb.stop()
 
 
+# A pooled connection whose peer accepts and never answers (a blackholed route, a hung server) held
+# every query on it forever, even after the network came back (issue 16's drill: dispatch never
+# resumed). With these, such a query fails in seconds and the connection is replaced.
+CONNECT_TIMEOUT_S = 5.0
+# The process's pool: its queries take milliseconds; a query stuck this long also holds an AMI
+# subscriber, whose queue then slows the AMI reader (backpressure), so the bound is short.
+COMMAND_TIMEOUT_S = 10.0
+
+
+def bounded(kw: dict[str, object], command_timeout_s: float = COMMAND_TIMEOUT_S) -> dict[str, object]:
+    """Pool arguments with connect and command deadlines (callers may pass their own)."""
+    kw.setdefault("timeout", CONNECT_TIMEOUT_S)
+    kw.setdefault("command_timeout", command_timeout_s)
+    return kw
+
+
 async def create_pool(url: str, **kw: object) -> asyncpg.Pool:
+    bounded(kw)
     kw.setdefault("min_size", 1)
     kw.setdefault("max_size", 10)
     pool = await asyncpg.create_pool(url, **kw)  # type: ignore[arg-type]

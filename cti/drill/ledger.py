@@ -20,6 +20,7 @@ id), so an attempt dialed twice — even across a crash — is counted from the 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from collections import Counter
@@ -48,6 +49,7 @@ class AmiLedger:
     emitted: Counter[str] = field(default_factory=Counter)
     delivered: Counter[str] = field(default_factory=Counter)
     names: dict[str, str] = field(default_factory=dict)  # digest -> event name, for the report
+    stamps: dict[str, float] = field(default_factory=dict)  # digest -> the frame's Timestamp
     originates: Counter[str] = field(default_factory=Counter)  # ChannelId -> times sent
     originate_wall: list[float] = field(default_factory=list)  # monotonic time of each Originate
     logins: list[float] = field(default_factory=list)  # monotonic time of each accepted Login
@@ -83,6 +85,8 @@ class AmiLedger:
             d = frame_digest(m.raw)
             self.emitted[d] += 1
             self.names.setdefault(d, m.name)
+            with contextlib.suppress(ValueError):
+                self.stamps.setdefault(d, float(m.first("Timestamp") or "nan"))
 
     def _read_actions(self, c: _Conn, data: bytes) -> None:
         try:
@@ -98,6 +102,7 @@ class AmiLedger:
         """Emitted minus stored, split by whether the CTI's socket ever got the frame."""
         undelivered: Counter[str] = Counter()
         delivered: Counter[str] = Counter()
+        when: list[float] = []
         for d, n in self.emitted.items():
             kept = stored.get(d, 0)
             if n <= kept:
@@ -106,6 +111,7 @@ class AmiLedger:
             lost_after = max(0, got - kept)  # on the CTI's socket, then gone
             if lost_after:
                 delivered[self.names[d]] += lost_after
+                when.append(self.stamps.get(d, float("nan")))
             if n - max(got, kept):
                 undelivered[self.names[d]] += n - max(got, kept)
         return {
@@ -114,6 +120,8 @@ class AmiLedger:
             "lost_events_undelivered": sum(undelivered.values()),
             "lost_events_delivered": sum(delivered.values()),
             "lost_event_types": dict((undelivered + delivered).most_common(8)),
+            # Asterisk's Timestamps of the delivered-and-lost frames: which moment of the drill lost them
+            "lost_delivered_between": [min(when), max(when)] if when else None,
         }
 
     def originates_sent_twice(self) -> int:

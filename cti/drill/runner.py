@@ -87,10 +87,12 @@ SIZES = {
 @dataclasses.dataclass
 class AgiWatch:
     """FastAGI sessions as the proxy in front of the CTI sees them: opened (the simulated Asterisk
-    sent its environment) and answered (the CTI sent its first command)."""
+    sent its environment), answered (the CTI sent its first command) and routed (the route script set
+    CTI_RECORD: a real decision; the fallback after a handler timeout sets no recording path)."""
 
     opened: dict[int, float] = dataclasses.field(default_factory=dict)
     answered: dict[int, float] = dataclasses.field(default_factory=dict)
+    routed: dict[int, float] = dataclasses.field(default_factory=dict)
 
     def tap(self, pipe: Pipe, way: str, data: bytes, forwarded: bool) -> None:
         now = time.monotonic()
@@ -98,10 +100,12 @@ class AgiWatch:
             self.opened.setdefault(pipe.n, now)
         elif forwarded:
             self.answered.setdefault(pipe.n, now)
+            if b"SET VARIABLE" in data and b"CTI_RECORD" in data:
+                self.routed.setdefault(pipe.n, now)
 
     def routing_back(self, after: float) -> float | None:
-        """Seconds from `after` to the first answer of a session opened after it."""
-        times = [self.answered[n] for n, t in self.opened.items() if t >= after and n in self.answered]
+        """Seconds from `after` to the first real routing decision of a session opened after it."""
+        times = [self.routed[n] for n, t in self.opened.items() if t >= after and n in self.routed]
         return round(min(times) - after, 2) if times else None
 
     def slowest(self, since: float, until: float) -> float | None:
@@ -195,6 +199,17 @@ class Drill:
             self.faults.append(f)
             log.warning("drill_fault_over", drill=self.name, fault=name)
 
+    async def recovered(self, cap_s: float = 120.0) -> None:
+        """Hold the evening until routing and dispatch are back after the last fault (or cap_s)."""
+        f_end = time.monotonic() if not self.faults else self.faults[-1].ended
+        deadline = time.monotonic() + cap_s
+        while time.monotonic() < deadline:
+            dispatched = any(t >= f_end for t in self.ledger.originate_wall)
+            if dispatched and self.agi.routing_back(f_end) is not None:
+                return
+            await asyncio.sleep(0.25)
+        self.notes.append(f"not recovered {cap_s:g} s after {self.faults[-1].name if self.faults else '?'}")
+
     # ---- figures -----------------------------------------------------------------------
     async def stored(self, dsn: str, spool_dir: Path, since: Any) -> Counter[str]:
         """Digests of the AMI events in the `events` table and in spool segments left on disk."""
@@ -205,6 +220,9 @@ class Drill:
                 "SELECT key FROM events WHERE source = 'ami' AND type <> 'resync' AND ts >= $1", since
             )
             keys.update(r["key"] for r in rows)
+            self.extra["agi_fallbacks"] = await conn.fetchval(
+                "SELECT count(*) FROM events WHERE type = 'agi_fallback' AND ts >= $1", since
+            )
         finally:
             await conn.close()
         if spool_dir.exists():
@@ -251,6 +269,7 @@ class Drill:
             "ami_logins": len(self.ledger.logins),
             "originates": sum(self.ledger.originates.values()),
             "wall_seconds": s.get("wall_seconds"),
+            "cdr_rows_dropped": self.reh.cdr_dropped,
             **self.extra,
             "notes": self.notes,
         }
@@ -279,11 +298,13 @@ async def drill_postgres(d: Drill) -> dict[str, Any]:
         await d.until_ad_plus(reh, d.size.first_fault_after_ad_s)
         async with d.fault("postgres_restart", reh):
             await _pg_restart(d)
+        await d.recovered()
         await d.until_ad_plus(reh, d.size.second_fault_after_ad_s)
         async with d.fault(f"postgres_blackhole_{d.size.outage_s:g}s", reh):
             proxy.blackhole()
             await asyncio.sleep(d.size.outage_s)
             await proxy.restore()
+        await d.recovered()
 
     reh.script = script
     try:
@@ -306,11 +327,13 @@ async def drill_ami(d: Drill) -> dict[str, Any]:
             await proxy.cut()
             await asyncio.sleep(1.0)  # refused for a second, as a rebooting switch would
             await proxy.restore()
+        await d.recovered()
         await d.until_ad_plus(reh, d.size.second_fault_after_ad_s)
         async with d.fault(f"ami_half_open_{d.size.outage_s:g}s", reh):
             proxy.blackhole()
             await asyncio.sleep(d.size.outage_s)
             await proxy.restore()
+        await d.recovered()
 
     reh.script = script
     s = await reh.run()
@@ -373,6 +396,7 @@ async def drill_spool_full(d: Drill) -> dict[str, Any]:
                         sum(p.stat().st_size for p in spool_dir.glob("*") if p.is_file()),
                     )
                 await proxy.restore()
+            await d.recovered()
 
         reh.script = script
         try:
@@ -429,6 +453,7 @@ class ProcessRehearsal(Rehearsal):
                 await asyncio.to_thread(self.child.wait, 120)
             await self.sim.close()
             await cdr.close()
+            self.cdr_dropped = cdr.dropped
         wall = time.monotonic() - wall0
         return await self.summary(wall, (clock.now() - self.scenario.start).total_seconds())
 
@@ -449,7 +474,8 @@ async def drill_sigkill(d: Drill) -> dict[str, Any]:
             await asyncio.to_thread(r.child.wait, 30)
             r.restarts += 1
             r.spawn(login=False)
-        await r.wait_ready()
+            await r.wait_ready()
+        await d.recovered()
 
     reh.script = script
     s = await reh.run()

@@ -18,7 +18,10 @@ Rows follow captures 11-20 (`cdr-pgsql.csv`), not the older captures of a one-co
   table from the CDR variable of that name (cdr_pgsql.c, "Arbitrary field"); later rows of the same
   channel carry the variable too. No capture shows it: captures 11-20 predate the column (db/046), and
   without it a caller missed while no CTI watched was called back from the default DID.
-Rows are written in small batches by a background task, like the module's own connection."""
+Rows are written in small batches by a background task, like the module's own connection. When the
+database is gone (a restart), the module reconnects and tries once more; rows it still cannot write
+are dropped and counted, as cdr_pgsql drops a record it cannot insert ("Unable to reconnect to
+database server ... Some calls will not be logged!", cdr_pgsql.c; no capture shows an outage)."""
 
 from __future__ import annotations
 
@@ -126,6 +129,7 @@ class CdrWriter:
         self._task: asyncio.Task[None] | None = None
         self._seq = itertools.count()
         self.written = 0
+        self.dropped = 0  # rows lost while the database was unreachable, as cdr_pgsql loses them
 
     def record(self, rec: dict[str, Any]) -> None:
         """The core's on_call_record hook (synchronous): a call or a callback Originate ended."""
@@ -143,9 +147,20 @@ class CdrWriter:
 
     async def _flush(self) -> None:
         rows, self._rows = self._rows, []
-        if rows and self._conn is not None:
-            await self._conn.copy_records_to_table("cdr", records=rows, columns=COLUMNS)
-            self.written += len(rows)
+        if not rows:
+            return
+        for attempt in (1, 2):
+            try:
+                if self._conn is None or self._conn.is_closed():
+                    self._conn = await asyncpg.connect(self.dsn, timeout=5)
+                await self._conn.copy_records_to_table("cdr", records=rows, columns=COLUMNS)
+                self.written += len(rows)
+                return
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                if self._conn is not None:
+                    self._conn.terminate()
+                self._conn = None
+        self.dropped += len(rows)
 
     async def _loop(self) -> None:
         while True:

@@ -202,6 +202,10 @@ class EventStore:
         retry_interval_s: float = 1.0,
         partitions_ahead_days: int = 7,
         connect_timeout_s: float = 5.0,
+        # A COPY of one batch takes milliseconds. A connection that accepts and never answers (a
+        # blackholed route, a hung server) would otherwise hold the writer forever with every event
+        # since in memory: past this deadline the batch goes to the spool and the connection is dropped.
+        write_timeout_s: float = 10.0,
         clock: Clock | None = None,
     ) -> None:
         self.dsn = dsn
@@ -215,6 +219,7 @@ class EventStore:
         self.retry_interval_s = retry_interval_s
         self.partitions_ahead_days = partitions_ahead_days
         self.connect_timeout_s = connect_timeout_s
+        self.write_timeout_s = write_timeout_s
         # Accepted rows not yet taken by the writer, oldest first. A plain list: the writer takes a
         # batch as one slice, not row by row.
         self._buf: list[tuple[Any, ...]] = []
@@ -451,6 +456,10 @@ class EventStore:
         if self._conn is not None and not self._conn.is_closed():
             self.db_up = True
             return
+        async with asyncio.timeout(self.connect_timeout_s + self.write_timeout_s):
+            await self._open()
+
+    async def _open(self) -> None:
         self._conn = await asyncpg.connect(self.dsn, timeout=self.connect_timeout_s)
         await self._conn.set_type_codec(
             "jsonb", schema="pg_catalog", encoder=_jsonb_encode, decoder=_jsonb_decode, format="binary"
@@ -479,6 +488,10 @@ class EventStore:
 
     async def _write(self, rows: list[tuple[Any, ...]]) -> None:
         await self._connect()
+        async with asyncio.timeout(self.write_timeout_s):  # TimeoutError: a CONNECTION_ERROR
+            await self._write_batch(rows)
+
+    async def _write_batch(self, rows: list[tuple[Any, ...]]) -> None:
         assert self._conn is not None
         runs = _by_day(rows)
         await self._ensure_partitions([day for day, _ in runs])
