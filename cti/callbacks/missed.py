@@ -89,7 +89,13 @@ def _ts(frame: Mapping[str, Any], clock: Clock) -> float:
 
 class MissedCallWatcher:
     def __init__(
-        self, pool: Any, *, policy: Policy, clock: Clock, events: EventSink, max_tracked: int = 100_000,
+        self,
+        pool: Any,
+        *,
+        policy: Policy,
+        clock: Clock,
+        events: EventSink,
+        max_tracked: int = 100_000,
         retry_s: float = 1.0,
     ) -> None:
         self._pool = pool

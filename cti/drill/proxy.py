@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
 
 # direction: "down" = from the server (PostgreSQL, Asterisk) to the client (the CTI), "up" = back
 Tap = Callable[["Pipe", str, bytes, bool], None]
@@ -49,6 +50,19 @@ class TcpProxy:
         self.pipes: list[Pipe] = []
         self.connections = 0
         self._server: asyncio.Server | None = None
+
+    @classmethod
+    async def for_postgres(cls, dsn: str) -> tuple[TcpProxy, str]:
+        """A started proxy in front of the server of `dsn` (TCP or a Unix socket, as the embedded
+        server has), and the DSN that goes through it."""
+        parts = urlsplit(dsn)
+        host = parse_qs(parts.query).get("host", [""])[0]
+        port = parts.port or 5432
+        unix = f"{host}/.s.PGSQL.{port}" if host.startswith("/") else None
+        proxy = cls(parts.hostname or "127.0.0.1", port, unix_path=unix)
+        await proxy.start()
+        user = parts.username or "postgres"
+        return proxy, f"postgresql://{user}@127.0.0.1:{proxy.port}{parts.path}"
 
     async def start(self, port: int = 0) -> int:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", port or self.port)

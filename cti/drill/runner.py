@@ -31,7 +31,6 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 import structlog
@@ -157,14 +156,8 @@ class Drill:
 
     async def pg_front(self, dsn: str) -> str:
         """A proxy in front of the drill's PostgreSQL; returns the DSN the CTI uses through it."""
-        parts = urlsplit(dsn)
-        host = parse_qs(parts.query).get("host", [""])[0]
-        port = parts.port or 5432
-        unix = f"{host}/.s.PGSQL.{port}" if host.startswith("/") else None
-        self.pg_proxy = TcpProxy(parts.hostname or "127.0.0.1", port, unix_path=unix)
-        await self.pg_proxy.start()
-        user = parts.username or "postgres"
-        return f"postgresql://{user}@127.0.0.1:{self.pg_proxy.port}{parts.path}"
+        self.pg_proxy, url = await TcpProxy.for_postgres(dsn)
+        return url
 
     def rehearsal(self, dsn: str, cti_dsn: str | None, spool_dir: Path | None = None) -> Rehearsal:
         env = {"CTI_DATA_DIR": str(self.data_dir)}

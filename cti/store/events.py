@@ -244,6 +244,7 @@ class EventStore:
         self.replayed_batches = 0  # batches that held already-stored keys
         self.db_up = False
         self._on_append: list[Callable[[tuple[Any, ...]], None]] = []
+        self.spool_refused = False  # the spool's disk refused the last write (full): rows held in memory
 
     # ---- producer side -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -340,19 +341,25 @@ class EventStore:
                 if self._should_recover():
                     await self._try_recover()
                 if rows:
+                    done = True
                     if self.db_up and not self._spool_waiting():
                         try:
                             await self._write(rows)
                         except CONNECTION_ERRORS as e:
                             await self._went_down(e)
-                            self._spool_rows(rows)
+                            done = self._spool_rows(rows)
                         except Exception as e:  # never let the writer die holding accepted events
                             log.exception("event_store_write_failed_spooling", error=type(e).__name__)
                             await self._went_down(e)
-                            self._spool_rows(rows)
+                            done = self._spool_rows(rows)
                     else:
-                        self._spool_rows(rows)
-                    self._handled += len(rows)
+                        done = self._spool_rows(rows)
+                    if done:
+                        self._handled += len(rows)
+                    else:  # neither the database nor the disk: hold them, try both again shortly
+                        self._settle_flushes()
+                        await asyncio.sleep(self.retry_interval_s)
+                        continue
                 self._settle_flushes()
         except BaseException as e:
             # Cancelled (close) or a fatal error such as a full disk: nobody may wait forever.
@@ -424,11 +431,26 @@ class EventStore:
                 keep.append((target, fut))
         self._flushes = keep
 
-    def _spool_rows(self, rows: list[tuple[Any, ...]]) -> None:
-        # A full disk here is fatal for the writer on purpose: the error surfaces through flush().
-        self.spool.write(rows)
+    def _spool_rows(self, rows: list[tuple[Any, ...]]) -> bool:
+        """Spool the rows; False if the disk refused them (full, read-only), and then they are back at
+        the head of the buffer, in order. The writer used to die here, and with it every producer
+        (issue 16's spool-full drill: the AMI listener, routing events, callbacks all failed). Held in
+        memory instead, the buffer's bound (queue_max) slows producers as a slow database does."""
+        try:
+            self.spool.write(rows)
+        except OSError as e:
+            if not self.spool_refused:
+                log.error("event_spool_refused_holding_in_memory", error=e.strerror or type(e).__name__,
+                          held=len(rows) + len(self._buf))  # fmt: skip
+            self.spool_refused = True
+            self._buf[:0] = rows
+            return False
+        if self.spool_refused:
+            log.warning("event_spool_writable_again")
+            self.spool_refused = False
         self._spool_known = True
         self.spooled += len(rows)
+        return True
 
     async def _try_recover(self) -> None:
         """Reconnect if needed, then drain spool segments oldest first."""
@@ -439,6 +461,9 @@ class EventStore:
                 self.spool.remove(seg)
                 log.info("spool_segment_drained", segment=seg.name)
             self._spool_known = None  # look again: another process may have added one meanwhile
+            if self.spool_refused:
+                log.warning("event_spool_writable_again")  # drained: the held rows go on normally
+                self.spool_refused = False
         except CONNECTION_ERRORS as e:
             await self._went_down(e)
         except Exception as e:  # the spool stays on disk; try again on the next interval

@@ -55,12 +55,16 @@ def write_segment(directory: Path, rows: Iterable[tuple[Any, ...]]) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     name = f"{time.time_ns():020d}-{os.getpid()}-{next(_counter):06d}{SUFFIX}"
     tmp = directory / (name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(encode_row(row))
-            f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            for row in rows:
+                f.write(encode_row(row))
+                f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError:
+        tmp.unlink(missing_ok=True)  # a half-written segment only takes the space the next one needs
+        raise
     final = directory / name
     os.replace(tmp, final)
     _fsync_dir(directory)

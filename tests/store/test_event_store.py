@@ -256,27 +256,65 @@ async def test_blackholed_database_costs_one_connect_timeout_per_interval_not_pe
     assert attempts <= 3, f"{attempts} connection attempts for 50 batches"
 
 
-async def test_a_writer_that_cannot_spool_fails_producers_and_flush_loudly(tmp_path, monkeypatch):
-    """Database down and the spool's disk full: nobody waits forever, the error names the cause."""
-    store = EventStore(
-        "postgresql://postgres@127.0.0.1:1/nowhere", tmp_path / "spool",
-        batch_max=5, queue_max=5, retry_interval_s=600, connect_timeout_s=0.3,
-    )  # fmt: skip
+async def test_a_full_spool_disk_while_the_database_is_away_loses_nothing(db, db_url, tmp_path):
+    """Database away and the spool's disk full (issue 16's drill): the writer used to die and take
+    every producer with it. Now it holds the rows, slows producers once its buffer is full, and when
+    the database is back every event is stored, in order."""
+    proxy = NetCut(db_url)
+    await proxy.start()
+    store = EventStore(proxy.url, tmp_path / "spool", batch_max=20, queue_max=100, retry_interval_s=0.05,
+                       connect_timeout_s=0.3)  # fmt: skip
+    write = store.spool.write
+    full = True
 
-    def disk_full(rows):  # type: ignore[no-untyped-def]
-        raise OSError(28, "No space left on device")
+    def disk(rows):  # type: ignore[no-untyped-def]
+        if full:
+            raise OSError(28, "No space left on device")
+        return write(rows)
 
-    monkeypatch.setattr(store.spool, "write", disk_full)
+    store.spool.write = disk  # type: ignore[method-assign]
     await store.start()
+    await store.flush()
+    await proxy.cut()
 
     async def produce() -> None:
-        for i in range(100):
+        for i in range(300):
             await store.append(ami_event(i))
 
-    with pytest.raises(RuntimeError, match=r"writer died.*No space left"):
-        await asyncio.wait_for(produce(), 30)
-    with pytest.raises(RuntimeError, match=r"writer died.*No space left"):
-        await store.flush()
+    producer = asyncio.create_task(produce())
+    await asyncio.sleep(1.0)
+    assert not producer.done(), "300 events cannot fit a buffer of 100: the producer must be waiting"
+    assert store.spool_refused and store.spooled == 0
+    await proxy.restore()
+    await asyncio.wait_for(producer, 30)
+    await store.close()
+    await proxy.close()
+    rows = await db.fetch("SELECT payload->>'n' AS n FROM events ORDER BY seq")
+    assert [int(r["n"]) for r in rows] == list(range(300))
+
+
+async def test_a_blackholed_connection_costs_a_write_deadline_not_the_writer(db, db_url, tmp_path):
+    """A connection that stops answering mid-COPY (issue 16's drill) held the writer forever, every
+    event since in memory; now the batch goes to the spool after write_timeout_s and is drained back
+    over a fresh connection."""
+    from cti.drill.proxy import TcpProxy
+
+    proxy, url = await TcpProxy.for_postgres(db_url)
+    store = EventStore(url, tmp_path / "spool",
+                       write_timeout_s=0.5, retry_interval_s=0.05, connect_timeout_s=0.3)  # fmt: skip
+    await store.start()
+    await store.append(ami_event(0))
+    await store.flush()
+    proxy.blackhole()
+    await store.append(ami_event(1))
+    await asyncio.wait_for(store.flush(), 5)  # within the deadline: spooled, not stuck
+    assert store.spooled == 1
+    await proxy.restore()
+    await store.append(ami_event(2))
+    await asyncio.wait_for(store.close(), 10)
+    await proxy.close()
+    rows = await db.fetch("SELECT payload->>'n' AS n FROM events ORDER BY seq")
+    assert [int(r["n"]) for r in rows] == [0, 1, 2]
 
 
 async def test_a_trickle_of_events_shares_commits(db, db_url, tmp_path):
