@@ -30,7 +30,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import asyncpg
 import structlog
@@ -218,14 +218,18 @@ class Drill:
             )
         finally:
             await conn.close()
-        if spool_dir.exists():
-            spool = Spool(spool_dir)
-            for seg in spool.segments():
-                keys.update(r[1] for r in spool.read(seg) if r[2] == "ami" and r[3] != "resync")
-            self.extra["spool_segments_left"] = len(spool.segments())
+        keys.update(await asyncio.to_thread(self._spooled_keys, spool_dir))
         return Counter(k.split(":")[1] for k in keys if k.count(":") >= 1)
 
-    def recovery(self, summary_wall_end: float) -> list[dict[str, Any]]:
+    def _spooled_keys(self, spool_dir: Path) -> set[str]:
+        if not spool_dir.exists():
+            return set()
+        spool = Spool(spool_dir)
+        segments = spool.segments()
+        self.extra["spool_segments_left"] = len(segments)
+        return {r[1] for seg in segments for r in spool.read(seg) if r[2] == "ami" and r[3] != "resync"}
+
+    def recovery(self) -> list[dict[str, Any]]:
         out = []
         for f in self.faults:
             routing = self.agi.routing_back(f.ended)
@@ -236,7 +240,7 @@ class Drill:
                 "fault": f.name, "at_sim_s": f.sim_at_s, "lasted_s": round(f.ended - f.started, 2),
                 "routing_s": routing, "dispatch_s": dispatch,
                 "ami_login_after_s": round(relogin[0] - f.started, 2) if relogin else None,
-                "recovery_s": max(routing, dispatch) if routing is not None and dispatch is not None else None,
+                "recovery_s": None if routing is None or dispatch is None else max(routing, dispatch),
                 "slowest_agi_answer_s": self.agi.slowest(f.started, f.ended + 5.0),
             })  # fmt: skip
         return out
@@ -245,7 +249,7 @@ class Drill:
         assert self.reh is not None
         since = self.reh.scenario.start - timedelta(minutes=1)
         lost = self.ledger.lost(await self.stored(dsn, spool_dir, since))
-        faults = self.recovery(time.monotonic())
+        faults = self.recovery()
         rec = [f["recovery_s"] for f in faults]
         return {
             "drill": self.name,
@@ -403,7 +407,7 @@ class ProcessRehearsal(Rehearsal):
     """The evening with the CTI in a subprocess (cti.drill.child), so a drill can SIGKILL it."""
 
     child: subprocess.Popen[bytes] | None = None
-    child_args: list[str] = []
+    child_args: ClassVar[list[str]] = []  # set per instance by run()
 
     def spawn(self, login: bool) -> None:
         args = [sys.executable, "-m", "cti.drill.child", *self.child_args] + (["--login"] if login else [])

@@ -149,7 +149,7 @@ class CdrWriter:
         rows, self._rows = self._rows, []
         if not rows:
             return
-        for attempt in (1, 2):
+        for _attempt in (1, 2):  # cdr_pgsql: one reconnect, one retry
             try:
                 if self._conn is None or self._conn.is_closed():
                     self._conn = await asyncpg.connect(self.dsn, timeout=5)
