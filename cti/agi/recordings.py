@@ -31,6 +31,8 @@ from typing import Any
 import structlog
 
 from cti.ami.headers import event_ts, first
+from cti.db.later import retry_later
+from cti.store.events import CONNECTION_ERRORS
 
 log = structlog.get_logger(__name__)
 
@@ -194,7 +196,11 @@ class RecordingTracker:
             c.recorded_uid, c.started = uid, _ts(frame)
         elif ev in ("MixMonitorStop", "Hangup") and uid == c.recorded_uid:
             c.recorded_uid = None
-            await self._write(lid, c, _ts(frame))
+            ended = _ts(frame)
+            try:
+                await self._write(lid, c, ended)
+            except CONNECTION_ERRORS:  # an upsert: safe to write again when the database is back
+                retry_later(lambda: self._write(lid, c, ended), "recording_row", linkedid=lid)
         if ev == "Hangup" and uid == lid:
             c.caller_gone = True
         # the caller's Hangup can come before the recorded agent leg's (11, 12): keep the call until both

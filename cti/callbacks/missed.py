@@ -11,7 +11,6 @@ row (db/033) makes the decision once per call even when several CTI processes wa
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import structlog
 from cti.ami.events import event_ts
 from cti.callbacks.offer import callable_number, open_callback
 from cti.clock import Clock
+from cti.db.later import retry_later
 from cti.masking import mask_number
 from cti.policy import Policy
 from cti.state.model import State
@@ -95,8 +95,7 @@ class MissedCallWatcher:
         policy: Policy,
         clock: Clock,
         events: EventSink,
-        max_tracked: int = 100_000,
-        retry_s: float = 1.0,
+        max_tracked: int = 100_000
     ) -> None:
         self._pool = pool
         self.policy = policy
@@ -104,8 +103,6 @@ class MissedCallWatcher:
         self._events = events
         self._max = max_tracked
         self.calls: dict[str, WatchedCall] = {}
-        self.retry_s = retry_s
-        self.pending: set[asyncio.Task[None]] = set()  # decisions waiting for the database
 
     async def handle_ami(self, frame: Mapping[str, Any]) -> MissedDecision | None:
         ev = frame.get("Event")
@@ -168,28 +165,14 @@ class MissedCallWatcher:
         return decided
 
     async def apply_or_retry(self, call: WatchedCall, ended: float, d: MissedDecision) -> None:
-        """Apply now; if the database is unreachable (restarting, blackholed), keep retrying in the
-        background. The decision was made from AMI and exists nowhere else: raising here lost the
-        caller (issue 16's PostgreSQL-restart drill). The missed_calls row makes a retry idempotent;
-        a process that stops meanwhile leaves it to the next one's `recover` (the event log)."""
+        """Apply now; if the database is away, keep retrying in the background (cti.db.later): the
+        decision exists nowhere else, and raising here lost the caller (issue 16's drill). The
+        missed_calls row makes a retry idempotent; a process that stops meanwhile leaves the call to
+        the next one's `recover` (the event log)."""
         try:
             await self.apply(call, ended, d)
-        except CONNECTION_ERRORS as e:
-            log.warning("missed_call_deferred", linkedid=call.uniqueid, error=type(e).__name__)
-            task = asyncio.create_task(self._retry(call, ended, d), name=f"missed-retry-{call.uniqueid}")
-            self.pending.add(task)
-            task.add_done_callback(self.pending.discard)
-
-    async def _retry(self, call: WatchedCall, ended: float, d: MissedDecision) -> None:
-        delay = self.retry_s
-        while True:
-            await asyncio.sleep(delay)  # real time: the database comes back in seconds, not sim time
-            try:
-                await self.apply(call, ended, d)
-                log.info("missed_call_applied_late", linkedid=call.uniqueid)
-                return
-            except CONNECTION_ERRORS:
-                delay = min(30.0, delay * 2)
+        except CONNECTION_ERRORS:
+            retry_later(lambda: self.apply(call, ended, d), "missed_call", linkedid=call.uniqueid)
 
     async def apply(self, call: WatchedCall, ended: float, d: MissedDecision) -> None:
         start, end = datetime.fromtimestamp(call.started, UTC), datetime.fromtimestamp(ended, UTC)

@@ -25,7 +25,8 @@ from cti.awaitables import maybe_await
 from cti.clock import Clock
 from cti.peak import repo
 from cti.policy import Policy
-from cti.store.events import Event
+from cti.db.later import retry_later
+from cti.store.events import CONNECTION_ERRORS, Event
 from cti.store.sink import EventSink, append_or_log
 
 log = structlog.get_logger(__name__)
@@ -131,21 +132,43 @@ class PeakPauseGuard:
             return d
         kind = "pause" if d.action == "undo_pause" else "logoff"
         fine = self._policy.fines["peak_pause"].agent if "peak_pause" in self._policy.fines else 0
-        async with self._pool.acquire() as conn:
-            vid = await repo.record_violation(
-                conn, agent=d.agent, interface=d.interface, queue=d.queue, kind=kind,
-                occurred_at=d.occurred_at, reason=d.paused_reason, peak_cause=self._peak_cause(at),
-                fine_agent=fine, recorded_at=now,
-            )  # fmt: skip
+        row = dict(agent=d.agent, interface=d.interface, queue=d.queue, kind=kind, occurred_at=d.occurred_at,
+                   reason=d.paused_reason, peak_cause=self._peak_cause(at), fine_agent=fine,
+                   recorded_at=now)  # fmt: skip
+        try:
+            async with self._pool.acquire() as conn:
+                vid = await repo.record_violation(conn, **row)
+        except CONNECTION_ERRORS:
+            # The database is away: the agent goes back on the phones now (R-PEAK), the violation is
+            # recorded when it returns (issue 16's drill: the pause stood and nothing was recorded).
+            # Two processes may both undo it meanwhile: unpausing twice is harmless.
+            status, error = await self._undo(d)
+            retry_later(lambda: self._record_late(row, d, status, error), "peak_violation", agent=d.agent)
+            return d
         if vid is None:  # another CTI process saw the same event first and handles it
             return GuardDecision("ignore", "already_recorded")
-        status, error = "undone", None
+        status, error = await self._undo(d)
+        await self._recorded(vid, d, kind, fine, status, error, now)
+        return d
+
+    async def _undo(self, d: GuardDecision) -> tuple[str, str | None]:
+        assert d.undo is not None
         try:
             reply = await self._ami_action(*d.undo)
             if reply is not None and first_or_none(reply, "Response") == "Error":
-                status, error = "failed", first_or_none(reply, "Message") or "AMI error"
+                return "failed", first_or_none(reply, "Message") or "AMI error"
         except Exception as e:
-            status, error = "failed", str(e)
+            return "failed", str(e)
+        return "undone", None
+
+    async def _record_late(self, row: dict[str, Any], d: GuardDecision, status: str, error: str | None) -> None:
+        async with self._pool.acquire() as conn:
+            vid = await repo.record_violation(conn, **row)
+        if vid is not None:
+            await self._recorded(vid, d, row["kind"], row["fine_agent"], status, error, row["recorded_at"])
+
+    async def _recorded(self, vid: int, d: GuardDecision, kind: str, fine: Any, status: str,
+                        error: str | None, now: datetime) -> None:  # fmt: skip
         async with self._pool.acquire() as conn:
             await repo.set_violation_undo(conn, vid, status, error)
         payload = {
@@ -163,4 +186,3 @@ class PeakPauseGuard:
                    key=f"peak_violation:{vid}", agent=d.agent, queue=d.queue)  # fmt: skip
         await append_or_log(self._events, ev, "peak_violation_event_failed", violation_id=vid)
         log.warning("peak_violation", agent=d.agent, kind=kind, undo=status)
-        return d
