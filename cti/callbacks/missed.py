@@ -89,13 +89,7 @@ def _ts(frame: Mapping[str, Any], clock: Clock) -> float:
 
 class MissedCallWatcher:
     def __init__(
-        self,
-        pool: Any,
-        *,
-        policy: Policy,
-        clock: Clock,
-        events: EventSink,
-        max_tracked: int = 100_000
+        self, pool: Any, *, policy: Policy, clock: Clock, events: EventSink, max_tracked: int = 100_000
     ) -> None:
         self._pool = pool
         self.policy = policy

@@ -23,9 +23,9 @@ import structlog
 from cti.ami.headers import event_time, first_or_none
 from cti.awaitables import maybe_await
 from cti.clock import Clock
+from cti.db.later import retry_later
 from cti.peak import repo
 from cti.policy import Policy
-from cti.db.later import retry_later
 from cti.store.events import CONNECTION_ERRORS, Event
 from cti.store.sink import EventSink, append_or_log
 
@@ -161,7 +161,9 @@ class PeakPauseGuard:
             return "failed", str(e)
         return "undone", None
 
-    async def _record_late(self, row: dict[str, Any], d: GuardDecision, status: str, error: str | None) -> None:
+    async def _record_late(
+        self, row: dict[str, Any], d: GuardDecision, status: str, error: str | None
+    ) -> None:
         async with self._pool.acquire() as conn:
             vid = await repo.record_violation(conn, **row)
         if vid is not None:

@@ -20,7 +20,7 @@ from tests.peak.test_guard import LUNCH
 
 async def wait_for(db: asyncpg.Connection, sql: str, timeout: float = 15.0) -> object:
     async with asyncio.timeout(timeout):
-        while (v := await db.fetchval(sql)) in (None, 0):
+        while (v := await db.fetchval(sql)) in (None, 0):  # noqa: ASYNC110  (polling the database)
             await asyncio.sleep(0.1)
     return v
 
@@ -59,7 +59,8 @@ async def test_a_peak_pause_is_undone_while_postgres_is_away_and_recorded_when_i
         assert (await guard.handle_ami(LUNCH)).action == "undo_pause"
         assert sent == ["QueuePause"], "the agent is back on the phones without waiting for the database"
         await cut.restore()
-        assert await wait_for(db, "SELECT undo_status FROM peak_violations WHERE undo_status <> 'pending'") == "undone"
+        done = "SELECT undo_status FROM peak_violations WHERE undo_status <> 'pending'"
+        assert await wait_for(db, done) == "undone"
         assert sent == ["QueuePause"], "recording it late does not unpause twice"
     finally:
         await pool.close()
