@@ -47,7 +47,8 @@ Known differences from the captures (asterisk-captures/, kept on purpose or not 
 - cdr_pgsql rows (cti/sim/cdr.py, an `on_call_record` hook) follow captures 12-14, 16, 18: context where
   the call ended, `dst = s`, ANSWERED for every inbound call, two rows for preferred Dial + queue. The
   simulator still hangs up after Queue() returns where the project's dialplan goes to `[cti-night]`, so
-  such a row says `cti-queue`.
+  such a row says `cti-queue`. While PostgreSQL is away, rows are dropped after one reconnect and retry
+  (cdr_pgsql.c's behaviour, counted in `CdrWriter.dropped`; no capture of an outage).
 - DeviceStateChange covers PJSIP/<endpoint> and the Queue:<q>, Queue:<q>_avail, Queue:<q>_pause_<iface>
   pseudo devices (sequence checked against 01-03), not Local/... devices.
 - Cross-channel order is fixed (one of the orders seen in the captures); only per-channel order is
