@@ -81,7 +81,11 @@ class Leadership:
         while True:
             conn: asyncpg.Connection | None = None
             try:
-                conn = await asyncpg.connect(self.dsn, server_settings=KEEPALIVE)
+                # bounded: a server that accepts and never answers (a blackhole) held this forever
+                # (issue 16's drill), so no process could become leader again
+                conn = await asyncpg.connect(
+                    self.dsn, server_settings=KEEPALIVE, timeout=self.ping_timeout_s * 4
+                )
                 await self._wait_for_lock(conn)
                 token = int(await conn.fetchval(_NEW_TERM, self.name, self.process))
                 self.token = token
@@ -104,7 +108,8 @@ class Leadership:
         """Polled, not pg_advisory_lock(): a blocked backend would not notice our cancellation, and
         polling also proves this connection is alive while we wait."""
         for _ in iter(int, 1):
-            if await conn.fetchval("SELECT pg_try_advisory_lock($1)", self.key):
+            lock = conn.fetchval("SELECT pg_try_advisory_lock($1)", self.key)
+            if await asyncio.wait_for(lock, self.ping_timeout_s):
                 return
             await asyncio.sleep(self.poll_s)
 

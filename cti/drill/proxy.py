@@ -120,6 +120,15 @@ class TcpProxy:
             p.forwarding = False
 
     async def restore(self) -> None:
+        """Forward again. The server's side of each blackholed connection is reset: by the time the
+        network is back the server has given up on those clients (the leader's lock connection sets TCP
+        keepalives of ~4 s, cti.cluster.leader.KEEPALIVE; a server writing to a dead peer gives up on
+        retransmission). Kept open, they would hold the leader's advisory lock forever, which no real
+        blackhole does. The client's side stays silent: the client must notice by itself."""
+        for p in self.pipes:
+            if not p.forwarding and p.server is not p.client:
+                with contextlib.suppress(Exception):
+                    p.server.transport.abort()
         was, self.mode = self.mode, "forward"
         if was == "cut" or self._server is None:
             await self.start(self.port)

@@ -6,6 +6,7 @@ Each drill runs on its own embedded PostgreSQL (restarting it must not touch the
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,8 @@ def drill_pg(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 async def run(name: str, drill_pg: Any) -> dict[str, Any]:
     pg, url = drill_pg
-    r = await DRILLS[name](Drill(name, SIZE, url, pg))
+    # a drill that hangs is a finding, not a stalled CI job
+    r = await asyncio.wait_for(DRILLS[name](Drill(name, SIZE, url, pg)), 300)
     assert r["lost_callers"] == 0, r
     assert r["originates_sent_twice"] == 0, r
     assert r["events_emitted"] > 5000, r  # the evening did run through the CTI
