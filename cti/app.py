@@ -64,6 +64,7 @@ from cti.reports.schedule import ReportScheduler
 from cti.routing.live_adapter import live_snapshot_source
 from cti.state.live import LiveState
 from cti.store.events import EventStore
+from cti.tasks import stop_tasks
 from cti.web import metrics as web_metrics
 from cti.web import quality as quality_web
 from cti.web.app import Services, make_app
@@ -372,12 +373,8 @@ class CtiServer:
         """Stop the run-once parts at once: another process is (or will be) the leader."""
         if self.peak is not None:
             self.peak.fence = _never_leader
-        for t in self._leader_tasks:
-            t.cancel()
-        for t in self._leader_tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
-        self._leader_tasks.clear()
+        tasks, self._leader_tasks = self._leader_tasks, []
+        await stop_tasks(tasks)  # runs inside the leadership task: its own cancel must get through
         if self._facts is not None:
             await self._facts.close()
         if self._reports is not None:
@@ -456,12 +453,8 @@ class CtiServer:
             await self.clock.sleep(RETENTION_EVERY.total_seconds())
 
     async def _cancel_tasks(self) -> None:
-        for t in self._tasks:  # leadership's own finally stops the run-once parts
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
-        self._tasks.clear()
+        tasks, self._tasks = self._tasks, []
+        await stop_tasks(tasks)  # leadership's own finally stops the run-once parts
         await self._deposed()  # in case leadership never ran (start failed before connect)
         await self._end_lease()  # our claims are dead at once: another process may ring our agents
 

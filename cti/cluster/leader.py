@@ -15,12 +15,13 @@ other connections is stopped by the token: leader-only writes that must not land
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 import structlog
+
+from cti.db.connect import close_bounded
 
 log = structlog.get_logger(__name__)
 
@@ -94,23 +95,23 @@ class Leadership:
                 await self._on_elected(token)
                 while True:  # hold: a failed or slow ping means the lock may be gone
                     await asyncio.sleep(self.poll_s)
-                    await asyncio.wait_for(conn.fetchval("SELECT 1"), self.ping_timeout_s)
+                    async with asyncio.timeout(self.ping_timeout_s):
+                        await conn.fetchval("SELECT 1")
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as e:
                 log.warning("leader_connection_lost", process=self.process, error=type(e).__name__)
             finally:
                 await self._step_down()
                 if conn is not None:
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(conn.close(), 1.0)  # releases the lock if still held
+                    await close_bounded(conn, 1.0)  # releases the lock if still held
             await asyncio.sleep(self.poll_s)
 
     async def _wait_for_lock(self, conn: asyncpg.Connection) -> None:
         """Polled, not pg_advisory_lock(): a blocked backend would not notice our cancellation, and
         polling also proves this connection is alive while we wait."""
         for _ in iter(int, 1):
-            lock = conn.fetchval("SELECT pg_try_advisory_lock($1)", self.key)
-            if await asyncio.wait_for(lock, self.ping_timeout_s):
-                return
+            async with asyncio.timeout(self.ping_timeout_s):
+                if await conn.fetchval("SELECT pg_try_advisory_lock($1)", self.key):
+                    return
             await asyncio.sleep(self.poll_s)
 
     async def _step_down(self) -> None:

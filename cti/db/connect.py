@@ -34,6 +34,20 @@ CONNECT_TIMEOUT_S = 5.0
 COMMAND_TIMEOUT_S = 10.0
 
 
+# Closing waits for the server's goodbye and for any query cancel in flight (asyncpg sends that over a
+# new connection, bounded only by command_timeout, which direct connections leave unset): on a
+# blackholed connection, forever. A part stopped on deposition then never stopped.
+CLOSE_TIMEOUT_S = 2.0
+
+
+async def close_bounded(conn: asyncpg.Connection, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
+    """Close gracefully if the server answers within `timeout_s`, else drop the socket."""
+    try:
+        await conn.close(timeout=timeout_s)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        conn.terminate()
+
+
 def bounded(kw: dict[str, object], command_timeout_s: float = COMMAND_TIMEOUT_S) -> dict[str, object]:
     """Pool arguments with connect and command deadlines (callers may pass their own)."""
     kw.setdefault("timeout", CONNECT_TIMEOUT_S)

@@ -8,15 +8,16 @@ last minutes)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import timedelta
 
 import asyncpg
 import structlog
 
 from cti.clock import Clock, SystemClock
+from cti.db.connect import CONNECT_TIMEOUT_S, close_bounded
 from cti.facts.repo import rebuild
 from cti.policy import RingPolicy
+from cti.tasks import stop_tasks
 
 log = structlog.get_logger(__name__)
 
@@ -43,11 +44,11 @@ class FactsUpdater:
 
     async def run_once(self) -> dict[str, int]:
         since = self.clock.now() - timedelta(seconds=self.window_s)
-        conn = await asyncpg.connect(self.dsn)
+        conn = await asyncpg.connect(self.dsn, timeout=CONNECT_TIMEOUT_S)
         try:
             self.last = await rebuild(conn, since, self.ring, keep_ended=self.keep_ended)
         finally:
-            await conn.close()
+            await close_bounded(conn)
         return self.last
 
     async def _loop(self) -> None:
@@ -63,8 +64,6 @@ class FactsUpdater:
             self._task = asyncio.create_task(self._loop(), name="facts-updater")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        if task is not None:
+            await stop_tasks([task])  # called from the leadership task: its own cancel gets through

@@ -18,6 +18,7 @@ import asyncpg
 import structlog
 
 from cti.clock import Clock
+from cti.db.connect import CONNECT_TIMEOUT_S, close_bounded
 from cti.outbound import outcomes
 from cti.outbound.campaigns import windows_of
 from cti.outbound.dialer import Dialer, OutboundOriginate
@@ -127,7 +128,7 @@ class OutboundRunner:
         return await d.dial_one(contact_id, agent)
 
     async def run(self) -> None:
-        lock = await asyncpg.connect(self.dsn)
+        lock = await asyncpg.connect(self.dsn, timeout=CONNECT_TIMEOUT_S)
         try:
             # waits while another process paces; its session ending (crash included) hands it over
             await lock.execute("SELECT pg_advisory_lock($1)", PACER_LOCK_KEY)
@@ -151,4 +152,4 @@ class OutboundRunner:
                         log.warning("outbound_step_failed", campaign=cid, error=type(e).__name__)
                 await self.clock.sleep(self.tick_s)
         finally:
-            await lock.close()
+            await close_bounded(lock)

@@ -10,7 +10,6 @@ today *as of the slot time*), not the moment it happened to run, so a late run s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import socket
@@ -23,8 +22,10 @@ import asyncpg
 import structlog
 
 from cti.clock import Clock, SystemClock
+from cti.db.connect import CONNECT_TIMEOUT_S, close_bounded
 from cti.policy import Policy
 from cti.reports import figures as fig
+from cti.tasks import stop_tasks
 
 log = structlog.get_logger(__name__)
 
@@ -149,11 +150,11 @@ class ReportScheduler:
         self._task: asyncio.Task[None] | None = None
 
     async def run_once(self) -> list[Slot]:
-        conn = await asyncpg.connect(self.dsn)
+        conn = await asyncpg.connect(self.dsn, timeout=CONNECT_TIMEOUT_S)
         try:
             return await run_due(conn, self.clock.now(), self.policy, self.tz)
         finally:
-            await conn.close()
+            await close_bounded(conn)
 
     async def _loop(self) -> None:
         while True:
@@ -168,8 +169,6 @@ class ReportScheduler:
             self._task = asyncio.create_task(self._loop(), name="report-scheduler")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        if task is not None:
+            await stop_tasks([task])  # called from the leadership task: its own cancel gets through
