@@ -7,6 +7,7 @@ Each drill runs on its own embedded PostgreSQL (restarting it must not touch the
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,15 @@ SIZE = SIZES["ci"]
 
 
 @pytest.fixture(scope="module")
-def drill_pg(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    pg = EmbeddedPostgres(Path(tmp_path_factory.mktemp("drill-pg")))
-    url = pg.start()
-    yield pg, url
-    pg.stop()
+def drill_pg() -> Any:
+    # not under pytest's basetemp: every other pytest session started meanwhile (helpers, CI jobs)
+    # resets /tmp/pytest-of-<user> to 0700, and `pg_ctl restart` (run as the server's own user) then
+    # failed with "could not access directory ... Permission denied"
+    with tempfile.TemporaryDirectory(prefix="cti-drill-pg-") as d:
+        pg = EmbeddedPostgres(Path(d))
+        url = pg.start()
+        yield pg, url
+        pg.stop()
 
 
 async def run(name: str, drill_pg: Any) -> dict[str, Any]:
