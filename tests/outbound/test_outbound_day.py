@@ -41,7 +41,9 @@ async def test_outbound_day_paces_within_the_rules_and_the_funnel_matches_the_le
         ),
     )  # fmt: skip
     settings = load_settings(env={"CTI_DATA_DIR": tempfile.mkdtemp(prefix="cti-outbound-day-")})
-    reh = Rehearsal(sc, db_url, settings, load_policy(), speed=30.0, drain_s=600)
+    # 15x: the dialer reads the floor in wall time; on a loaded 2-core CI box 30x let its view lag
+    # far enough behind the virtual floor to over-dial (3.3 % abandons in one loaded run)
+    reh = Rehearsal(sc, db_url, settings, load_policy(), speed=15.0, drain_s=600)
     s = await reh.run()
     ob = s["outbound"]
     led = ob["sim_ledger"]
