@@ -25,7 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-CAPTURES = Path("/work/shared/asterisk-captures")
+from bench.shared import CAPTURES
+
 SCENARIOS = ("01", "02", "03", "04", "05a", "05b")
 _UID = re.compile(rb"((?:Dest|Bridge)?(?:Uniqueid|Linkedid)|BridgeId): ([0-9a-f.-]+)(\r?)$", re.M)
 _CHAN = re.compile(rb"(PJSIP/[a-z0-9]+)-([0-9a-f]{8})")

@@ -25,9 +25,9 @@ import statistics
 import time
 from collections import Counter
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
+from bench.shared import CAPTURES
 from cti.agi.context import AgiContext
 from cti.agi.protocol import parse_args
 from cti.agi.server import FastAgiServer
@@ -39,14 +39,12 @@ SAFE_ROUTES = frozenset({"queue", "night", "callback_offer", "hangup"})
 HEADER_S = SESSION_S = 0.5
 FALLBACK_S = CLOSE_WAIT_S = 0.25
 DEADLINE_S = HEADER_S + SESSION_S + FALLBACK_S + CLOSE_WAIT_S + 1.0  # + scheduling slack
-_CAPTURES = Path(__file__).resolve().parents[1] / ".." / "shared" / "asterisk-captures"
 
 
 def _capture_env() -> list[str]:
-    for base in (_CAPTURES, Path("/work/shared/asterisk-captures")):
-        hits = sorted(base.glob("01-*/agi.from-asterisk.raw"))
-        if hits:
-            return hits[0].read_bytes().decode().partition("\n\n")[0].split("\n")
+    hits = sorted(CAPTURES.glob("01-*/agi.from-asterisk.raw"))
+    if hits:
+        return hits[0].read_bytes().decode().partition("\n\n")[0].split("\n")
     raise SystemExit("capture 01 not found (../shared/asterisk-captures)")
 
 

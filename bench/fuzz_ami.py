@@ -19,16 +19,12 @@ import resource
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
+from bench.shared import CAPTURES
 from cti.ami.codec import MAX_FRAME, Decoder, Message, ProtocolError
 from cti.state.model import State
 from cti.state.reducer import apply
-
-CAPTURES = Path(__file__).resolve().parents[1] / ".." / "shared" / "asterisk-captures"
-if not CAPTURES.is_dir():
-    CAPTURES = Path("/work/shared/asterisk-captures")
 
 
 def corpus() -> list[bytes]:

@@ -1,6 +1,6 @@
 """Sans-IO AMI codec: bytes in, messages out (no sockets, no asyncio, no clock).
 
-Wire format (Asterisk 22, see /work/shared/asterisk-captures/INDEX.md): a one-line banner
+Wire format (Asterisk 22, see ../shared/asterisk-captures/INDEX.md): a one-line banner
 `Asterisk Call Manager/11.0.0\\r\\n`, then frames of `Key: Value\\r\\n` lines, each frame ended by an
 empty line. UTF-8 is sent raw. We only ever decode *complete* frames: the frame terminator is pure
 ASCII, so a multi-byte character split across TCP reads is simply still in the buffer and is decoded
