@@ -448,7 +448,9 @@ def max_window_rate(
     return worst, worst_n
 
 
-async def main(n_contacts: int, past_calls: int, hours: float, n_agents: int) -> dict[str, Any]:
+async def main(
+    n_contacts: int, past_calls: int, hours: float, n_agents: int, day_seed: int = 9
+) -> dict[str, Any]:
     server = ScratchServer(prefix="cti_bench_dialer")
     await server.start()
     out: dict[str, Any] = {"benchmark": "dialer", "contacts": n_contacts, "past_calls_target": past_calls}
@@ -577,7 +579,7 @@ async def main(n_contacts: int, past_calls: int, hours: float, n_agents: int) ->
                 return d
 
             t = time.perf_counter()
-            results[mode] = await run_day(pool, make, start, hours, random.Random(9), clock, n_agents)
+            results[mode] = await run_day(pool, make, start, hours, random.Random(day_seed), clock, n_agents)
             results[mode]["wall_s"] = time.perf_counter() - t
         pred = results["predictive"]
         worst, n = max_window_rate(
@@ -603,6 +605,7 @@ async def main(n_contacts: int, past_calls: int, hours: float, n_agents: int) ->
         out["violation_examples"] = [v.as_dict() for v in violations[:5]]
         out["agents"] = n_agents
         out["hours_per_mode"] = hours
+        out["day_seed"] = day_seed
         await pool.close()
     finally:
         await server.stop()
@@ -618,9 +621,10 @@ if __name__ == "__main__":
     ap.add_argument("--past-calls", type=int, default=1_000_000, help="history size (full: 5000000)")
     ap.add_argument("--hours", type=float, default=3.0, help="simulated hours per pacing mode")
     ap.add_argument("--agents", type=int, default=30)
+    ap.add_argument("--day-seed", type=int, default=9, help="the simulated day's customers and calls")
     ap.add_argument("--json", action="store_true", help="print one JSON object (the default output)")
     args = ap.parse_args()
     configure("json", "error", stream=sys.stderr)
-    result = asyncio.run(main(args.contacts, args.past_calls, args.hours, args.agents))
+    result = asyncio.run(main(args.contacts, args.past_calls, args.hours, args.agents, args.day_seed))
     json.dump(result, sys.stdout, ensure_ascii=False)
     sys.stdout.write("\n")

@@ -29,13 +29,13 @@ from cti.outbound import outcomes
 from cti.outbound.eligibility import Claim, next_eligible, park_ineligible, try_claim
 from cti.outbound.pacing import (
     AbandonWindow,
-    Adapt,
     Floor,
     RateTracker,
-    adapt_overdial,
+    Steer,
     inbound_gate,
     predictive_dials,
     progressive_dials,
+    steer_overdial,
 )
 from cti.outbound.rules import RuleSet
 from cti.routing.numbers import trunk_form
@@ -136,9 +136,7 @@ class Dialer:
     process: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     overdial: float = 1.0
     silent_after_s: float = 120.0  # ring time (30 s) + generous slack for a late OriginateResponse
-    adapt_every_s: float = 30.0  # the over-dial factor moves at most this often (on new evidence)
     park_every_s: float = 600.0  # skipped contacts moved off the head of the due order this often
-    _adapted_at: float = float("-inf")
     _parked_at: float = float("-inf")
     live: dict[int, _Live] = field(default_factory=dict)
     by_action: dict[str, int] = field(default_factory=dict)
@@ -170,11 +168,15 @@ class Dialer:
         if self.mode == "progressive":
             want = progressive_dials(floor)
         else:
-            if ts - self._adapted_at >= self.adapt_every_s:
-                rate, answered = self.window.rate(ts)
-                self.overdial = adapt_overdial(self.overdial, rate, answered, Adapt(self.abandon_max))
-                self._adapted_at = ts
-            want = predictive_dials(floor, self.rates.rates(), self.overdial)
+            ringing = [(now - d.sent_at).total_seconds() for d in self.live.values() if d.answered_at is None]
+            want = predictive_dials(
+                floor,
+                self.rates.rates(),
+                self.overdial,
+                ring=self.rates.ring_times(),
+                ringing=ringing,
+                connect_s=self.abandon_connect_s,
+            )
         if want <= 0:
             return StepResult(0, None, 0)
         free = [a for a in self.floor.free_agents() if not self._holds(a)]
@@ -243,6 +245,10 @@ class Dialer:
             await self._send(conn, claim)
         return {"dial_id": claim.dial_id, "number": mask_number(trunk_form(claim.number))}
 
+    def _steer(self, abandoned: bool) -> None:
+        rate, answered = self.window.rate(self.clock.now().timestamp())
+        self.overdial = steer_overdial(self.overdial, abandoned, rate, answered, Steer(self.abandon_max))
+
     def _holds(self, agent: str) -> bool:
         return any(d.agent == agent for d in self.live.values())
 
@@ -288,6 +294,8 @@ class Dialer:
         if d is not None and d.connected_at is None:
             d.connected_at = self.clock.now()
             d.connected_agent = agent or d.agent
+            if d.answered_at is not None and d.agent is None:  # a predictive answer reached an agent
+                self._steer(abandoned=False)
             async with self.pool.acquire() as conn:
                 await outcomes.record_connect(conn, dial_id, d.connected_at, d.connected_agent)
 
@@ -302,6 +310,8 @@ class Dialer:
             # own clock would add AMI latency to the measure (one call in 300 misjudged at 30x).
             connected = d.connected_at is not None
             self.window.add(d.answered_at.timestamp(), not connected)
+            if not connected and d.agent is None:
+                self._steer(abandoned=True)
             outcome = "answered" if connected else "abandoned"
             if d.connected_at is not None:
                 # the agent is free again only after the queue's wrap-up: counting talk alone made
