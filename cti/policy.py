@@ -161,6 +161,9 @@ class SurveyPolicy(_Strict):
     key_timeout_ms: int = Field(default=6000, ge=1000)
     attempts: int = Field(default=2, ge=1, le=5)  # an invalid key is asked again this many times in all
     alarm_at_or_below: int = Field(default=1, ge=1, le=5)  # a score this low alerts the supervisor
+    # R-HANGUP-LAST: an agent who sends the customer to the survey with the key (*0) did not hang up on
+    # them; false: the site fines that too
+    key_excuses_hangup: bool = True
 
 
 class QaPolicy(_Strict):

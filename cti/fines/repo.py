@@ -83,7 +83,9 @@ async def gather(conn: asyncpg.Connection, since: datetime, until: datetime, tz:
     last_day = until.astimezone(tz).date()
     calls = await conn.fetch(
         """SELECT linkedid, started_at, outcome, answered_by, time_to_answer_s, hung_up_first,
-                  agents_logged_in, left_queue_at, ended_at
+                  agents_logged_in, left_queue_at, ended_at,
+                  EXISTS (SELECT 1 FROM survey_results s
+                          WHERE s.linkedid = call_facts.linkedid AND s.via = 'key') AS to_survey
            FROM call_facts WHERE started_at >= $1 AND started_at < $2""",
         since - timedelta(hours=2),
         until,
@@ -130,6 +132,7 @@ async def gather(conn: asyncpg.Connection, since: datetime, until: datetime, tz:
                 r["agents_logged_in"],
                 r["left_queue_at"],
                 r["ended_at"],
+                r["to_survey"],
             )
             for r in calls
         ],

@@ -33,6 +33,7 @@ class Call:
     agents_logged_in: int | None = None
     left_queue_at: datetime | None = None
     ended_at: datetime | None = None
+    to_survey: bool = False  # the agent left with the transfer-to-survey key (survey_results.via)
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,8 +266,11 @@ def derive_ledger(inp: FineInputs, policy_at: PolicyAt, tz: tzinfo, until: datet
         # R-HANGUP-LAST
         if c.hung_up_first == "agent" and c.answered_by:
             at = c.ended_at or c.started_at
-            rule = policy_at(at).fines.get("agent_hung_up_first")
-            if rule is not None:
+            pol = policy_at(at)
+            rule = pol.fines.get("agent_hung_up_first")
+            # sending the customer on to the satisfaction survey with the key is the house's own
+            # way to end a call, not hanging up on them (policy survey.key_excuses_hangup)
+            if rule is not None and not (c.to_survey and pol.survey.key_excuses_hangup):
                 out += _rows("agent_hung_up_first", rule, "call", c.linkedid, at, [c.answered_by], [], {})
 
     # R-PREFERRED: the caller asked for a named agent (IVR or their DID), routing rang that agent

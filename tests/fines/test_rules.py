@@ -156,3 +156,18 @@ def test_late_is_known_at_the_login_and_early_only_once_the_shift_ended() -> Non
         # still logged in 15 min (logout_grace_min) after the shift: R-STATUS, 2 points
         ("status_violation", "a2", 0, 2, datetime(2026, 11, 2, 17, 15, tzinfo=TZ)),
     ]
+
+
+def test_sending_the_customer_to_the_survey_with_the_key_is_not_hanging_up_on_them() -> None:
+    """R-HANGUP-LAST fines an agent who hangs up on the customer; one who presses *0 to hand the
+    customer to the satisfaction survey followed the house's procedure. A site can fine it anyway."""
+    ended = T0 + timedelta(minutes=3)
+    calls = [
+        Call("hung-up", T0, "answered", "a1", hung_up_first="agent", ended_at=ended),
+        Call("survey", T0, "answered", "a1", hung_up_first="agent", ended_at=ended, to_survey=True),
+    ]
+    rows = derive_ledger(FineInputs(calls=calls), shipped, TZ, LATER)
+    assert [(r.rule, r.source_id) for r in rows] == [("agent_hung_up_first", "hung-up")]
+    strict = PolicyTimeline([(T0 - timedelta(days=1), "survey.key_excuses_hangup", False)])
+    rows = derive_ledger(FineInputs(calls=calls), strict, TZ, LATER)
+    assert sorted(r.source_id for r in rows) == ["hung-up", "survey"]
