@@ -114,17 +114,25 @@ async def record_disposition(
         )
 
 
-async def release_orphans(conn: asyncpg.Connection, process: str, now: datetime, older_than_s: float) -> int:
+async def release_orphans(
+    conn: asyncpg.Connection, process: str, now: datetime, older_than_s: float, grace_s: float = 180.0
+) -> int:
     """Claims left by another process (crashed or restarted) whose dial never ended: closed as
-    failed after `older_than_s`, so their numbers and agents are free again. Live calls of a process
-    that still runs are not touched (its own Dialer ends them)."""
+    failed, so their numbers and agents are free again — once the claimer's lease (process_leases,
+    renewed by every live CTI process) has lapsed and the claim is older than `grace_s` (ring time and
+    a late OriginateResponse), or in any case after `older_than_s`. Dials of a process that still
+    runs are not touched (its own Dialer ends them): a preview dial may come from any process."""
     rows = await conn.fetch(
         """SELECT x.dial_id FROM dial_claims x JOIN dials d ON d.id = x.dial_id
            WHERE x.claimed_by <> $1 AND d.ended_at IS NULL
-             AND x.claimed_at < $2::timestamptz - make_interval(secs => $3::double precision)""",
+             AND (x.claimed_at < $2::timestamptz - make_interval(secs => $3::double precision)
+                  OR (x.claimed_at < $2::timestamptz - make_interval(secs => $4::double precision)
+                      AND NOT EXISTS (SELECT 1 FROM process_leases l
+                                      WHERE l.process = x.claimed_by AND l.expires_at > now())))""",
         process,
         now,
         older_than_s,
+        grace_s,
     )
     for r in rows:
         await record_end(conn, r["dial_id"], "failed", now)

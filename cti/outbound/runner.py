@@ -80,7 +80,8 @@ class OutboundRunner:
     tick_s: float = 1.0
     refresh_s: float = 10.0
     dialers: dict[int, Dialer] = field(default_factory=dict)
-    orphan_after_s: float = 4 * 3600.0  # longer than any outbound call
+    orphan_after_s: float = 4 * 3600.0  # longer than any outbound call, lease or not
+    orphans_every_s: float = 60.0
 
     async def handle_ami(self, frame: Mapping[str, Any]) -> None:
         for d in list(self.dialers.values()):
@@ -127,21 +128,32 @@ class OutboundRunner:
             raise LookupError(f"campaign {campaign_id} is not a running preview campaign")
         return await d.dial_one(contact_id, agent)
 
+    async def _release_orphans(self) -> None:
+        try:
+            async with self.pool.acquire() as conn:
+                freed = await outcomes.release_orphans(
+                    conn, _process(), self.clock.now(), self.orphan_after_s
+                )
+        except (asyncpg.PostgresError, OSError) as e:
+            log.warning("outbound_orphans_failed", error=type(e).__name__)
+            return
+        if freed:
+            log.warning("outbound_orphan_claims_released", count=freed)
+
     async def run(self) -> None:
         lock = await asyncpg.connect(self.dsn, timeout=CONNECT_TIMEOUT_S)
         try:
             # waits while another process paces; its session ending (crash included) hands it over
             await lock.execute("SELECT pg_advisory_lock($1)", PACER_LOCK_KEY)
             log.info("outbound_pacer_leader")
-            async with self.pool.acquire() as conn:  # what a dead pacer left: no one will end it now
-                freed = await outcomes.release_orphans(
-                    conn, _process(), self.clock.now(), self.orphan_after_s
-                )
-            if freed:
-                log.warning("outbound_orphan_claims_released", count=freed)
-            last_refresh = float("-inf")
+            last_refresh = last_orphans = float("-inf")
             while True:
                 now = self.clock.time()
+                if now - last_orphans >= self.orphans_every_s:
+                    # what a dead process left (a pacer before us, or a preview dial's): no one will
+                    # end it now. Checked at takeover and then now and then: a process may die later.
+                    await self._release_orphans()
+                    last_orphans = now
                 if now - last_refresh >= self.refresh_s:
                     await self.refresh()  # a paused campaign's step dials nothing anyway (predicate)
                     last_refresh = now

@@ -208,6 +208,7 @@ def test_live_floor_does_not_count_our_own_predictive_customers_as_inbound():
 async def test_a_dial_that_never_hears_back_is_closed_and_an_orphan_claim_is_released(
     pool, db, make_campaign
 ):
+    from cti.cluster.claims import renew_lease
     from cti.outbound.outcomes import release_orphans
 
     d, floor, _sent = await _dialer(pool, db, make_campaign)
@@ -218,14 +219,24 @@ async def test_a_dial_that_never_hears_back_is_closed_and_an_orphan_claim_is_rel
     await d.step()
     assert await db.fetchval("SELECT count(*) FROM dial_claims") == 0
     assert {r["outcome"] for r in await db.fetch("SELECT outcome FROM dials")} == {"failed"}
-    # a claim left by a process that died: released by the next pacer after the bound, not before
+    # a claim left by a process that died: released by the pacer once the dead process's lease has
+    # lapsed, not while the process lives (its own Dialer will end the dial)
+    await renew_lease(db, d.process)
     floor.free = ["agent1"]
     await d.step()
     d.live.clear()  # the process "dies": nobody will end that dial
     later = d.clock.now()  # type: ignore[attr-defined]
-    assert await release_orphans(db, "new-leader", later + timedelta(hours=1), 4 * 3600) == 0
+    assert await release_orphans(db, "new-leader", later + timedelta(minutes=10), 4 * 3600) == 0  # alive
+    assert await db.fetchval("SELECT agent FROM dial_claims") == "agent1"
+    await db.execute("UPDATE process_leases SET expires_at = now() - interval '1 s'")  # it died
+    assert await release_orphans(db, "new-leader", later + timedelta(seconds=60), 4 * 3600) == 0  # ringing?
+    assert await release_orphans(db, "new-leader", later + timedelta(minutes=10), 4 * 3600) == 1
+    assert await db.fetchval("SELECT count(*) FROM dial_claims") == 0  # number and agent1 free again
+    # no lease row at all (a process that never renewed one): as dead as a lapsed lease
+    await d.step()
+    d.live.clear()
+    await db.execute("DELETE FROM process_leases")
     assert await release_orphans(db, "new-leader", later + timedelta(hours=5), 4 * 3600) == 1
-    assert await db.fetchval("SELECT count(*) FROM dial_claims") == 0
 
 
 async def test_runner_follows_campaigns_and_their_windows(pool, db, db_url, make_campaign):
