@@ -95,14 +95,37 @@ async def my_callbacks(conn: Any, agent: str, limit: int = 20) -> list[dict[str,
 
 
 async def my_followups(conn: Any, agent: str, limit: int = 20) -> list[dict[str, Any]]:
-    """Orders this agent owns that are still moving: the follow-up calls (R-FOLLOWUP)."""
+    """Orders this agent owns, still moving or received (the customers to follow up, R-FOLLOWUP),
+    the ones followed up longest ago (or never) first, with when that was."""
     rows = await conn.fetch(
-        """SELECT o.id, o.status, o.product, c.number FROM orders o JOIN customers c ON c.id = o.customer_id
-           WHERE o.owner_agent = $1 AND o.status IN ('new', 'confirmed', 'shipped')
-           ORDER BY o.created_at DESC LIMIT $2""",
+        """SELECT o.id, o.status, o.product, c.number, f.last_at AS last_followup
+           FROM orders o JOIN customers c ON c.id = o.customer_id
+           LEFT JOIN LATERAL (SELECT max(called_at) AS last_at FROM followup_calls fc
+                              WHERE fc.order_id = o.id) f ON true
+           WHERE o.owner_agent = $1 AND o.status IN ('new', 'confirmed', 'shipped', 'received')
+           ORDER BY f.last_at NULLS FIRST, o.created_at DESC LIMIT $2""",
         agent, limit,
     )  # fmt: skip
     return [dict(r) for r in rows]
+
+
+async def record_followup(
+    conn: Any, *, agent: str, linkedid: str, called_at: datetime, outcome: str, order_id: int | None
+) -> None:
+    """One follow-up call whose result the agent recorded (R-FOLLOWUP counts these); once per call."""
+    await conn.execute(
+        """INSERT INTO followup_calls (agent, called_at, linkedid, outcome, order_id)
+           VALUES ($1, $2, $3, $4, $5) ON CONFLICT (linkedid) WHERE linkedid IS NOT NULL DO NOTHING""",
+        agent, called_at, linkedid, outcome, order_id,
+    )  # fmt: skip
+
+
+async def followups_since(conn: Any, agent: str, since: datetime) -> int:
+    return int(
+        await conn.fetchval(
+            "SELECT count(*) FROM followup_calls WHERE agent = $1 AND called_at >= $2", agent, since
+        )
+    )
 
 
 async def number_for(conn: Any, kind: str, ref: int, agent: str) -> tuple[str, str | None] | None:

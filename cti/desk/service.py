@@ -65,6 +65,19 @@ ALARM_EVERY_S = 5.0
 AmiAction = Callable[[str, Mapping[str, str]], Awaitable[Mapping[str, Any]]]
 
 
+def _followup_order(info: CallInfo | None) -> int | None:
+    """The order a click-to-call from the follow-up list was for: `followup:<id>` as click_to_call
+    notes it, or the ChannelId `cti-desk-followup-<id>-…` when the call was learnt from AMI alone."""
+    ref = info.desk_ref if info is not None else ""
+    if ref.startswith("followup:"):
+        tail = ref.split(":", 1)[1]
+    elif ref.startswith("cti-desk-followup-"):
+        tail = ref.split("-")[3]
+    else:
+        return None
+    return int(tail) if tail.isdigit() else None
+
+
 class DeskError(ValueError):
     """A request the desk refuses: the message says what is wrong (Chinese, then English)."""
 
@@ -263,6 +276,9 @@ class DeskService:
     def _hm(self, t: datetime) -> str:
         return t.astimezone(self.tz).strftime("%H:%M")
 
+    def _day_hm(self, t: datetime | None) -> str | None:
+        return t.astimezone(self.tz).strftime("%m-%d %H:%M") if t is not None else None
+
     def _hms(self, epoch: float) -> str:
         return datetime.fromtimestamp(epoch, self.tz).strftime("%H:%M:%S")
 
@@ -437,6 +453,14 @@ class DeskService:
             dnc = DNC_FOR.get(outcome)
             if dnc and number:
                 await repo.add_dnc(conn, number, dnc, note[:500], linkedid, agent, now)
+            order_id = _followup_order(info)
+            if (category == "followup" or order_id is not None) and outcome != "wrong_number":
+                # R-FOLLOWUP: an answered follow-up with its result recorded counts toward the quota
+                answered = datetime.fromtimestamp(call.answered_at, self.tz) if call.answered_at else now
+                await repo.record_followup(
+                    conn, agent=agent, linkedid=linkedid, called_at=answered, outcome=outcome,
+                    order_id=order_id,
+                )  # fmt: skip
         self.tracker.dispose(agent, linkedid)
         self._pops.pop(linkedid, None)
         payload = {"outcome": outcome, "category": category, "note": mask_number_text(note),
@@ -457,7 +481,8 @@ class DeskService:
                            "first_call": self._hm(c["first_call_at"]), "calls": c["call_count"]}
                           for c in cbs],
             "followups": [{"id": f["id"], "number": mask_number(f["number"]), "status": f["status"],
-                           "product": f["product"]} for f in fus],
+                           "product": f["product"], "last": self._day_hm(f["last_followup"])}
+                          for f in fus],
         }  # fmt: skip
 
     async def click_to_call(self, agent: str, kind: str, ref: int) -> dict[str, Any]:
@@ -535,7 +560,11 @@ class DeskService:
                 "SELECT count(*) FROM dispositions WHERE agent = $1 AND at >= $2", agent, start
             )
             pts = await repo.day_points(conn, agent, start)
+            local = start.astimezone(self.tz)
+            monday = local - timedelta(days=local.weekday())
+            made = await repo.followups_since(conn, agent, monday)
         out["fines"] = pts  # None: the fines ledger is not on this database yet
+        out["followups_week"] = {"made": made, "quota": self.policy.followup.weekly_quota}  # R-FOLLOWUP
         return out
 
     # ---- wallboard ----------------------------------------------------------------------
