@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "dnc": "cti.commands.dnc:dnc",
     "compliance": "cti.commands.compliance:compliance",
     "linetest": "cti.commands.linetest:linetest",
+    "policy": "cti.commands.policy:policy",
 }
 
 

@@ -126,20 +126,20 @@ class HandlingTargets(_Strict):
 
 
 class Rewards(_Strict):
-    daily_champion: Decimal = Field(ge=0)
-    weekly_champion: Decimal = Field(ge=0)
-    monthly_champion: Decimal = Field(ge=0)
-    commission_per_order: Decimal = Field(ge=0)
+    daily_champion: Decimal = Field(ge=0, decimal_places=2)  # 元 to the fen
+    weekly_champion: Decimal = Field(ge=0, decimal_places=2)  # 元 to the fen
+    monthly_champion: Decimal = Field(ge=0, decimal_places=2)  # 元 to the fen
+    commission_per_order: Decimal = Field(ge=0, decimal_places=2)  # 元 to the fen
 
 
 class FollowupPolicy(_Strict):
     weekly_quota: int = Field(ge=0)
-    fine_per_missing_call: Decimal = Field(ge=0)
+    fine_per_missing_call: Decimal = Field(ge=0, decimal_places=2)  # 元 to the fen
 
 
 class FineRule(_Strict):
-    agent: Decimal = Field(ge=0)
-    supervisor: Decimal = Field(ge=0)
+    agent: Decimal = Field(ge=0, decimal_places=2)  # 元 to the fen
+    supervisor: Decimal = Field(ge=0, decimal_places=2)  # 元 to the fen
     description: str
     points: int = 0
     dismissal_after: int | None = None
