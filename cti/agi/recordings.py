@@ -75,8 +75,10 @@ class RecordingWriter:
         self._wake.set()
 
     async def flush(self) -> None:
-        """Returns when every row added so far has been written (or the writer gave up on it)."""
-        if self._pending:
+        """Returns when every row added so far has been written (or the writer gave up on it) — the
+        batch being written included: it has left `_pending` already, so waiting only while rows
+        were pending returned before it was in (and close() then cancelled it mid-write)."""
+        if not self._idle.is_set():
             self._wake.set()
             await self._idle.wait()
 

@@ -100,3 +100,30 @@ async def test_recording_rows_of_a_batch_go_in_one_statement_and_a_repeated_call
     ]
     assert writer.written == 4
     await writer.close()
+
+
+async def test_flush_waits_for_the_batch_already_being_written() -> None:
+    """The writer takes a batch off its queue before the INSERT returns: a flush (or a close) in that
+    moment must wait for it, not return with the row still on its way (or cancel it mid-write)."""
+    import asyncio
+
+    class SlowPool:
+        def __init__(self) -> None:
+            self.go, self.started, self.rows = asyncio.Event(), asyncio.Event(), 0
+
+        async def execute(self, _sql: str, *cols: list) -> None:  # type: ignore[type-arg]
+            self.started.set()
+            await self.go.wait()
+            self.rows += len(cols[0])
+
+    pool = SlowPool()
+    writer = RecordingWriter(pool, max_delay_s=0.0)
+    writer.add(("L9", "U9", "/rec/9.wav", None, None, None, datetime(2026, 11, 23, tzinfo=UTC)))
+    await pool.started.wait()  # the batch is in flight: nothing pending any more
+    flushed = asyncio.create_task(writer.flush())
+    await asyncio.sleep(0.05)
+    assert not flushed.done()  # still on its way
+    pool.go.set()
+    await flushed
+    assert pool.rows == 1
+    await writer.close()
