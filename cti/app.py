@@ -395,6 +395,7 @@ class CtiServer:
         app = make_app(Services(
             pool=pool, live=self.live, clock=clock, peak_status=svc.status, set_peak=svc.set_switch,
             callback_stats=stats, tz=s.tz, desk=self.desk, security=WebSecurity.from_settings(s.web),
+            policy_file=s.policy_file,
             outbound_preview_dial=self.outbound.preview_dial if self.outbound else None,
         ))  # fmt: skip
         app[quality_web.RECORDINGS_DIR] = Path(fixed_dir(s.recording.path_pattern))  # playback root

@@ -9,6 +9,7 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,7 +20,7 @@ from aiohttp import WSMsgType, web
 from cti.clock import Clock, SystemClock
 from cti.config import Settings
 from cti.state.live import LiveState
-from cti.web import admin, audit, auth, desk, wallboard
+from cti.web import admin, audit, auth, desk, policy_page, wallboard
 from cti.web import metrics as web_metrics
 from cti.web.repo import record_reveal
 from cti.web.security import (
@@ -52,6 +53,7 @@ class Services:
     tz: ZoneInfo = field(default_factory=lambda: ZoneInfo(Settings.model_fields["timezone"].default))
     desk: Any = None  # cti.desk.service.DeskService: the agent panel and the wallboard
     security: WebSecurity = field(default_factory=WebSecurity)  # from [web] settings
+    policy_file: Path | None = None  # the site's policy file (None: shipped), for /admin/policy
 
 
 SERVICES = web.AppKey("services", Services)
@@ -275,6 +277,7 @@ def make_app(services: Services) -> web.Application:
     web_metrics.setup(app)
     admin.setup(app)
     audit.setup(app)  # reveals, recording plays and exports, for managers (issue 16)
+    policy_page.setup(app)  # the house figures, for managers (cti policy's twin)
     app.on_startup.append(_start_pusher)
     app.on_cleanup.append(_stop_pusher)
     return app
