@@ -117,6 +117,9 @@ class OutboundPolicy(_Strict):
     abandon_window_s: float = Field(gt=0)
     assignment_recall_months: int = Field(ge=1, le=10)
     effective_talk_s: int = Field(ge=0)
+    # R-FOLLOWUP: a hesitant customer (考虑/迟疑, disposition no_decision) is called again this many days
+    # later, within the 3 months the house allows (the same-product gap still applies)
+    hesitant_followup_days: int = Field(default=30, ge=1, le=90)
 
 
 class HandlingTargets(_Strict):

@@ -140,10 +140,16 @@ def check_dials(
         live = [h for h in before if h["ended_at"] is None or h["ended_at"] > t]
         if live:
             bad("R-CAPS", f"dialed while dial {live[0]['id']} to the same number was still live")
-        tries = sum(1 for h in before if h["campaign_id"] == d["campaign_id"])
+        mine = [h for h in before if h["campaign_id"] == d["campaign_id"]]
+        tries = len(mine)
         limit = max_attempts.get(d["campaign_id"])
-        if limit is not None and tries >= limit:
-            bad("R-CAPS", f"attempt {tries + 1} for this contact in the campaign (max {limit})")
+        if limit is not None:
+            # a hesitant customer (no_decision) keeps one attempt for the follow-up (R-FOLLOWUP):
+            # the attempts up to the last such dial count at most limit - 1
+            hesitant = [i for i, h in enumerate(mine) if h["disposition"] == "no_decision"]
+            used = tries if not hesitant else min(hesitant[-1] + 1, limit - 1) + tries - hesitant[-1] - 1
+            if used >= limit:
+                bad("R-CAPS", f"attempt {tries + 1} for this contact in the campaign (max {limit})")
     return out
 
 

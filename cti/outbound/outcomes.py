@@ -3,7 +3,7 @@ afterwards. Which AMI frames mean what is decided in cti.outbound.dialer."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -75,9 +75,12 @@ async def record_disposition(
     *,
     by: str,
     callback_at: datetime | None = None,
+    hesitant_after: timedelta | None = None,
 ) -> None:
     """The agent's verdict. A refusal counts toward ending the product (3 by default); "never call"
-    puts the number on the DNC list at once; a sale ends the contact in this campaign."""
+    puts the number on the DNC list at once; a sale ends the contact in this campaign; a hesitant
+    customer ("no_decision", 考虑/迟疑) is followed up `hesitant_after` later (R-FOLLOWUP, seed 001
+    §34: 对表示考虑、迟疑的客户安排回访营销), keeping one attempt for it whatever the campaign's budget."""
     if disposition not in DISPOSITIONS:
         raise ValueError(f"unknown disposition {disposition!r} (one of: {', '.join(DISPOSITIONS)})")
     row = await conn.fetchrow(
@@ -104,6 +107,15 @@ async def record_disposition(
             "UPDATE campaign_contacts SET status = 'done' WHERE campaign_id = $1 AND contact_id = $2",
             row["campaign_id"],
             row["contact_id"],
+        )
+    elif disposition == "no_decision" and hesitant_after is not None:
+        await conn.execute(
+            """UPDATE campaign_contacts cc SET next_attempt_at = $3,
+                      attempts = LEAST(cc.attempts, k.max_attempts - 1)
+               FROM campaigns k WHERE k.id = cc.campaign_id AND cc.campaign_id = $1 AND cc.contact_id = $2""",
+            row["campaign_id"],
+            row["contact_id"],
+            at + hesitant_after,
         )
     elif disposition == "callback" and callback_at is not None:
         await conn.execute(

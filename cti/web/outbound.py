@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import datetime, time, tzinfo
+from datetime import datetime, time, timedelta, tzinfo
 from typing import Any
 
 import asyncpg
@@ -20,7 +20,7 @@ from cti.outbound import assignments, campaigns, dnc, outcomes
 from cti.outbound.eligibility import next_eligible
 from cti.outbound.funnel import GROUPINGS, funnel, to_csv, to_json
 from cti.outbound.rules import RuleSet, Window
-from cti.policy import load_policy
+from cti.policy import load_policy_from_db
 from cti.routing.numbers import NotAPhoneNumber, normalise_dialable, trunk_form
 from cti.web import auth
 from cti.web.app import SERVICES, USER
@@ -143,10 +143,12 @@ async def disposition(request: web.Request) -> web.Response:
         if not user.may(MANAGE) and user.agent_id not in (row["agent"], row["connected_agent"]):
             raise json_error(web.HTTPForbidden, "not your call / 不是您的通话")
         cb = _when(b["callback_at"], "callback_at", svc.tz) if b.get("callback_at") else None
+        days = (await load_policy_from_db(conn, svc.policy_file)).outbound.hesitant_followup_days
         try:
             await outcomes.record_disposition(
-                conn, dial_id, str(b.get("disposition")), svc.clock.now(), by=user.username, callback_at=cb
-            )
+                conn, dial_id, str(b.get("disposition")), svc.clock.now(), by=user.username, callback_at=cb,
+                hesitant_after=timedelta(days=days),
+            )  # fmt: skip
         except ValueError as e:
             raise json_error(web.HTTPBadRequest, str(e)) from None
     return json_reply({"dial_id": dial_id, "disposition": b.get("disposition")})
@@ -162,6 +164,7 @@ async def assign(request: web.Request) -> web.Response:
             if b.get(name) is not None and not isinstance(b.get(name), str):
                 raise ValueError(f"{name} must be text")
         async with svc.pool.acquire() as conn:
+            recall = (await load_policy_from_db(conn, svc.policy_file)).outbound.assignment_recall_months
             n = await assignments.assign(
                 conn,
                 ids,
@@ -169,7 +172,7 @@ async def assign(request: web.Request) -> web.Response:
                 group=b.get("group"),
                 by=user.username,
                 at=svc.clock.now(),
-                months=load_policy().outbound.assignment_recall_months,
+                months=recall,
             )
     except (ValueError, TypeError) as e:
         raise json_error(web.HTTPBadRequest, str(e)) from None
@@ -186,7 +189,8 @@ async def funnel_report(request: web.Request) -> web.Response:
     since = _when(q.get("since", ""), "since", svc.tz)
     until = _when(q["until"], "until", svc.tz) if q.get("until") else svc.clock.now()
     async with svc.pool.acquire() as conn:
-        rows = await funnel(conn, by, since, until, svc.tz.key, load_policy().outbound.effective_talk_s)
+        talk_s = (await load_policy_from_db(conn, svc.policy_file)).outbound.effective_talk_s
+        rows = await funnel(conn, by, since, until, svc.tz.key, talk_s)
     if q.get("format") == "csv":
         return web.Response(text=to_csv(rows), content_type="text/csv", charset="utf-8")
     return json_reply(to_json(rows))
@@ -244,7 +248,8 @@ async def preview_next(request: web.Request) -> web.Response:
     svc = request.app[SERVICES]
     cid = int(request.match_info["id"])
     async with svc.pool.acquire() as conn:
-        rules = RuleSet.from_policy(load_policy(), svc.tz.key, await campaigns.windows_of(conn, cid))
+        pol = await load_policy_from_db(conn, svc.policy_file)
+        rules = RuleSet.from_policy(pol, svc.tz.key, await campaigns.windows_of(conn, cid))
         found = await next_eligible(conn, cid, svc.clock.now(), rules, limit=1)
         if not found:
             return json_reply({"contact": None})

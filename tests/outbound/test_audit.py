@@ -148,3 +148,26 @@ async def test_rules_as_they_stood_dnc_added_later_and_an_older_rule_set(db, mak
     assert await _reasons(db) == []
     late = await _raw_dial(db, k, c, T0 + timedelta(days=6), old)
     assert [(i, r) for i, r, _ in await _reasons(db)] == [(late, "R-DNC")]
+
+
+async def test_a_hesitant_customers_follow_up_may_use_one_attempt_past_the_budget(db, make_campaign):
+    """R-FOLLOWUP keeps one attempt for a customer who said 考虑 (no_decision): the follow-up dial is
+    not a violation of the campaign's attempt limit, a second one past it is."""
+    rules = rules_for(**{"caps.same_product_gap_days": 0})
+    k = await make_campaign(max_attempts=2)
+    c = await add_contact(db, "+8613812345678", [k])
+    await _raw_dial(db, k, c, T0, rules)
+    await _raw_dial(db, k, c, T0 + timedelta(days=40), rules, disposition="no_decision")
+    follow_up = await _raw_dial(db, k, c, T0 + timedelta(days=80), rules)
+    past = await _raw_dial(db, k, c, T0 + timedelta(days=120), rules)
+    got = await _reasons(db)
+    assert [(i, r) for i, r, _ in got] == [(past, "R-CAPS")]
+    assert "attempt 4 for this contact in the campaign (max 2)" in got[0][2]
+    assert follow_up not in [i for i, _, _ in got]
+    # without the hesitant verdict the same third dial is over the limit
+    k2 = await make_campaign(name="c2", max_attempts=2)
+    c2 = await add_contact(db, "+8613899998888", [k2])
+    await _raw_dial(db, k2, c2, T0, rules)
+    await _raw_dial(db, k2, c2, T0 + timedelta(days=40), rules, disposition="refusal")
+    third = await _raw_dial(db, k2, c2, T0 + timedelta(days=80), rules)
+    assert third in [i for i, _, _ in await _reasons(db)]

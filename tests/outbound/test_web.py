@@ -202,3 +202,38 @@ async def test_preview_agent_sees_the_masked_record_then_dials_once(db_url: str)
     finally:
         await client.close()
         await pool.close()
+
+
+async def test_a_hesitant_customer_is_followed_up_in_the_policy_days_with_an_attempt_kept(api):
+    """R-FOLLOWUP (seed 001 §34): 考虑/迟疑 — the agent posts no_decision and the contact comes due
+    again after `outbound.hesitant_followup_days` (a manager's figure, here 45), even if that dial
+    used the campaign's last attempt; the dialer still applies every cap at that time."""
+    client, pool, _ = api
+    async with pool.acquire() as db:
+        k = await campaigns.create(
+            db, name="c", product="broadband", queue="sales", did="4008001234", mode="progressive", by="t",
+            max_attempts=1,
+        )  # fmt: skip
+        await campaigns.set_status(db, k, "running", by="t")
+        contact = await add_contact(db, "+8613812345678", [k])
+        rules = rules_for()
+        at = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)
+        dial = await try_claim(
+            db, campaign_id=k, contact_id=contact, now=at, rules=rules, rule_set=await rule_set_id(db, rules),
+            process="t", agent="agent1",
+        )  # fmt: skip
+        await db.execute(
+            "INSERT INTO policy_values (key, value, updated_by)"
+            " VALUES ('outbound.hesitant_followup_days', '45', 'zhao')"
+        )
+        assert await db.fetchval("SELECT attempts FROM campaign_contacts WHERE contact_id = $1", contact) == 1
+    await _login(client, "agent1", "agent1-pw-x")
+    url = f"/api/outbound/dials/{dial.dial_id}/disposition"
+    r = await client.post(url, json={"disposition": "no_decision"})
+    assert r.status == 200, await r.text()
+    async with pool.acquire() as db:
+        row = await db.fetchrow(
+            "SELECT attempts, next_attempt_at, status FROM campaign_contacts WHERE contact_id = $1", contact
+        )
+    assert row["next_attempt_at"] == T0 + timedelta(days=45)  # from the disposition's time (the clock)
+    assert row["attempts"] == 0 and row["status"] == "open"  # one attempt kept for the follow-up
