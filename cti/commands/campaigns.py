@@ -15,7 +15,7 @@ from cti.commands.common import BadInput, parse_when, settings_from, who, with_c
 from cti.outbound import campaigns as repo
 from cti.outbound.funnel import GROUPINGS, HEADERS_ZH, funnel, to_csv, to_json
 from cti.outbound.rules import Window
-from cti.policy import load_policy
+from cti.policy import load_policy_from_db
 
 _WINDOW = re.compile(r"^([\w-]+)=(\d{1,2}:\d{2})-(\d{1,2}:\d{2})$")
 
@@ -167,8 +167,12 @@ def funnel_cmd(
     settings = settings_from(ctx)
     t0 = parse_when(since, settings)
     t1 = parse_when(until, settings) if until else SystemClock().now() + timedelta(seconds=1)
-    effective = load_policy().outbound.effective_talk_s
-    rows = with_conn(settings, lambda c: funnel(c, by, t0, t1, settings.timezone, effective, campaign_id))
+
+    async def go(c: asyncpg.Connection) -> list[Any]:
+        effective = (await load_policy_from_db(c, settings.policy_file)).outbound.effective_talk_s
+        return await funnel(c, by, t0, t1, settings.timezone, effective, campaign_id)
+
+    rows = with_conn(settings, go)
     if fmt == "json":
         click.echo(json.dumps(to_json(rows), ensure_ascii=False))
     elif fmt == "csv":
