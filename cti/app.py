@@ -397,6 +397,7 @@ class CtiServer:
             callback_stats=stats, tz=s.tz, desk=self.desk, security=WebSecurity.from_settings(s.web),
             policy_file=s.policy_file,
             outbound_preview_dial=self.outbound.preview_dial if self.outbound else None,
+            outbound_status=self.outbound.status if self.outbound else None,
         ))  # fmt: skip
         app[quality_web.RECORDINGS_DIR] = Path(fixed_dir(s.recording.path_pattern))  # playback root
         token = s.web.metrics_token

@@ -142,6 +142,7 @@ class Dialer:
     by_action: dict[str, int] = field(default_factory=dict)
     rates: RateTracker = field(default_factory=RateTracker)
     window: AbandonWindow = field(init=False)
+    last: StepResult = field(default_factory=lambda: StepResult(0))
 
     def __post_init__(self) -> None:
         self.window = AbandonWindow(self.abandon_window_s)
@@ -158,6 +159,31 @@ class Dialer:
     async def step(self) -> StepResult:
         """One pacing decision. The gate is checked first and again before each Originate, so an
         inbound caller who starts waiting mid-step stops the rest of the step."""
+        self.last = await self._step()
+        return self.last
+
+    def status(self) -> dict[str, Any]:
+        """What a supervisor watches (VICIdial's dial level and drop rate): the factor, the dials in
+        flight, the abandon rate over the rolling window against its ceiling, and why the last step
+        dialed nothing, if it did not."""
+        rate, answered = self.window.rate(self.clock.now().timestamp())
+        return {
+            "campaign": self.campaign_id,
+            "mode": self.mode,
+            "queue": self.queue,
+            "overdial": round(self.overdial, 3),
+            "in_flight": self.in_flight(),
+            "in_call": sum(1 for d in self.live.values() if d.answered_at is not None),
+            "answer_rate": round(self.rates.answer_rate, 3),
+            "abandon_rate": round(rate, 4),
+            "abandon_window_answered": answered,
+            "abandon_max": self.abandon_max,
+            "gate": self.last.gate,
+            "wanted": self.last.wanted,
+            "dialed": self.last.dials,
+        }
+
+    async def _step(self) -> StepResult:
         await self._expire_silent()
         floor = self.snapshot()
         gate = inbound_gate(floor)

@@ -82,6 +82,12 @@ class OutboundRunner:
     dialers: dict[int, Dialer] = field(default_factory=dict)
     orphan_after_s: float = 4 * 3600.0  # longer than any outbound call, lease or not
     orphans_every_s: float = 60.0
+    pacing: bool = False  # this process holds the pacer lock
+
+    def status(self) -> dict[str, Any]:
+        """The live pacing of each campaign, for the supervisors' API (empty where another process
+        paces: `pacing` says which)."""
+        return {"pacing": self.pacing, "campaigns": [d.status() for d in self.dialers.values()]}
 
     async def handle_ami(self, frame: Mapping[str, Any]) -> None:
         for d in list(self.dialers.values()):
@@ -146,6 +152,7 @@ class OutboundRunner:
             # waits while another process paces; its session ending (crash included) hands it over
             await lock.execute("SELECT pg_advisory_lock($1)", PACER_LOCK_KEY)
             log.info("outbound_pacer_leader")
+            self.pacing = True
             last_refresh = last_orphans = float("-inf")
             while True:
                 now = self.clock.time()
@@ -164,4 +171,5 @@ class OutboundRunner:
                         log.warning("outbound_step_failed", campaign=cid, error=type(e).__name__)
                 await self.clock.sleep(self.tick_s)
         finally:
+            self.pacing = False
             await close_bounded(lock)

@@ -49,6 +49,7 @@ class Services:
     callback_stats: Callable[[], Awaitable[dict[str, Any]]] | None = None
     # preview dialing (campaign id, contact id, agent) -> {"dial_id", "number"} or None if not claimed
     outbound_preview_dial: Callable[[int, int, str], Awaitable[dict[str, Any] | None]] | None = None
+    outbound_status: Callable[[], dict[str, Any]] | None = None  # the pacer's live view (runner.status)
     push_interval_s: float = 0.5
     tz: ZoneInfo = field(default_factory=lambda: ZoneInfo(Settings.model_fields["timezone"].default))
     desk: Any = None  # cti.desk.service.DeskService: the agent panel and the wallboard

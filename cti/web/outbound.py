@@ -154,6 +154,17 @@ async def disposition(request: web.Request) -> web.Response:
     return json_reply({"dial_id": dial_id, "disposition": b.get("disposition")})
 
 
+async def pacing(request: web.Request) -> web.Response:
+    """The dialer's live view per running campaign (mode, over-dial factor, dials in flight, abandon
+    rate against its ceiling, why it is not dialing): what a supervisor watches while it paces."""
+    _need(request, MANAGE)
+    status = request.app[SERVICES].outbound_status
+    if status is None:
+        note = "外呼未启用 outbound is not running here"
+        return json_reply({"pacing": False, "campaigns": [], "note": note})
+    return json_reply(status())
+
+
 async def assign(request: web.Request) -> web.Response:
     user = _need(request, MANAGE)
     b = await _body(request)
@@ -296,6 +307,7 @@ def setup(app: web.Application) -> None:
     r.add_post("/api/outbound/dials/{id:\\d+}/disposition", disposition)
     r.add_post("/api/outbound/assignments", assign)
     r.add_get("/api/outbound/funnel", funnel_report)
+    r.add_get("/api/outbound/pacing", pacing)
     r.add_get("/api/outbound/export", export_list)
     r.add_get("/api/outbound/campaigns/{id:\\d+}/preview", preview_next)
     r.add_post("/api/outbound/campaigns/{id:\\d+}/preview/{cid:\\d+}/dial", preview_dial)

@@ -77,8 +77,10 @@ async def test_no_dial_while_inbound_waits_or_in_peak_then_resumes(pool, db, mak
     floor.waiting, floor.peak = 0, True
     assert (await d.step()).gate == "peak mode"
     assert sent == [] and await db.fetchval("SELECT count(*) FROM dials") == 0
+    assert d.status()["gate"] == "peak mode"  # the supervisor sees why it is not dialing
     floor.peak = False
     assert (await d.step()).dials > 0  # resumed by itself
+    assert d.status()["gate"] is None
 
 
 async def test_outcomes_from_ami_frames_release_the_claim(pool, db, make_campaign):
@@ -150,6 +152,17 @@ async def test_answered_without_agent_within_two_seconds_is_abandoned(pool, db, 
     assert d.window.rate((T0 + timedelta(seconds=10)).timestamp()) == (1.0, 1)
     # the connected one is on its agent's record at once: the panel may post while they talk
     assert await db.fetchval("SELECT connected_agent FROM dials WHERE id = $1", second.dial_id) == "agent2"
+    # what the supervisor's pacing view says meanwhile: one abandon in one answer, the factor cut
+    # by it, one customer talking, the rest still ringing
+    st = d.status()
+    assert (st["mode"], st["abandon_rate"], st["abandon_window_answered"], st["abandon_max"]) == (
+        "predictive",
+        1.0,
+        1,
+        0.03,
+    )
+    assert st["overdial"] < 1.0 and st["in_call"] == 1 and st["in_flight"] == len(sent) - 2
+    assert st["gate"] is None and st["dialed"] == len(sent)
     await d.handle_ami({"Event": "Hangup", "Uniqueid": second.channel_id, "Cause": "16"})
     assert await db.fetchval("SELECT outcome FROM dials WHERE id = $1", second.dial_id) == "answered"
 
@@ -265,6 +278,8 @@ async def test_runner_follows_campaigns_and_their_windows(pool, db, db_url, make
     )
     await runner.refresh()
     first = runner.dialers[k].rule_set_id
+    st = runner.status()  # not holding the pacer lock (run() not started): says so
+    assert st["pacing"] is False and [c["campaign"] for c in st["campaigns"]] == [k]
     await campaigns.set_windows(db, k, (Window("default", time(10), time(12)),))
     await runner.refresh()
     assert runner.dialers[k].rule_set_id != first

@@ -237,3 +237,13 @@ async def test_a_hesitant_customer_is_followed_up_in_the_policy_days_with_an_att
         )
     assert row["next_attempt_at"] == T0 + timedelta(days=45)  # from the disposition's time (the clock)
     assert row["attempts"] == 0 and row["status"] == "open"  # one attempt kept for the follow-up
+
+
+async def test_the_pacing_view_is_for_supervisors(api):
+    client, _pool, _ = api
+    await _login(client, "agent1", "agent1-pw-x")
+    assert (await client.get("/api/outbound/pacing")).status == 403
+    client.session.cookie_jar.clear()
+    await _login(client, "wang", "supervisor-pw")
+    body = await (await client.get("/api/outbound/pacing")).json()
+    assert body["pacing"] is False and body["campaigns"] == []  # no dialer in this process

@@ -73,6 +73,7 @@ ALLOWED: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/api/outbound/campaigns/{id}/preview"): frozenset({"admin", "agent", "manager", "supervisor"}),
     ("GET", "/api/outbound/export"): frozenset({"admin", "manager", "supervisor"}),
     ("GET", "/api/outbound/funnel"): frozenset({"admin", "manager", "supervisor"}),
+    ("GET", "/api/outbound/pacing"): frozenset({"admin", "manager", "supervisor"}),
     ("GET", "/api/quality/alarms"): frozenset({"admin", "manager", "supervisor"}),
     ("GET", "/api/quality/forms"): frozenset({"admin", "manager", "supervisor"}),
     ("GET", "/api/quality/samples"): frozenset({"admin", "agent", "manager", "supervisor"}),
