@@ -44,11 +44,12 @@ from cti.clock import Clock, SystemClock
 from cti.cluster import claims
 from cti.cluster.leader import Deposed, Leadership, fence
 from cti.cluster.pbx import AgentPbx, PbxFloor, PbxRouter
-from cti.config import Settings
+from cti.config import ConfigError, Settings
 from cti.db.connect import bounded
 from cti.desk.wiring import DeskService, desk_service
 from cti.facts.live import LiveFacts
 from cti.facts.updater import FactsUpdater
+from cti.fines import refresh as fines_refresh
 from cti.linetest.runner import LineTestScheduler, line_test_scheduler
 from cti.masking import mask_number
 from cti.metrics import CtiCollector
@@ -361,6 +362,7 @@ class CtiServer:
             asyncio.create_task(self.outbound.run(), name="outbound-pacer"),
             asyncio.create_task(self._sweep_cdr(), name="cdr-sweep"),
             asyncio.create_task(self._purge_recordings(), name="recording-retention"),
+            asyncio.create_task(self._refresh_fines(), name="fines-refresh"),
         ]
         if self.line_tests is not None:  # R-LINE-TEST, twice a day (each slot also claimed, 0310)
             self._leader_tasks.append(asyncio.create_task(self.line_tests.run(), name="line-tests"))
@@ -453,6 +455,21 @@ class CtiServer:
             except (OSError, asyncpg.PostgresError) as e:
                 log.warning("recording_retention_failed", error=type(e).__name__)
             await self.clock.sleep(RETENTION_EVERY.total_seconds())
+
+    async def _refresh_fines(self) -> None:
+        """Today's fines current for the desk, the wallboard and the reports (cti.fines.refresh),
+        every few minutes under the leader."""
+        assert self.pool is not None
+        while True:
+            try:
+                async with self.pool.acquire() as conn:
+                    counts = await fines_refresh.refresh(
+                        conn, self.clock.now(), self.settings.tz, self.settings.policy_file
+                    )
+                log.info("fines_refreshed", **counts)
+            except (OSError, asyncpg.PostgresError, ConfigError) as e:
+                log.warning("fines_refresh_failed", error=type(e).__name__)
+            await self.clock.sleep(fines_refresh.EVERY.total_seconds())
 
     async def _cancel_tasks(self) -> None:
         tasks, self._tasks = self._tasks, []
