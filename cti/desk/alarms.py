@@ -83,3 +83,12 @@ def line_test_alarms(
                     Alarm("line_test_skipped", None, end, f"未做线路测试 line test skipped: {line} ({slot})")
                 )
     return out
+
+
+def overdue_callbacks_alarm(now: datetime, overdue: int, oldest_due: datetime | None) -> list[Alarm]:
+    """R-NIGHT: night callers must be called back before 08:30; callbacks past their due time and
+    still not reached are one alarm (with how many), raised at the oldest due time."""
+    if overdue <= 0 or oldest_due is None:
+        return []
+    return [Alarm("callbacks_overdue", None, oldest_due,
+                  f"回拨逾期 {overdue} 个 callbacks past their due time ({overdue})")]  # fmt: skip

@@ -118,7 +118,9 @@ class DeskService:
         self.default_did = default_did
         self.did_labels = dict(did_labels if did_labels is not None else policy.did_labels)
         # (now) -> [Alarm]: the line tests' by default; others add theirs
-        self.alarm_hooks = list(alarm_hooks if alarm_hooks is not None else [self.line_tests])
+        self.alarm_hooks = list(
+            alarm_hooks if alarm_hooks is not None else [self.line_tests, self.overdue_callbacks]
+        )
         self.tracker = DeskTracker()
         self.figures = DayFigures(policy.ring)
         self.roster: dict[str, AgentRow] = {}
@@ -685,6 +687,15 @@ class DeskService:
 
     async def line_tests(self, now: datetime) -> list[alarm_rules.Alarm]:
         return await line_test_alarms_at(self.pool, self.policy, self.tz, now)
+
+    async def overdue_callbacks(self, now: datetime) -> list[alarm_rules.Alarm]:
+        async with self.pool.acquire() as conn:
+            r = await conn.fetchrow(
+                """SELECT count(*) AS n, min(due_by) AS oldest FROM callbacks
+                   WHERE status IN ('open', 'dialing') AND due_by < $1""",
+                now,
+            )
+        return alarm_rules.overdue_callbacks_alarm(now, int(r["n"]), r["oldest"])
 
     async def _emit(self, type_: str, payload: dict[str, Any], *, agent: str | None = None,
                     linkedid: str | None = None) -> None:  # fmt: skip

@@ -55,3 +55,36 @@ def test_line_tests_failed_and_skipped() -> None:
     got = line_test_alarms(lines=["4008001234"], tests=[], slots_ended=[("morning", end)])
     assert [(a.kind, a.since) for a in got] == [("line_test_skipped", end)]
     assert line_test_alarms(lines=["4008001234"], tests=[], slots_ended=[]) == []
+
+
+def test_night_callbacks_still_open_past_their_due_time_are_one_alarm() -> None:
+    from cti.desk.alarms import overdue_callbacks_alarm
+
+    assert overdue_callbacks_alarm(NOW, 0, None) == []
+    due = NOW - timedelta(minutes=20)
+    (a,) = overdue_callbacks_alarm(NOW, 3, due)
+    assert (a.kind, a.agent, a.since) == ("callbacks_overdue", None, due)
+    assert a.text.startswith("回拨逾期 3 个")
+
+
+async def test_the_wallboard_raises_it_from_the_callbacks_table(db_url: str) -> None:
+    """On the desk floor: a night callback due 08:30 and not reached by 10:30 is on the wallboard."""
+    from cti.callbacks import repo as callbacks_repo
+    from tests.desk.rig import CUSTOMER, floor
+
+    async with floor(db_url) as fl:
+        now = fl.clock.now()
+        async with fl.pool.acquire() as conn:
+            await callbacks_repo.create_or_join(
+                conn, number=CUSTOMER, did="4008001234", kind="night", now=now - timedelta(hours=12),
+                due_by=now - timedelta(hours=2),
+            )  # fmt: skip
+            await callbacks_repo.create_or_join(  # due later today: not overdue
+                conn, number="13900001111", did="4008001234", kind="night", now=now,
+                due_by=now + timedelta(hours=1),
+            )  # fmt: skip
+        current = await fl.desk.check_alarms()
+        overdue = [a for a in current if a.kind == "callbacks_overdue"]
+        assert [a.text for a in overdue] == ["回拨逾期 1 个 callbacks past their due time (1)"]
+        board = await fl.desk.wallboard()
+        assert any(a["kind"] == "callbacks_overdue" for a in board["alarms"])
