@@ -4,38 +4,16 @@ cannot change anything, and the page is Chinese first."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
-
-import asyncpg
-import pytest
-from aiohttp.test_utils import TestClient, TestServer
-
-from cti.clock import ManualClock
 from cti.policy import load_policy_from_db
-from cti.state.live import LiveState
-from cti.web.app import Services, make_app
 from cti.web.auth import add_user
+from tests.web.test_admin import web  # noqa: F401  (the fixture: app, pool, an admin and a supervisor)
 from tests.weblogin import login
 
 
-@pytest.fixture
-async def web(db_url: str) -> AsyncIterator[tuple[TestClient, asyncpg.Pool]]:
-    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=4)
+async def test_a_manager_changes_figures_under_their_name(web) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    client, pool = web  # the admin page's floor (root, wang) and a manager
     async with pool.acquire() as conn:
         await add_user(conn, "zhao", "manager-pw-1", "manager")
-        await add_user(conn, "wang", "supervisor-pw", "supervisor")
-    clock = ManualClock(datetime(2026, 11, 23, tzinfo=UTC))
-    app = make_app(Services(pool=pool, live=LiveState(), clock=clock))
-    client = TestClient(TestServer(app))
-    await client.start_server()
-    yield client, pool
-    await client.close()
-    await pool.close()
-
-
-async def test_a_manager_changes_figures_under_their_name(web) -> None:  # type: ignore[no-untyped-def]
-    client, pool = web
     await login(client, "wang", "supervisor-pw")
     assert (await client.get("/admin/policy")).status == 403
     r = await client.post("/api/admin/policy", json={"key": "followup.weekly_quota", "value": "1"})
