@@ -206,17 +206,21 @@ def shipped_policy_text() -> str:
     return resources.files("cti").joinpath("policy.toml").read_text(encoding="utf-8")
 
 
-def load_policy(path: Path | None = None, overrides: dict[str, Any] | None = None) -> Policy:
-    """Load the policy file and apply `overrides` ({"ring.max_rings": 3, ...}, from the DB)."""
+def policy_raw(path: Path | None = None) -> dict[str, Any]:
+    """The policy file (the shipped one when `path` is None) as parsed TOML, before validation."""
     origin = str(path) if path else "cti/policy.toml"
     try:
         text = path.read_text(encoding="utf-8") if path else shipped_policy_text()
-        raw = tomllib.loads(text)
+        return tomllib.loads(text)
     except FileNotFoundError as e:
         raise ConfigError(f"policy file {path} does not exist") from e
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"policy file {origin} is not valid TOML: {e}") from e
-    for dotted, value in (overrides or {}).items():
+
+
+def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Set each dotted key of `overrides` ({"ring.max_rings": 3}) in `raw`, in place."""
+    for dotted, value in overrides.items():
         node = raw
         parts = dotted.split(".")
         for p in parts[:-1]:
@@ -224,6 +228,13 @@ def load_policy(path: Path | None = None, overrides: dict[str, Any] | None = Non
             if not isinstance(node, dict):
                 raise ConfigError(f"policy override {dotted}: {p} is not a table")
         node[parts[-1]] = value
+    return raw
+
+
+def load_policy(path: Path | None = None, overrides: dict[str, Any] | None = None) -> Policy:
+    """Load the policy file and apply `overrides` ({"ring.max_rings": 3, ...}, from the DB)."""
+    origin = str(path) if path else "cti/policy.toml"
+    raw = apply_overrides(policy_raw(path), overrides or {})
     if overrides:
         origin = f"{origin} + policy_values"
     try:

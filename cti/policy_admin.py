@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cti.config import ConfigError
-from cti.policy import load_policy, shipped_policy_text
+from cti.policy import apply_overrides, load_policy, policy_raw
 
 
 class PolicyChangeError(ValueError):
@@ -27,10 +27,6 @@ class Figure:
     key: str
     value: Any
     overridden_by: str | None  # who set the database override in force; None: the file's figure
-
-
-def _file_raw(path: Path | None) -> dict[str, Any]:
-    return tomllib.loads(path.read_text(encoding="utf-8") if path else shipped_policy_text())
 
 
 def _lookup(raw: dict[str, Any], key: str) -> Any:
@@ -68,13 +64,7 @@ async def _overrides(conn: Any) -> dict[str, tuple[Any, str]]:
 async def figures(conn: Any, path: Path | None, prefix: str = "") -> list[Figure]:
     """Every figure in force (or those under `prefix`), in the file's order."""
     over = await _overrides(conn)
-    raw = _file_raw(path)
-    for k, (v, _) in over.items():
-        node = raw
-        *parents, leaf = k.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = v
+    raw = apply_overrides(policy_raw(path), {k: v for k, (v, _) in over.items()})
     return [
         Figure(k, v, over[k][1] if k in over else None)
         for k, v in _flat(raw)
@@ -87,7 +77,7 @@ async def set_figure(conn: Any, path: Path | None, key: str, text: str, by: str)
     if not by.strip():
         raise PolicyChangeError("who made the change must be named")
     over = {k: v for k, (v, _) in (await _overrides(conn)).items()}
-    parsed = parse_value(text, _lookup(_file_raw(path), key))
+    parsed = parse_value(text, _lookup(policy_raw(path), key))
     over[key] = parsed
     try:
         checked = load_policy(path, over)
