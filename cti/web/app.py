@@ -20,7 +20,7 @@ from aiohttp import WSMsgType, web
 from cti.clock import Clock, SystemClock
 from cti.config import Settings
 from cti.state.live import LiveState
-from cti.web import admin, audit, auth, desk, policy_page, wallboard
+from cti.web import admin, audit, auth, desk, wallboard
 from cti.web import metrics as web_metrics
 from cti.web.repo import record_reveal
 from cti.web.security import (
@@ -266,7 +266,8 @@ def make_app(services: Services) -> web.Application:
     app.router.add_post("/api/reveal", api_reveal)
     app.router.add_get("/ws", websocket)
     app.router.add_get("/healthz", healthz)
-    from cti.web import outbound, reports  # they import this module: registered here, not at import time
+    # they import this module: registered here, not at import time
+    from cti.web import outbound, policy_page, reports
 
     reports.setup(app)
     desk.setup(app)  # the agent panel (issue 12)

@@ -10,18 +10,13 @@ from typing import Any
 from aiohttp import web
 
 from cti import policy_admin
-from cti.web import push
+from cti.web.app import SERVICES, _need
+from cti.web.replies import json_error, json_reply
 
 POLICY_ROLES = frozenset({"manager", "admin"})
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=push.dumps)
-
-
 def _ctx(request: web.Request) -> tuple[Any, Any]:
-    from cti.web.app import SERVICES, _need
-
     return _need(request, POLICY_ROLES), request.app[SERVICES]
 
 
@@ -36,7 +31,7 @@ async def api_get(request: web.Request) -> web.Response:
     async with svc.pool.acquire() as conn:
         figs = await policy_admin.figures(conn, svc.policy_file, request.query.get("prefix", ""))
         hist = await policy_admin.history(conn, request.query.get("key"))
-    return _json(
+    return json_reply(
         {
             "figures": [{"key": f.key, "value": f.value, "by": f.overridden_by} for f in figs],
             "history": hist[-200:],
@@ -50,10 +45,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
     except ValueError:
         body = None
     if not isinstance(body, dict) or not isinstance(body.get("key"), str):
-        raise web.HTTPBadRequest(
-            text=push.dumps({"error": "需要 key 与 value a JSON object with key and value"}),
-            content_type="application/json",
-        )
+        raise json_error(web.HTTPBadRequest, "需要 key 与 value a JSON object with key and value")
     return body
 
 
@@ -66,8 +58,8 @@ async def api_set(request: web.Request) -> web.Response:
                 conn, svc.policy_file, body["key"], str(body.get("value", "")), user.username
             )
     except policy_admin.PolicyChangeError as e:
-        return _json({"error": str(e)}, 400)
-    return _json({"key": body["key"], "value": stored})
+        return json_reply({"error": str(e)}, 400)
+    return json_reply({"key": body["key"], "value": stored})
 
 
 async def api_unset(request: web.Request) -> web.Response:
@@ -77,8 +69,8 @@ async def api_unset(request: web.Request) -> web.Response:
         async with svc.pool.acquire() as conn:
             await policy_admin.unset_figure(conn, body["key"], user.username)
     except policy_admin.PolicyChangeError as e:
-        return _json({"error": str(e)}, 404)
-    return _json({"key": body["key"]})
+        return json_reply({"error": str(e)}, 404)
+    return json_reply({"key": body["key"]})
 
 
 def setup(app: web.Application) -> None:
