@@ -25,7 +25,15 @@ LEASE_TTL_S = 15.0
 RENEW_SQL = """INSERT INTO process_leases (process, expires_at) VALUES ($1, now() + make_interval(secs => $2))
             ON CONFLICT (process) DO UPDATE SET expires_at = EXCLUDED.expires_at"""
 
-_LIVE = """EXISTS (SELECT 1 FROM process_leases l WHERE l.process = c.process AND l.expires_at > now())"""
+
+def lease_alive(process_column: str) -> str:
+    """SQL: the process named in `process_column` holds a lease that has not expired."""
+    return (
+        f"EXISTS (SELECT 1 FROM process_leases l WHERE l.process = {process_column} AND l.expires_at > now())"
+    )
+
+
+_LIVE = lease_alive("c.process")
 
 DROP_DEAD_SQL = f"DELETE FROM agent_claims c WHERE c.agent = $1 AND NOT {_LIVE}"
 

@@ -135,12 +135,11 @@ async def release_orphans(
     a late OriginateResponse), or in any case after `older_than_s`. Dials of a process that still
     runs are not touched (its own Dialer ends them): a preview dial may come from any process."""
     rows = await conn.fetch(
-        """SELECT x.dial_id FROM dial_claims x JOIN dials d ON d.id = x.dial_id
-           WHERE x.claimed_by <> $1 AND d.ended_at IS NULL
-             AND (x.claimed_at < $2::timestamptz - make_interval(secs => $3::double precision)
-                  OR (x.claimed_at < $2::timestamptz - make_interval(secs => $4::double precision)
-                      AND NOT EXISTS (SELECT 1 FROM process_leases l
-                                      WHERE l.process = x.claimed_by AND l.expires_at > now())))""",
+        f"""SELECT x.dial_id FROM dial_claims x JOIN dials d ON d.id = x.dial_id
+            WHERE x.claimed_by <> $1 AND d.ended_at IS NULL
+              AND (x.claimed_at < $2::timestamptz - make_interval(secs => $3::double precision)
+                   OR (x.claimed_at < $2::timestamptz - make_interval(secs => $4::double precision)
+                       AND NOT {claims.lease_alive("x.claimed_by")}))""",
         process,
         now,
         older_than_s,
