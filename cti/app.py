@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import os
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -425,51 +425,60 @@ class CtiServer:
         path = recording_path(self.settings.recording.path_pattern, local, channel_id, channel_id)
         return {"CTI_MASKED": mask_number(number), "CTI_RECORD": path}
 
-    async def _sweep_cdr(self) -> None:
-        """Callers who came and went while no CTI was watching are in Asterisk's CDRs (cdr_pgsql)."""
-        assert self.pool is not None and self.missed is not None
-        while True:
-            now = self.clock.now()
-            try:
-                async with self.pool.acquire() as conn:
-                    n = await sweep_cdr(conn, self.missed, since=now - RECOVER_WINDOW,
-                                        settled_before=now - CDR_SETTLE,
-                                        trunk_endpoints=self.settings.ami.trunk_endpoints)  # fmt: skip
-                if n:
-                    log.info("cdr_sweep_decided", calls=n)
-            except (OSError, asyncpg.PostgresError) as e:
-                log.warning("cdr_sweep_failed", error=type(e).__name__)
-            await self.clock.sleep(CDR_SWEEP_EVERY.total_seconds())
-
-    async def _purge_recordings(self) -> None:
-        """Recording retention (recording.retention_days), hourly under the leader: files and rows
-        older than the period go, with one `recordings_purged` event (cti.recording_retention)."""
-        assert self.pool is not None and self.store is not None
-        root = Path(fixed_dir(self.settings.recording.path_pattern))
-        while True:
-            try:
-                async with self.pool.acquire() as conn:
-                    await purge(
-                        conn, root, self.clock.now(), self.settings.recording.retention_days, self.store
-                    )
-            except (OSError, asyncpg.PostgresError) as e:
-                log.warning("recording_retention_failed", error=type(e).__name__)
-            await self.clock.sleep(RETENTION_EVERY.total_seconds())
-
-    async def _refresh_fines(self) -> None:
-        """Today's fines current for the desk, the wallboard and the reports (cti.fines.refresh),
-        every few minutes under the leader."""
+    async def _every(
+        self,
+        every: timedelta,
+        failed: str,
+        work: Callable[[Any], Awaitable[None]],
+        errors: tuple[type[BaseException], ...] = (OSError, asyncpg.PostgresError),
+    ) -> None:
+        """`work(conn)` at once, then every `every` (leader tasks); a failure is logged (`failed`)
+        and the next round tries again."""
         assert self.pool is not None
         while True:
             try:
                 async with self.pool.acquire() as conn:
-                    counts = await fines_refresh.refresh(
-                        conn, self.clock.now(), self.settings.tz, self.settings.policy_file
-                    )
-                log.info("fines_refreshed", **counts)
-            except (OSError, asyncpg.PostgresError, ConfigError) as e:
-                log.warning("fines_refresh_failed", error=type(e).__name__)
-            await self.clock.sleep(fines_refresh.EVERY.total_seconds())
+                    await work(conn)
+            except errors as e:
+                log.warning(failed, error=type(e).__name__)
+            await self.clock.sleep(every.total_seconds())
+
+    async def _sweep_cdr(self) -> None:
+        """Callers who came and went while no CTI was watching are in Asterisk's CDRs (cdr_pgsql)."""
+        assert self.missed is not None
+        missed = self.missed
+
+        async def sweep(conn: Any) -> None:
+            now = self.clock.now()
+            n = await sweep_cdr(conn, missed, since=now - RECOVER_WINDOW, settled_before=now - CDR_SETTLE,
+                                trunk_endpoints=self.settings.ami.trunk_endpoints)  # fmt: skip
+            if n:
+                log.info("cdr_sweep_decided", calls=n)
+
+        await self._every(CDR_SWEEP_EVERY, "cdr_sweep_failed", sweep)
+
+    async def _purge_recordings(self) -> None:
+        """Recording retention (recording.retention_days), hourly under the leader: files and rows
+        older than the period go, with one `recordings_purged` event (cti.recording_retention)."""
+        assert self.store is not None
+        store, root = self.store, Path(fixed_dir(self.settings.recording.path_pattern))
+
+        async def purge_old(conn: Any) -> None:
+            await purge(conn, root, self.clock.now(), self.settings.recording.retention_days, store)
+
+        await self._every(RETENTION_EVERY, "recording_retention_failed", purge_old)
+
+    async def _refresh_fines(self) -> None:
+        """Today's fines current for the desk, the wallboard and the reports (cti.fines.refresh),
+        every few minutes under the leader."""
+
+        async def refresh(conn: Any) -> None:
+            s = self.settings
+            counts = await fines_refresh.refresh(conn, self.clock.now(), s.tz, s.policy_file)
+            log.info("fines_refreshed", **counts)
+
+        errors = (OSError, asyncpg.PostgresError, ConfigError)  # ConfigError: a bad policy override
+        await self._every(fines_refresh.EVERY, "fines_refresh_failed", refresh, errors)
 
     async def _cancel_tasks(self) -> None:
         tasks, self._tasks = self._tasks, []
