@@ -147,8 +147,8 @@ def check_dials(
             # a hesitant customer (no_decision) keeps one attempt for the follow-up (R-FOLLOWUP):
             # the attempts up to the last such dial count at most limit - 1
             hesitant = [i for i, h in enumerate(mine) if h["disposition"] == "no_decision"]
-            used = tries if not hesitant else min(hesitant[-1] + 1, limit - 1) + tries - hesitant[-1] - 1
-            if used >= limit:
+            forgiven = max(0, hesitant[-1] + 1 - (limit - 1)) if hesitant else 0
+            if tries - forgiven >= limit:
                 bad("R-CAPS", f"attempt {tries + 1} for this contact in the campaign (max {limit})")
     return out
 
