@@ -57,6 +57,12 @@ def agents_soon(floor: Floor, rates: Rates) -> float:
     return floor.busy_agents * min(1.0, rates.mean_answer_s / rates.mean_handle_s)
 
 
+def usable_answer_rate(rate: float) -> float:
+    """The answer rate the pacer works with: never under 5 % (a run of failures must not make it dial
+    without bound), never over 1."""
+    return min(max(rate, 0.05), 1.0)
+
+
 @dataclass(frozen=True)
 class RingTimes:
     """Recent ring times, sorted: how long answered dials rang before the answer, and how long
@@ -153,7 +159,7 @@ def _predictive_totals(floor: Floor, rates: Rates, overdial: float, z: float) ->
     agents = (floor.free_agents + agents_soon(floor, rates)) * overdial
     if agents <= 0:
         return 0
-    p = min(max(rates.answer_rate, 0.05), 1.0)
+    p = usable_answer_rate(rates.answer_rate)
     b = z * math.sqrt(p * (1 - p))
     x = (-b + math.sqrt(b * b + 4 * p * agents)) / (2 * p)
     return max(0, math.floor(x * x) - floor.in_flight)
@@ -255,7 +261,7 @@ class RateTracker:
             return None
         if self._sorted is None:
             self._sorted = RingTimes(
-                min(max(self.answer_rate, 0.05), 1.0),
+                usable_answer_rate(self.answer_rate),
                 tuple(sorted(self._answered_s)),
                 tuple(sorted(self._failed_s)),
             )
