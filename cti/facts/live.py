@@ -33,7 +33,7 @@ import structlog
 from cti.ami.headers import first
 from cti.clock import Clock, SystemClock
 from cti.facts.derive import CallFact, Deriver, Ring, RingNoAnswer
-from cti.facts.repo import write_calls
+from cti.facts.repo import ami_events, write_calls
 from cti.policy import RingPolicy
 
 log = structlog.get_logger(__name__)
@@ -129,14 +129,8 @@ class LiveFacts:
         self._warming = True
         try:
             async with self.pool.acquire() as conn, conn.transaction():
-                cur = conn.cursor(
-                    "SELECT ts, type, payload FROM events WHERE ts >= $1 AND source = 'ami' ORDER BY seq",
-                    since,
-                    prefetch=2000,
-                )
-                async for r in cur:
-                    p = r["payload"]
-                    self.feed(r["ts"], r["type"], orjson.loads(p) if isinstance(p, str) else p)
+                async for ts, type_, payload in ami_events(conn, since):
+                    self.feed(ts, type_, payload)
                     n += 1
         finally:
             self._warming = False

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import asyncpg
+import orjson
 
 from cti.facts.derive import CallFact, Deriver, Facts, Ring, RingCadence, RingNoAnswer, to_dt
 from cti.policy import RingPolicy
@@ -17,19 +19,26 @@ def _num(v: float | None) -> Decimal | None:
     return None if v is None else Decimal(f"{v:.3f}")
 
 
+async def ami_events(conn: asyncpg.Connection, since: datetime) -> AsyncIterator[tuple[datetime, str, Any]]:
+    """The stored AMI events from `since` in arrival order (seq), streamed: (ts, type, payload).
+    Call inside a transaction (a server-side cursor needs one)."""
+    cur = conn.cursor(
+        "SELECT ts, type, payload FROM events WHERE ts >= $1 AND source = 'ami' ORDER BY seq",
+        since,
+        prefetch=2000,
+    )
+    async for r in cur:
+        p = r["payload"]
+        yield r["ts"], r["type"], (orjson.loads(p) if isinstance(p, str) else p)
+
+
 async def derive_since(conn: asyncpg.Connection, since: datetime, ring: RingCadence) -> Facts:
     """Stream the AMI events from `since` in arrival order (seq) through the deriver; memory holds
     the facts, not the events."""
     d = Deriver(ring)
     async with conn.transaction():
-        cur = conn.cursor(
-            "SELECT ts, type, payload FROM events WHERE ts >= $1 AND source = 'ami' ORDER BY seq",
-            since,
-            prefetch=2000,
-        )
-        async for r in cur:
-            p = r["payload"]
-            d.feed(r["ts"].timestamp(), r["type"], json.loads(p) if isinstance(p, str) else p)
+        async for ts, type_, payload in ami_events(conn, since):
+            d.feed(ts.timestamp(), type_, payload)
     return d.facts
 
 
