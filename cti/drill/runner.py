@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import dataclasses
 import errno
+import functools
 import os
 import signal
 import subprocess
@@ -283,6 +284,23 @@ async def _pg_restart(d: Drill) -> None:
     )
 
 
+async def _fault_then_blackhole(
+    d: Drill, reh: Rehearsal, first: str, do_first: Callable[[], Awaitable[None]], second: str, proxy: Any
+) -> None:
+    """A link drill's two faults: `do_first` some seconds into the ad; once recovered, later, the
+    link through `proxy` blackholed (accepted, never answered) for outage_s."""
+    await d.until_ad_plus(reh, d.size.first_fault_after_ad_s)
+    async with d.fault(first, reh):
+        await do_first()
+    await d.recovered()
+    await d.until_ad_plus(reh, d.size.second_fault_after_ad_s)
+    async with d.fault(f"{second}_{d.size.outage_s:g}s", reh):
+        proxy.blackhole()
+        await asyncio.sleep(d.size.outage_s)
+        await proxy.restore()
+    await d.recovered()
+
+
 async def drill_postgres(d: Drill) -> dict[str, Any]:
     """PostgreSQL restarted mid-peak; later every connection blackholed (accepted, never answered)."""
     dsn = await d.database()
@@ -292,16 +310,8 @@ async def drill_postgres(d: Drill) -> dict[str, Any]:
     proxy = d.pg_proxy
 
     async def script(reh: Rehearsal) -> None:
-        await d.until_ad_plus(reh, d.size.first_fault_after_ad_s)
-        async with d.fault("postgres_restart", reh):
-            await _pg_restart(d)
-        await d.recovered()
-        await d.until_ad_plus(reh, d.size.second_fault_after_ad_s)
-        async with d.fault(f"postgres_blackhole_{d.size.outage_s:g}s", reh):
-            proxy.blackhole()
-            await asyncio.sleep(d.size.outage_s)
-            await proxy.restore()
-        await d.recovered()
+        restart = functools.partial(_pg_restart, d)
+        await _fault_then_blackhole(d, reh, "postgres_restart", restart, "postgres_blackhole", proxy)
 
     reh.script = script
     try:
@@ -318,19 +328,13 @@ async def drill_ami(d: Drill) -> dict[str, Any]:
     proxy = reh.ami_proxy
     assert proxy is not None
 
+    async def cut() -> None:
+        await proxy.cut()
+        await asyncio.sleep(1.0)  # refused for a second, as a rebooting switch would
+        await proxy.restore()
+
     async def script(reh: Rehearsal) -> None:
-        await d.until_ad_plus(reh, d.size.first_fault_after_ad_s)
-        async with d.fault("ami_cut", reh):
-            await proxy.cut()
-            await asyncio.sleep(1.0)  # refused for a second, as a rebooting switch would
-            await proxy.restore()
-        await d.recovered()
-        await d.until_ad_plus(reh, d.size.second_fault_after_ad_s)
-        async with d.fault(f"ami_half_open_{d.size.outage_s:g}s", reh):
-            proxy.blackhole()
-            await asyncio.sleep(d.size.outage_s)
-            await proxy.restore()
-        await d.recovered()
+        await _fault_then_blackhole(d, reh, "ami_cut", cut, "ami_half_open", proxy)
 
     reh.script = script
     s = await reh.run()
